@@ -1,0 +1,215 @@
+package stacks
+
+import (
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// valid is a minimal accepted review-stack config: only the two required
+// secrets, set as secrets.
+func valid() Files {
+	f := Files{Values: map[string]string{}}
+	f.SetSecret("slipway:dbPassword", "correct-horse-battery-staple")
+	f.SetSecret("slipway:originSecret", "0123456789abcdef0123")
+	return f
+}
+
+func with(kv ...string) Files {
+	f := valid()
+	for i := 0; i < len(kv); i += 2 {
+		f.Values[kv[i]] = kv[i+1]
+	}
+	return f
+}
+
+func TestParseRejectsBadConfig(t *testing.T) {
+	cases := []struct {
+		name  string
+		stack string
+		src   Files
+		// every fragment must appear in the one error message
+		want []string
+	}{
+		{"bad cidr", "pr-1", with("slipway:vpcCidr", "10.0.0.0/33"), []string{"slipway:vpcCidr", `"10.0.0.0/33"`, "private IPv4 CIDR"}},
+		{"public cidr", "pr-1", with("slipway:vpcCidr", "8.8.0.0/16"), []string{"slipway:vpcCidr", "8.8.0.0/16"}},
+		{"cidr with host bits", "pr-1", with("slipway:vpcCidr", "10.40.0.1/16"), []string{"slipway:vpcCidr"}},
+		{"cidr too small", "pr-1", with("slipway:vpcCidr", "10.40.0.0/28"), []string{"/16 to /24"}},
+		{"unknown instance family", "pr-1", with("slipway:instanceType", "x9z.large"), []string{"slipway:instanceType", "x9z.large", "t4g"}},
+		{"instance too small", "pr-1", with("slipway:instanceType", "t4g.nano"), []string{"slipway:instanceType", "t4g.nano", "small"}},
+		{"architecture mismatch", "pr-1", with("slipway:instanceType", "t3.small"), []string{"slipway:architecture", `"arm64"`, "x86_64 to match instanceType t3.small"}},
+		{"unknown architecture", "pr-1", with("slipway:architecture", "sparc"), []string{"slipway:architecture", "sparc", "arm64, x86_64"}},
+		{"domain with scheme", "pr-1", with("slipway:domain", "https://example.com"), []string{"slipway:domain", "https://example.com", "domain name"}},
+		{"domain single label", "pr-1", with("slipway:domain", "localhost"), []string{"slipway:domain"}},
+		{"domain upper case", "pr-1", with("slipway:domain", "Example.com"), []string{"slipway:domain"}},
+		{"domain numeric tld", "pr-1", with("slipway:domain", "10.0.0.1"), []string{"slipway:domain"}},
+		{"data volume below floor", "pr-1", with("slipway:dataVolumeSize", "5"), []string{"slipway:dataVolumeSize", `"5"`, "10 to 1024"}},
+		{"root volume not a number", "pr-1", with("slipway:rootVolumeSize", "big"), []string{"slipway:rootVolumeSize", "whole number"}},
+		{"negative log retention", "pr-1", with("slipway:logRetentionDays", "-1"), []string{"slipway:logRetentionDays", `"-1"`, "retention periods"}},
+		{"odd log retention", "pr-1", with("slipway:logRetentionDays", "10"), []string{"slipway:logRetentionDays"}},
+		{"negative snapshot retention", "prod", with("slipway:dataSnapshotRetentionDays", "-3"), []string{"slipway:dataSnapshotRetentionDays", "1 to 365"}},
+		{"queue retention too long", "pr-1", with("slipway:queueRetentionDays", "15"), []string{"slipway:queueRetentionDays", "1 to 14"}},
+		{"bad boolean", "pr-1", with("slipway:caaRecord", "yes please"), []string{"slipway:caaRecord", "true or false"}},
+		{"bad email", "prod", with("slipway:alarmEmail", "ops at example"), []string{"slipway:alarmEmail", "email address"}},
+		{"bad price class", "pr-1", with("slipway:priceClass", "cheap"), []string{"slipway:priceClass", "PriceClass_100"}},
+		{"unsupported region", "pr-1", with("aws:region", "mars-north-1"), []string{"aws:region", "mars-north-1", "us-east-1"}},
+		{"build dir outside project", "pr-1", with("slipway:spaBuildDir", "../elsewhere"), []string{"slipway:spaBuildDir", "inside"}},
+		{"hosted zone without domain", "dev", with("slipway:hostedZone", "example.com"), []string{"slipway:hostedZone", "slipway:domain"}},
+		{"oidc in review stack", "pr-3", with("slipway:githubRepository", "acme/shop"), []string{"slipway:githubRepository", "review stack"}},
+		{"bad github repository", "dev", with("slipway:githubRepository", "not a repo"), []string{"slipway:githubRepository", "owner/name"}},
+		{"bad db identifier", "dev", with("slipway:dbUser", "Robert'); DROP"), []string{"slipway:dbUser", "Postgres identifier"}},
+		{"unknown stack name", "staging", valid(), []string{`"staging"`, "dev, prod or pr-<number>"}},
+		{"review stack zero", "pr-0", valid(), []string{`"pr-0"`}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse("slipway", tc.stack, tc.src)
+			if err == nil {
+				t.Fatalf("Parse accepted the config; want an error mentioning %q", tc.want)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not mention %q", err, w)
+				}
+			}
+		})
+	}
+}
+
+func TestSecretsMustBeSecretAndNeverEchoed(t *testing.T) {
+	plain := valid()
+	plain.Values["slipway:dbPassword"] = "hunter2-hunter2-hunter2"
+	plain.Secrets = []string{"slipway:originSecret"}
+	_, err := Parse("slipway", "dev", plain)
+	if err == nil || !strings.Contains(err.Error(), "slipway:dbPassword is stored in plain text") {
+		t.Fatalf("want plain-text secret refused, got %v", err)
+	}
+	if strings.Contains(err.Error(), "hunter2") {
+		t.Fatalf("error echoes the secret: %v", err)
+	}
+
+	missing := valid()
+	delete(missing.Values, "slipway:originSecret")
+	if _, err := Parse("slipway", "dev", missing); err == nil || !strings.Contains(err.Error(), "slipway:originSecret is not set") {
+		t.Fatalf("want missing secret refused, got %v", err)
+	}
+
+	short := valid()
+	short.SetSecret("slipway:datadogApiKey", "abc")
+	if _, err := Parse("slipway", "dev", short); err == nil || !strings.Contains(err.Error(), "slipway:datadogApiKey") {
+		t.Fatalf("want short secret refused, got %v", err)
+	}
+}
+
+func TestParseReportsEveryProblemAtOnce(t *testing.T) {
+	_, err := Parse("slipway", "pr-9", with("slipway:vpcCidr", "nope", "slipway:dataVolumeSize", "1"))
+	if err == nil {
+		t.Fatal("want an error")
+	}
+	for _, w := range []string{"slipway:vpcCidr", "slipway:dataVolumeSize"} {
+		if !strings.Contains(err.Error(), w) {
+			t.Errorf("error %q misses %s", err, w)
+		}
+	}
+}
+
+// The defaults in Go and in Pulumi.yaml must be the same, or a stack run by
+// the CLI and one run by the offline plan would differ.
+func TestPulumiYAMLDefaultsMatchGoDefaults(t *testing.T) {
+	files, err := ReadFiles("..", "pr-42")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files.HasStackFile {
+		t.Fatal("pr-42 must run without a stack file")
+	}
+	files.SetSecret("slipway:dbPassword", "correct-horse-battery-staple")
+	files.SetSecret("slipway:originSecret", "0123456789abcdef0123")
+	fromYAML, err := Parse("slipway", "pr-42", files)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromGo, err := Parse("slipway", "pr-42", valid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(fromYAML, fromGo) {
+		t.Fatalf("Pulumi.yaml defaults differ from Go defaults:\nyaml: %+v\ngo:   %+v", fromYAML, fromGo)
+	}
+	// and every key Parse reads is declared in Pulumi.yaml, so `pulumi
+	// config` documents it
+	for _, k := range []string{"vpcCidr", "instanceType", "architecture", "rootVolumeSize", "dataVolumeSize",
+		"logRetentionDays", "spaBuildDir", "priceClass", "domain", "queueMaxReceiveCount", "workerTimeoutSeconds"} {
+		if _, ok := files.Values["slipway:"+k]; !ok {
+			t.Errorf("Pulumi.yaml does not declare %s", k)
+		}
+	}
+}
+
+func TestStackFilesOverrideOnlyWhatDiffers(t *testing.T) {
+	for _, stack := range []string{"dev", "prod"} {
+		f, err := ReadFiles("..", stack)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !f.HasStackFile {
+			t.Fatalf("%s has no stack file", stack)
+		}
+		f.SetSecret("slipway:dbPassword", "correct-horse-battery-staple")
+		f.SetSecret("slipway:originSecret", "0123456789abcdef0123")
+		cfg, err := Parse("slipway", stack, f)
+		if err != nil {
+			t.Fatalf("%s: %v", stack, err)
+		}
+		if stack == "prod" && (cfg.Profile != Prod || cfg.Host.InstanceType != "t4g.medium" || cfg.Logs.RetentionDays != 90) {
+			t.Errorf("prod overrides not applied: %+v", cfg)
+		}
+		if stack == "dev" && (cfg.Profile != Dev || cfg.Host.InstanceType != "t4g.small" || cfg.DNS.HostedZone != "slipway.example.com") {
+			t.Errorf("dev overrides not applied: %+v", cfg)
+		}
+	}
+}
+
+func TestEncryptedValuesBecomeSecretPlaceholders(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir+"/Pulumi.yaml", "name: slipway\nruntime: go\nconfig:\n  instanceType:\n    type: string\n    default: t4g.small\n")
+	write(t, dir+"/Pulumi.dev.yaml", "config:\n  slipway:dbPassword:\n    secure: AAABAGx0aGlzaXNjaXBoZXJ0ZXh0\n")
+	f, err := ReadFiles(dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f.Values["slipway:dbPassword"] != OfflineSecret || !f.IsSecret("slipway:dbPassword") {
+		t.Fatalf("secure value not replaced by a secret placeholder: %+v", f)
+	}
+	if f.Values["slipway:instanceType"] != "t4g.small" {
+		t.Fatalf("project default not read: %+v", f.Values)
+	}
+}
+
+func TestProfileOf(t *testing.T) {
+	for name, want := range map[string]Profile{"prod": Prod, "dev": Dev, "pr-7": Review, "pr-123456": Review} {
+		if got, err := ProfileOf(name); err != nil || got != want {
+			t.Errorf("ProfileOf(%q) = %v, %v; want %v", name, got, err, want)
+		}
+	}
+	for _, name := range []string{"production", "pr-", "pr-01", "pr-x", "PR-1", "dev2"} {
+		if _, err := ProfileOf(name); err == nil {
+			t.Errorf("ProfileOf(%q) accepted", name)
+		}
+	}
+}
+
+func TestSecretNeverPrints(t *testing.T) {
+	s := NewSecret("top-secret-value-123")
+	if strings.Contains(s.String(), "top-secret") {
+		t.Fatal("Secret.String leaks the value")
+	}
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}

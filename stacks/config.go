@@ -48,6 +48,10 @@ type HostConfig struct {
 	InstanceType  string
 	Architecture  string // "arm64" or "x86_64"
 	RootVolumeGiB int
+	// AMI pins the host image. Empty means "the newest Ubuntu 24.04 LTS at
+	// creation, then kept": a newer AMI never replaces a running host;
+	// setting this is how the host is rolled deliberately.
+	AMI string
 }
 
 // DataConfig shapes the persistent EBS volume that holds Postgres data.
@@ -182,6 +186,7 @@ func Parse(project, stack string, src Source) (Config, error) {
 			InstanceType:  r.str(key("instanceType"), "t4g.small", instanceType),
 			Architecture:  r.str(key("architecture"), "arm64", oneOf("arm64", "x86_64")),
 			RootVolumeGiB: r.integer(key("rootVolumeSize"), 20, between(12, 200)),
+			AMI:           r.str(key("hostAmi"), "", optional(amiID)),
 		},
 		Data: DataConfig{
 			VolumeGiB:             r.integer(key("dataVolumeSize"), 20, between(10, 1024)),

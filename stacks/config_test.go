@@ -59,6 +59,7 @@ func TestParseRejectsBadConfig(t *testing.T) {
 		{"oidc in review stack", "pr-3", with("slipway:githubRepository", "acme/shop"), []string{"slipway:githubRepository", "review stack"}},
 		{"bad github repository", "dev", with("slipway:githubRepository", "not a repo"), []string{"slipway:githubRepository", "owner/name"}},
 		{"bad db identifier", "dev", with("slipway:dbUser", "Robert'); DROP"), []string{"slipway:dbUser", "Postgres identifier"}},
+		{"bad ami", "dev", with("slipway:hostAmi", "ubuntu-latest"), []string{"slipway:hostAmi", "ami-"}},
 		{"unknown stack name", "staging", valid(), []string{`"staging"`, "dev, prod or pr-<number>"}},
 		{"review stack zero", "pr-0", valid(), []string{`"pr-0"`}},
 	}

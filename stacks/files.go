@@ -1,6 +1,7 @@
 package stacks
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -114,6 +115,20 @@ func (f *Files) setProjectValue(k string, node yaml.Node) error {
 	}
 	if err := node.Decode(&decl); err != nil {
 		return err
+	}
+	if decl.Value.Kind == yaml.MappingNode {
+		// An object value such as pulumi:autonaming reaches a program
+		// as JSON, as the CLI passes it.
+		var obj map[string]any
+		if err := decl.Value.Decode(&obj); err != nil {
+			return err
+		}
+		b, err := json.Marshal(obj)
+		if err != nil {
+			return err
+		}
+		f.Values[k] = string(b)
+		return nil
 	}
 	for _, v := range []*yaml.Node{&decl.Value, &decl.Default} {
 		if v.Kind != 0 {

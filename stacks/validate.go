@@ -262,3 +262,12 @@ func relativePath(v string) string {
 	}
 	return ""
 }
+
+var amiPattern = regexp.MustCompile(`^ami-([0-9a-f]{8}|[0-9a-f]{17})$`)
+
+func amiID(v string) string {
+	if amiPattern.MatchString(v) {
+		return ""
+	}
+	return "an AMI id such as ami-0123456789abcdef0 (see the latestAmi stack output)"
+}

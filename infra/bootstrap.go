@@ -1,0 +1,137 @@
+package infra
+
+import (
+	"embed"
+	"fmt"
+	"slices"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// hostFiles are the host's own files: the data-volume mount, the docker
+// daemon settings and the systemd unit that runs the stack.
+//
+//go:embed hostfiles
+var hostFiles embed.FS
+
+// DataDir is where the data volume is mounted on the host.
+const DataDir = "/srv/slipway/data"
+
+// BootFile is a file the bootstrap writes. Content is static: nothing that
+// changes per release, and never a secret, because user data is readable
+// by anyone who can describe the instance.
+type BootFile struct {
+	Path        string
+	Permissions string
+	Content     string
+}
+
+// Bootstrap is what other concerns add to the host's first boot (the
+// release process adds its scripts and their packages).
+type Bootstrap struct {
+	Packages []string
+	Files    []BootFile
+	Commands [][]string
+}
+
+// hostSettings are the non-secret facts the host's scripts read from
+// /etc/slipway/host.env.
+type hostSettings struct {
+	Stack         string
+	Region        string
+	ParameterPath string // SSM path of the release and its secrets
+	DataVolumeID  string
+	Registry      string // ECR registry host, for the credential helper
+}
+
+func (s hostSettings) env() (string, error) {
+	vars := [][2]string{
+		{"SLIPWAY_STACK", s.Stack},
+		{"AWS_REGION", s.Region},
+		{"AWS_DEFAULT_REGION", s.Region},
+		{"SLIPWAY_PARAMETER_PATH", s.ParameterPath},
+		{"SLIPWAY_DATA_VOLUME_ID", s.DataVolumeID},
+		{"SLIPWAY_DATA_DIR", DataDir},
+		{"SLIPWAY_REGISTRY", s.Registry},
+	}
+	var b strings.Builder
+	for _, kv := range vars {
+		if strings.ContainsAny(kv[1], "\n\"'$`\\ ") {
+			return "", fmt.Errorf("host setting %s = %q has characters an env file cannot hold", kv[0], kv[1])
+		}
+		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
+	}
+	return b.String(), nil
+}
+
+type cloudConfigFile struct {
+	Path        string `yaml:"path"`
+	Permissions string `yaml:"permissions"`
+	Owner       string `yaml:"owner"`
+	Content     string `yaml:"content"`
+}
+
+type cloudConfigDoc struct {
+	PackageUpdate bool              `yaml:"package_update"`
+	Packages      []string          `yaml:"packages"`
+	WriteFiles    []cloudConfigFile `yaml:"write_files"`
+	Runcmd        [][]string        `yaml:"runcmd"`
+}
+
+// hostPackages come from Ubuntu's own signed archive: Docker, the compose
+// v2 plugin and the ECR credential helper. Nothing is fetched with curl.
+var hostPackages = []string{"docker.io", "docker-compose-v2", "amazon-ecr-credential-helper"}
+
+// cloudConfig renders the host's user data: a bootstrap only. It installs
+// Docker and compose, points Docker at ECR through the credential helper,
+// mounts the data volume and installs the unit that runs the stack. The
+// release itself is fetched by the host at release time, so an app release
+// never changes this document and never replaces the host.
+func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
+	env, err := s.env()
+	if err != nil {
+		return "", err
+	}
+	files := []cloudConfigFile{
+		{Path: "/etc/slipway/host.env", Permissions: "0644", Content: env},
+		{Path: "/root/.docker/config.json", Permissions: "0600",
+			Content: fmt.Sprintf("{\"credHelpers\": {%q: \"ecr-login\"}}\n", s.Registry)},
+	}
+	for _, f := range []struct{ path, embedded, mode string }{
+		{"/etc/docker/daemon.json", "docker-daemon.json", "0644"},
+		{"/usr/local/sbin/slipway-mount-data", "mount-data-volume.sh", "0755"},
+		{"/etc/systemd/system/slipway.service", "slipway.service", "0644"},
+	} {
+		b, err := hostFiles.ReadFile("hostfiles/" + f.embedded)
+		if err != nil {
+			return "", err
+		}
+		files = append(files, cloudConfigFile{Path: f.path, Permissions: f.mode, Content: string(b)})
+	}
+	for _, f := range extra.Files {
+		files = append(files, cloudConfigFile{Path: f.Path, Permissions: f.Permissions, Content: f.Content})
+	}
+	for i := range files {
+		files[i].Owner = "root:root"
+	}
+	packages := append(slices.Clone(hostPackages), extra.Packages...)
+	slices.Sort(packages)
+	commands := [][]string{
+		{"/usr/local/sbin/slipway-mount-data"},
+		{"systemctl", "daemon-reload"},
+		{"systemctl", "enable", "--now", "docker.service"},
+	}
+	commands = append(commands, extra.Commands...)
+	commands = append(commands, []string{"systemctl", "enable", "--now", "--no-block", "slipway.service"})
+	doc, err := yaml.Marshal(cloudConfigDoc{
+		PackageUpdate: true,
+		Packages:      slices.Compact(packages),
+		WriteFiles:    files,
+		Runcmd:        commands,
+	})
+	if err != nil {
+		return "", err
+	}
+	return "#cloud-config\n" + string(doc), nil
+}

@@ -1,0 +1,109 @@
+package infra
+
+import (
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/dlm"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ebs"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"slipway/stacks"
+)
+
+// dlmServiceRolePolicy is AWS's managed policy for Data Lifecycle Manager
+// snapshot schedules.
+const dlmServiceRolePolicy = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+
+// DataVolumeArgs shapes the Postgres data volume.
+type DataVolumeArgs struct {
+	SizeGiB          int
+	AvailabilityZone pulumi.StringInput
+	Profile          stacks.Profile
+	// SnapshotRetentionDays daily snapshots are kept (prod).
+	SnapshotRetentionDays int
+	// BackupTag marks the volume for this stack's snapshot schedule.
+	BackupTag string
+}
+
+// DataVolume is the EBS volume that holds Postgres data. It is a resource
+// of its own, not the host's, so it outlives any host: replacing the host
+// re-attaches the same volume.
+type DataVolume struct {
+	pulumi.ResourceState
+
+	VolumeID         pulumi.IDOutput
+	AvailabilityZone pulumi.StringOutput
+}
+
+// NewDataVolume creates the volume and, in prod, protects it, keeps it on
+// delete and snapshots it daily.
+func NewDataVolume(ctx *pulumi.Context, name string, args DataVolumeArgs, opts ...pulumi.ResourceOption) (*DataVolume, error) {
+	d := &DataVolume{}
+	if err := ctx.RegisterComponentResource("slipway:data:Volume", name, d, opts...); err != nil {
+		return nil, err
+	}
+	prod := args.Profile.ProtectsData()
+	// In prod an update can never delete the data: the engine refuses to
+	// delete a protected resource, and even a `pulumi destroy` after
+	// unprotecting leaves the volume (and a final snapshot) behind.
+	volumeOpts := []pulumi.ResourceOption{pulumi.Parent(d), pulumi.Protect(prod), pulumi.RetainOnDelete(prod)}
+	vol, err := ebs.NewVolume(ctx, name, &ebs.VolumeArgs{
+		AvailabilityZone: args.AvailabilityZone,
+		Size:             pulumi.Int(args.SizeGiB),
+		Type:             pulumi.String("gp3"),
+		Encrypted:        pulumi.Bool(true),
+		FinalSnapshot:    pulumi.Bool(prod),
+		Tags:             pulumi.StringMap{"slipway-backup": pulumi.String(args.BackupTag)},
+	}, volumeOpts...)
+	if err != nil {
+		return nil, err
+	}
+	d.VolumeID = vol.ID()
+	d.AvailabilityZone = vol.AvailabilityZone
+	if prod {
+		if err := snapshotSchedule(ctx, name, args, d); err != nil {
+			return nil, err
+		}
+	}
+	return d, ctx.RegisterResourceOutputs(d, pulumi.Map{"volumeId": vol.ID()})
+}
+
+// snapshotSchedule takes a snapshot of the volume every day at 03:00 UTC
+// and keeps the last SnapshotRetentionDays.
+func snapshotSchedule(ctx *pulumi.Context, name string, args DataVolumeArgs, d *DataVolume) error {
+	parent := pulumi.Parent(d)
+	role, err := iam.NewRole(ctx, name+"-snapshots", &iam.RoleArgs{
+		Path:             pulumi.String(iamPath),
+		AssumeRolePolicy: assumeRolePolicy(ctx, parent, "dlm.amazonaws.com", nil),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-snapshots", &iam.RolePolicyAttachmentArgs{
+		Role:      role.Name,
+		PolicyArn: pulumi.String(dlmServiceRolePolicy),
+	}, parent); err != nil {
+		return err
+	}
+	_, err = dlm.NewLifecyclePolicy(ctx, name, &dlm.LifecyclePolicyArgs{
+		Description:      pulumi.String("Daily snapshots of the Slipway data volume"),
+		ExecutionRoleArn: role.Arn,
+		State:            pulumi.String("ENABLED"),
+		PolicyDetails: &dlm.LifecyclePolicyPolicyDetailsArgs{
+			ResourceTypes: pulumi.ToStringArray([]string{"VOLUME"}),
+			TargetTags:    pulumi.StringMap{"slipway-backup": pulumi.String(args.BackupTag)},
+			Schedules: dlm.LifecyclePolicyPolicyDetailsScheduleArray{&dlm.LifecyclePolicyPolicyDetailsScheduleArgs{
+				Name:     pulumi.String("daily"),
+				CopyTags: pulumi.Bool(true),
+				CreateRule: &dlm.LifecyclePolicyPolicyDetailsScheduleCreateRuleArgs{
+					Interval:     pulumi.Int(24),
+					IntervalUnit: pulumi.String("HOURS"),
+					Times:        pulumi.String("03:00"),
+				},
+				RetainRule: &dlm.LifecyclePolicyPolicyDetailsScheduleRetainRuleArgs{
+					Count: pulumi.Int(args.SnapshotRetentionDays),
+				},
+			}},
+		},
+	}, parent)
+	return err
+}

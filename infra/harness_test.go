@@ -1,0 +1,94 @@
+package infra_test
+
+import (
+	"encoding/json"
+	"testing"
+
+	"slipway/internal/mockcloud"
+	"slipway/program"
+	"slipway/stacks"
+)
+
+// Secrets as `pulumi config set --secret` (or `slipway review up`) would
+// store them; the stack files hold none.
+const (
+	testDBPassword   = "test-db-password-0f9c2e7a"
+	testOriginSecret = "test-origin-secret-5b1d8e3c"
+)
+
+// stackFiles reads the real Pulumi.yaml and Pulumi.<stack>.yaml.
+func stackFiles(t *testing.T, stack string) stacks.Files {
+	t.Helper()
+	files, err := stacks.ReadFiles("..", stack)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files.SetSecret("slipway:dbPassword", testDBPassword)
+	files.SetSecret("slipway:originSecret", testOriginSecret)
+	return files
+}
+
+// deploy runs the whole program (program.Build, as main.go does) for a
+// stack under mocks, with optional config edits.
+func deploy(t *testing.T, stack string, edits ...func(*stacks.Files)) *mockcloud.Result {
+	t.Helper()
+	files := stackFiles(t, stack)
+	for _, edit := range edits {
+		edit(&files)
+	}
+	res, err := mockcloud.Run(program.Build, "slipway", stack, files, false)
+	if err != nil {
+		t.Fatalf("%s: %v", stack, err)
+	}
+	return res
+}
+
+// allStacks are the three profiles every property is checked on.
+var allStacks = []string{"dev", "prod", "pr-7"}
+
+func one(t *testing.T, res *mockcloud.Result, typ string) mockcloud.Resource {
+	t.Helper()
+	found := res.ByType(typ)
+	if len(found) != 1 {
+		t.Fatalf("%s: want exactly one %s, found %d", res.Stack, typ, len(found))
+	}
+	return found[0]
+}
+
+// policy parses an IAM policy document held in an input.
+type policyDoc struct {
+	Statement []struct {
+		Sid       string
+		Effect    string
+		Action    any
+		Resource  any
+		Principal any
+		Condition map[string]map[string]any
+	}
+}
+
+func parsePolicy(t *testing.T, doc string) policyDoc {
+	t.Helper()
+	var p policyDoc
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		t.Fatalf("policy is not JSON: %v\n%s", err, doc)
+	}
+	return p
+}
+
+// strs normalises an IAM "string or list" field.
+func strs(v any) []string {
+	switch x := v.(type) {
+	case string:
+		return []string{x}
+	case []any:
+		out := make([]string, 0, len(x))
+		for _, e := range x {
+			if s, ok := e.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return nil
+}

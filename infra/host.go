@@ -1,0 +1,246 @@
+package infra
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"slipway/stacks"
+)
+
+const (
+	// ubuntuOwner is Canonical's AWS account, the publisher of Ubuntu AMIs.
+	ubuntuOwner = "099720109477"
+	// ssmCorePolicy lets Session Manager reach the host: shell access is
+	// `aws ssm start-session`, never SSH.
+	ssmCorePolicy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+	// dataDevice is where the data volume is attached; on Nitro hosts it
+	// shows up as an NVMe device found by volume id instead.
+	dataDevice = "/dev/sdf"
+)
+
+// HostArgs shapes the app host. Grants and Bootstrap are the seams other
+// concerns use to give the host what they need, and nothing else.
+type HostArgs struct {
+	Config          stacks.HostConfig
+	Profile         stacks.Profile
+	Stack           string
+	SubnetID        pulumi.IDOutput
+	SecurityGroupID pulumi.IDOutput
+	Data            *DataVolume
+	Account         account
+	// ParameterPath is the SSM path the host reads its release from.
+	ParameterPath string
+	// Grants are added to the host role's policy.
+	Grants []Grant
+	// Bootstrap is added to the host's first boot.
+	Bootstrap Bootstrap
+	// AlarmActions are notified when the host is recovered.
+	AlarmActions []pulumi.StringInput
+}
+
+// Host is the one EC2 instance that runs the compose stack.
+type Host struct {
+	pulumi.ResourceState
+
+	InstanceID pulumi.IDOutput
+	PublicIP   pulumi.StringOutput
+	// PublicDNS is the Elastic IP's DNS name, CloudFront's API origin.
+	PublicDNS pulumi.StringOutput
+	RoleArn   pulumi.StringOutput
+	// AMI is the image the host runs; LatestAMI the newest one available.
+	AMI       pulumi.StringOutput
+	LatestAMI pulumi.StringOutput
+}
+
+// NewHost creates the host, its role, its address and its auto-recovery.
+func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.ResourceOption) (*Host, error) {
+	h := &Host{}
+	if err := ctx.RegisterComponentResource("slipway:host:Host", name, h, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(h)
+
+	profile, policies, err := hostRole(ctx, name, args, h)
+	if err != nil {
+		return nil, err
+	}
+	h.LatestAMI = latestUbuntu(ctx, args.Config.Architecture, parent)
+	ami, keepAMI := h.LatestAMI, pulumi.IgnoreChanges([]string{"ami"})
+	if args.Config.AMI != "" {
+		ami, keepAMI = pulumi.String(args.Config.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil)
+	}
+	settings := pulumi.All(args.Data.VolumeID, args.Account.ID).ApplyT(func(v []any) (string, error) {
+		return cloudConfig(hostSettings{
+			Stack:         args.Stack,
+			Region:        args.Account.Region,
+			ParameterPath: args.ParameterPath,
+			DataVolumeID:  string(v[0].(pulumi.ID)),
+			Registry:      fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", v[1], args.Account.Region),
+		}, args.Bootstrap)
+	}).(pulumi.StringOutput)
+
+	prod := args.Profile == stacks.Prod
+	instance, err := ec2.NewInstance(ctx, name, &ec2.InstanceArgs{
+		Ami:                      ami,
+		InstanceType:             pulumi.String(args.Config.InstanceType),
+		SubnetId:                 args.SubnetID,
+		VpcSecurityGroupIds:      pulumi.StringArray{args.SecurityGroupID},
+		AssociatePublicIpAddress: pulumi.Bool(true), // the bootstrap needs the internet before the EIP lands
+		IamInstanceProfile:       profile.Name,
+		Monitoring:               pulumi.Bool(prod),
+		CreditSpecification:      creditSpecification(args.Config.InstanceType),
+		// IMDSv2 only; hop limit 2 lets containers reach the instance role.
+		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
+			HttpEndpoint:            pulumi.String("enabled"),
+			HttpTokens:              pulumi.String("required"),
+			HttpPutResponseHopLimit: pulumi.Int(2),
+		},
+		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
+			VolumeType:          pulumi.String("gp3"),
+			VolumeSize:          pulumi.Int(args.Config.RootVolumeGiB),
+			Encrypted:           pulumi.Bool(true),
+			DeleteOnTermination: pulumi.Bool(true),
+		},
+		UserData: settings,
+		// The bootstrap runs once per instance, so a changed bootstrap is
+		// a new host; the data volume carries the state across.
+		UserDataReplaceOnChange: pulumi.Bool(true),
+		Tags:                    pulumi.StringMap{"Name": pulumi.String("slipway-" + args.Stack)},
+	}, parent, keepAMI, pulumi.DependsOn(policies))
+	if err != nil {
+		return nil, err
+	}
+
+	// The attachment must go before a new one can be made for a
+	// replacement host; stopping the old host first lets Postgres shut
+	// down cleanly.
+	if _, err := ec2.NewVolumeAttachment(ctx, name+"-data", &ec2.VolumeAttachmentArgs{
+		DeviceName:                  pulumi.String(dataDevice),
+		VolumeId:                    args.Data.VolumeID,
+		InstanceId:                  instance.ID(),
+		StopInstanceBeforeDetaching: pulumi.Bool(true),
+	}, parent, pulumi.DeleteBeforeReplace(true)); err != nil {
+		return nil, err
+	}
+
+	// A stable address that survives host replacement.
+	eip, err := ec2.NewEip(ctx, name, &ec2.EipArgs{Domain: pulumi.String("vpc")}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ec2.NewEipAssociation(ctx, name, &ec2.EipAssociationArgs{
+		AllocationId: eip.AllocationId,
+		InstanceId:   instance.ID(),
+	}, parent); err != nil {
+		return nil, err
+	}
+	if err := recoveryAlarm(ctx, name, instance, args, h); err != nil {
+		return nil, err
+	}
+
+	h.InstanceID = instance.ID()
+	h.PublicIP = eip.PublicIp
+	h.PublicDNS = eip.PublicDns
+	h.AMI = instance.Ami
+	return h, ctx.RegisterResourceOutputs(h, pulumi.Map{
+		"instanceId": instance.ID(),
+		"publicIp":   eip.PublicIp,
+		"publicDns":  eip.PublicDns,
+	})
+}
+
+// latestUbuntu finds the newest Ubuntu 24.04 LTS image for the
+// architecture: Docker, compose v2 and the ECR credential helper all come
+// from its own archive.
+func latestUbuntu(ctx *pulumi.Context, architecture string, opts ...pulumi.InvokeOption) pulumi.StringOutput {
+	arch := map[string]string{"arm64": "arm64", "x86_64": "amd64"}[architecture]
+	return ec2.LookupAmiOutput(ctx, ec2.LookupAmiOutputArgs{
+		Owners:     pulumi.ToStringArray([]string{ubuntuOwner}),
+		MostRecent: pulumi.Bool(true),
+		Filters: ec2.GetAmiFilterArray{
+			ec2.GetAmiFilterArgs{Name: pulumi.String("name"), Values: pulumi.ToStringArray([]string{
+				"ubuntu/images/hvm-ssd-gp3/ubuntu-noble-24.04-" + arch + "-server-*"})},
+			ec2.GetAmiFilterArgs{Name: pulumi.String("architecture"), Values: pulumi.ToStringArray([]string{architecture})},
+			ec2.GetAmiFilterArgs{Name: pulumi.String("virtualization-type"), Values: pulumi.ToStringArray([]string{"hvm"})},
+		},
+	}, opts...).Id()
+}
+
+// creditSpecification keeps burstable instances on standard credits: an
+// idle host must never run up "unlimited" surplus charges.
+func creditSpecification(instanceType string) ec2.InstanceCreditSpecificationPtrInput {
+	if !strings.HasPrefix(instanceType, "t") {
+		return nil
+	}
+	return &ec2.InstanceCreditSpecificationArgs{CpuCredits: pulumi.String("standard")}
+}
+
+// hostRole is the instance role: Session Manager, plus exactly the grants
+// other concerns hand over (their ECR repositories, log groups, SSM
+// parameters, queue).
+func hostRole(ctx *pulumi.Context, name string, args HostArgs, h *Host) (*iam.InstanceProfile, []pulumi.Resource, error) {
+	parent := pulumi.Parent(h)
+	role, err := iam.NewRole(ctx, name, &iam.RoleArgs{
+		Path:             pulumi.String(iamPath),
+		Description:      pulumi.String("Slipway app host " + args.Stack),
+		AssumeRolePolicy: assumeRolePolicy(ctx, parent, "ec2.amazonaws.com", nil),
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	h.RoleArn = role.Arn
+	ssm, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
+		Role:      role.Name,
+		PolicyArn: pulumi.String(ssmCorePolicy),
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	policies := []pulumi.Resource{ssm}
+	grants := append([]Grant{{
+		Sid:       "ReadOwnParameters",
+		Actions:   []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
+		Resources: pulumi.StringArray{args.Account.arn("ssm", "parameter"+strings.TrimSuffix(args.ParameterPath, "/")+"/*")},
+	}}, args.Grants...)
+	inline, err := iam.NewRolePolicy(ctx, name, &iam.RolePolicyArgs{
+		Role:   role.ID(),
+		Policy: policyDocument(ctx, parent, grants...),
+	}, parent)
+	if err != nil {
+		return nil, nil, err
+	}
+	policies = append(policies, inline)
+	profile, err := iam.NewInstanceProfile(ctx, name, &iam.InstanceProfileArgs{
+		Path: pulumi.String(iamPath),
+		Role: role.Name,
+	}, parent)
+	return profile, policies, err
+}
+
+// recoveryAlarm moves the host to healthy hardware when AWS's own system
+// status check fails (same instance id, volumes and address).
+func recoveryAlarm(ctx *pulumi.Context, name string, instance *ec2.Instance, args HostArgs, h *Host) error {
+	actions := pulumi.Array{pulumi.Sprintf("arn:%s:automate:%s:ec2:recover", args.Account.Partition, args.Account.Region)}
+	for _, a := range args.AlarmActions {
+		actions = append(actions, a)
+	}
+	_, err := cloudwatch.NewMetricAlarm(ctx, name+"-recover", &cloudwatch.MetricAlarmArgs{
+		AlarmDescription:   pulumi.String("System status check failed: recover the host onto healthy hardware"),
+		Namespace:          pulumi.String("AWS/EC2"),
+		MetricName:         pulumi.String("StatusCheckFailed_System"),
+		Dimensions:         pulumi.StringMap{"InstanceId": instance.ID()},
+		Statistic:          pulumi.String("Maximum"),
+		Period:             pulumi.Int(60),
+		EvaluationPeriods:  pulumi.Int(2),
+		Threshold:          pulumi.Float64(1),
+		ComparisonOperator: pulumi.String("GreaterThanOrEqualToThreshold"),
+		ActionsEnabled:     pulumi.Bool(true),
+		AlarmActions:       actions,
+	}, pulumi.Parent(h))
+	return err
+}

@@ -1,0 +1,231 @@
+package infra
+
+import (
+	"fmt"
+	"net"
+
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// cloudFrontOriginPrefixList is AWS's managed list of the addresses
+// CloudFront uses to reach origins; the host accepts HTTP only from it.
+const cloudFrontOriginPrefixList = "com.amazonaws.global.cloudfront.origin-facing"
+
+// subnetCount is two public subnets in two availability zones: the host
+// lives in the first; the second keeps the layout ready for a second host.
+const subnetCount = 2
+
+// NetworkArgs shapes the stack's VPC.
+type NetworkArgs struct {
+	CIDR string
+	// FlowLogs records every flow to CloudWatch Logs (prod).
+	FlowLogs         bool
+	LogRetentionDays int
+	Account          account
+}
+
+// Network is a VPC of the stack's own with public subnets only: no NAT
+// gateway and no load balancer, the two biggest fixed costs of the Elastic
+// Beanstalk design the notes set aside.
+type Network struct {
+	pulumi.ResourceState
+
+	VpcID pulumi.IDOutput
+	// SubnetIDs and SubnetZones are index-aligned.
+	SubnetIDs   []pulumi.IDOutput
+	SubnetZones []pulumi.StringOutput
+	// HostSecurityGroupID admits HTTP from CloudFront's origin-facing
+	// addresses only.
+	HostSecurityGroupID pulumi.IDOutput
+}
+
+// NewNetwork builds the VPC, its subnets and routes and the host's firewall.
+func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulumi.ResourceOption) (*Network, error) {
+	n := &Network{}
+	if err := ctx.RegisterComponentResource("slipway:network:Network", name, n, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(n)
+	invoke := pulumi.Parent(n)
+
+	// DNS hostnames give the host the public DNS name CloudFront needs
+	// as an origin (an origin cannot be an IP address).
+	v, err := ec2.NewVpc(ctx, name, &ec2.VpcArgs{
+		CidrBlock:          pulumi.String(args.CIDR),
+		EnableDnsSupport:   pulumi.Bool(true),
+		EnableDnsHostnames: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	n.VpcID = v.ID()
+
+	// Adopt the default security group and strip its rules, so nothing
+	// attached to it by accident can talk to anything.
+	if _, err := ec2.NewDefaultSecurityGroup(ctx, name+"-default", &ec2.DefaultSecurityGroupArgs{
+		VpcId: v.ID(),
+	}, parent); err != nil {
+		return nil, err
+	}
+
+	igw, err := ec2.NewInternetGateway(ctx, name, &ec2.InternetGatewayArgs{VpcId: v.ID()}, parent)
+	if err != nil {
+		return nil, err
+	}
+	routes, err := ec2.NewRouteTable(ctx, name+"-public", &ec2.RouteTableArgs{
+		VpcId: v.ID(),
+		Routes: ec2.RouteTableRouteArray{ec2.RouteTableRouteArgs{
+			CidrBlock: pulumi.String("0.0.0.0/0"),
+			GatewayId: igw.ID(),
+		}},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+
+	zones := aws.GetAvailabilityZonesOutput(ctx, aws.GetAvailabilityZonesOutputArgs{
+		State: pulumi.String("available"),
+	}, invoke).Names()
+	for i := 0; i < subnetCount; i++ {
+		cidr, err := subnetCIDR(args.CIDR, 2, i)
+		if err != nil {
+			return nil, err
+		}
+		zone := zones.Index(pulumi.Int(i))
+		subnet, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.SubnetArgs{
+			VpcId:            v.ID(),
+			CidrBlock:        pulumi.String(cidr),
+			AvailabilityZone: zone,
+			// The host gets an Elastic IP; nothing else should get a
+			// public address just by being launched here.
+			MapPublicIpOnLaunch: pulumi.Bool(false),
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := ec2.NewRouteTableAssociation(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.RouteTableAssociationArgs{
+			SubnetId:     subnet.ID(),
+			RouteTableId: routes.ID(),
+		}, parent); err != nil {
+			return nil, err
+		}
+		n.SubnetIDs = append(n.SubnetIDs, subnet.ID())
+		n.SubnetZones = append(n.SubnetZones, subnet.AvailabilityZone)
+	}
+
+	if n.HostSecurityGroupID, err = hostFirewall(ctx, name, v.ID(), parent, invoke); err != nil {
+		return nil, err
+	}
+	if args.FlowLogs {
+		if err := flowLogs(ctx, name, v.ID(), args, parent, invoke); err != nil {
+			return nil, err
+		}
+	}
+	return n, ctx.RegisterResourceOutputs(n, pulumi.Map{
+		"vpcId":               v.ID(),
+		"hostSecurityGroupId": n.HostSecurityGroupID,
+	})
+}
+
+// hostFirewall admits HTTP from CloudFront only and lets the host reach
+// out on HTTP and HTTPS (package mirrors, ECR, SSM, CloudWatch). There is
+// no SSH rule: shell access is `aws ssm start-session`.
+func hostFirewall(ctx *pulumi.Context, name string, vpcID pulumi.IDOutput, parent, invoke pulumi.ResourceOrInvokeOption) (pulumi.IDOutput, error) {
+	sg, err := ec2.NewSecurityGroup(ctx, name+"-host", &ec2.SecurityGroupArgs{
+		VpcId:       vpcID,
+		Description: pulumi.String("Slipway app host: HTTP from CloudFront only"),
+	}, parent)
+	if err != nil {
+		return pulumi.IDOutput{}, err
+	}
+	cloudFront := ec2.LookupManagedPrefixListOutput(ctx, ec2.LookupManagedPrefixListOutputArgs{
+		Name: pulumi.String(cloudFrontOriginPrefixList),
+	}, invoke)
+	if _, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-http-from-cloudfront", &vpc.SecurityGroupIngressRuleArgs{
+		SecurityGroupId: sg.ID(),
+		Description:     pulumi.String("HTTP from CloudFront origin-facing servers"),
+		IpProtocol:      pulumi.String("tcp"),
+		FromPort:        pulumi.Int(80),
+		ToPort:          pulumi.Int(80),
+		PrefixListId:    cloudFront.Id(),
+	}, parent); err != nil {
+		return pulumi.IDOutput{}, err
+	}
+	for _, port := range []struct {
+		number int
+		why    string
+	}{
+		{443, "HTTPS out: ECR, SSM, CloudWatch, SQS and package mirrors"},
+		{80, "HTTP out: Ubuntu package mirrors (apt verifies signatures)"},
+	} {
+		if _, err := vpc.NewSecurityGroupEgressRule(ctx, fmt.Sprintf("%s-egress-%d", name, port.number), &vpc.SecurityGroupEgressRuleArgs{
+			SecurityGroupId: sg.ID(),
+			Description:     pulumi.String(port.why),
+			IpProtocol:      pulumi.String("tcp"),
+			FromPort:        pulumi.Int(port.number),
+			ToPort:          pulumi.Int(port.number),
+			CidrIpv4:        pulumi.String("0.0.0.0/0"),
+		}, parent); err != nil {
+			return pulumi.IDOutput{}, err
+		}
+	}
+	return sg.ID(), nil
+}
+
+// flowLogs sends every accepted and rejected flow to CloudWatch Logs.
+func flowLogs(ctx *pulumi.Context, name string, vpcID pulumi.IDOutput, args NetworkArgs, parent, invoke pulumi.ResourceOrInvokeOption) error {
+	group, err := cloudwatch.NewLogGroup(ctx, name+"-flow-logs", &cloudwatch.LogGroupArgs{
+		RetentionInDays: pulumi.Int(args.LogRetentionDays),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	role, err := iam.NewRole(ctx, name+"-flow-logs", &iam.RoleArgs{
+		Path:             pulumi.String(iamPath),
+		AssumeRolePolicy: assumeRolePolicy(ctx, invoke, "vpc-flow-logs.amazonaws.com", args.Account.ID),
+	}, parent)
+	if err != nil {
+		return err
+	}
+	if _, err := iam.NewRolePolicy(ctx, name+"-flow-logs", &iam.RolePolicyArgs{
+		Role: role.ID(),
+		Policy: policyDocument(ctx, invoke, Grant{
+			Sid:       "WriteFlowLogs",
+			Actions:   []string{"logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"},
+			Resources: pulumi.StringArray{pulumi.Sprintf("%s:*", group.Arn)},
+		}),
+	}, parent); err != nil {
+		return err
+	}
+	_, err = ec2.NewFlowLog(ctx, name, &ec2.FlowLogArgs{
+		VpcId:                  vpcID,
+		TrafficType:            pulumi.String("ALL"),
+		LogDestinationType:     pulumi.String("cloud-watch-logs"),
+		LogDestination:         group.Arn,
+		IamRoleArn:             role.Arn,
+		MaxAggregationInterval: pulumi.Int(600),
+	}, parent)
+	return err
+}
+
+// subnetCIDR carves the index-th block of 2^newBits equal blocks out of a
+// VPC CIDR (the cidrsubnet function of Terraform).
+func subnetCIDR(vpcCIDR string, newBits, index int) (string, error) {
+	_, block, err := net.ParseCIDR(vpcCIDR)
+	if err != nil {
+		return "", fmt.Errorf("vpc cidr %q: %w", vpcCIDR, err)
+	}
+	ones, bits := block.Mask.Size()
+	if ones+newBits > 28 || index >= 1<<newBits {
+		return "", fmt.Errorf("vpc cidr %q cannot hold subnet %d of %d", vpcCIDR, index, 1<<newBits)
+	}
+	ip := block.IP.To4()
+	base := uint32(ip[0])<<24 | uint32(ip[1])<<16 | uint32(ip[2])<<8 | uint32(ip[3])
+	base += uint32(index) << uint(bits-ones-newBits)
+	return fmt.Sprintf("%d.%d.%d.%d/%d", byte(base>>24), byte(base>>16), byte(base>>8), byte(base), ones+newBits), nil
+}

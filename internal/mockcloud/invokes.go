@@ -1,0 +1,232 @@
+package mockcloud
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+)
+
+// Managed CloudFront policies have the same IDs in every account.
+var managedPolicies = map[string]string{
+	"Managed-CachingOptimized":          "658327ea-f89d-4fab-a63d-7e88639e58f6",
+	"Managed-CachingDisabled":           "4135ea2d-6df8-44a3-9df3-4b5a84be39ad",
+	"Managed-AllViewerExceptHostHeader": "b689b0a8-53d0-40ab-baf2-68738e2966ac",
+	"Managed-CORS-S3Origin":             "88a5eaf4-2fd4-4709-b370-b4c650ea3fcf",
+	"Managed-SecurityHeadersPolicy":     "67f7725c-6f97-4210-82d7-5512b31e9d03",
+}
+
+// invoke answers the data sources the program reads.
+func invoke(token string, args resource.PropertyMap, region string) (resource.PropertyMap, error) {
+	str := func(k string) string {
+		if v, ok := args[resource.PropertyKey(k)]; ok && v.IsString() {
+			return v.StringValue()
+		}
+		return ""
+	}
+	switch token {
+	case "aws:index/getAvailabilityZones:getAvailabilityZones":
+		return props(map[string]any{
+			"names":   []any{region + "a", region + "b", region + "c"},
+			"zoneIds": []any{"use1-az1", "use1-az2", "use1-az4"},
+			"id":      region,
+		}), nil
+	case "aws:ec2/getAmi:getAmi":
+		name := firstFilterValue(args, "name")
+		arch := firstFilterValue(args, "architecture")
+		return props(map[string]any{
+			"id":           "ami-" + hash(name+region, 17),
+			"imageId":      "ami-" + hash(name+region, 17),
+			"name":         strings.ReplaceAll(name, "*", "20261115"),
+			"architecture": arch,
+			"ownerId":      firstString(args, "owners"),
+		}), nil
+	case "aws:ec2/getManagedPrefixList:getManagedPrefixList":
+		name := str("name")
+		if name == "" {
+			name = firstFilterValue(args, "prefix-list-name")
+		}
+		return props(map[string]any{
+			"id": "pl-" + hash(name+region, 8), "name": name, "addressFamily": "IPv4", "maxEntries": 55,
+		}), nil
+	case "aws:route53/getZone:getZone":
+		zoneName := strings.TrimSuffix(str("name"), ".")
+		id := str("zoneId")
+		if id == "" {
+			id = "Z" + strings.ToUpper(hash(zoneName, 13))
+		}
+		if zoneName == "" {
+			zoneName = "example.com"
+		}
+		return props(map[string]any{
+			"zoneId": id, "id": id, "name": zoneName + ".", "nameServers": nameServers(id),
+			"arn": "arn:aws:route53:::hostedzone/" + id,
+		}), nil
+	case "aws:index/getCallerIdentity:getCallerIdentity":
+		return props(map[string]any{
+			"accountId": Account, "arn": "arn:aws:iam::" + Account + ":user/offline", "userId": "AIDAOFFLINE", "id": Account,
+		}), nil
+	case "aws:index/getPartition:getPartition":
+		return props(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
+	case "aws:index/getRegion:getRegion":
+		return props(map[string]any{"name": region, "id": region, "endpoint": "ec2." + region + ".amazonaws.com"}), nil
+	case "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+		return resource.PropertyMap{
+			"userName":           resource.NewProperty("AWS"),
+			"password":           resource.MakeSecret(resource.NewProperty("offline-ecr-token")),
+			"authorizationToken": resource.MakeSecret(resource.NewProperty("QVdTOm9mZmxpbmUtZWNyLXRva2Vu")),
+			"proxyEndpoint":      resource.NewProperty(fmt.Sprintf("https://%s.dkr.ecr.%s.amazonaws.com", Account, region)),
+			"id":                 resource.NewProperty(region),
+		}, nil
+	case "aws:iam/getPolicyDocument:getPolicyDocument":
+		doc, err := policyDocument(args)
+		if err != nil {
+			return nil, err
+		}
+		return props(map[string]any{"json": doc, "minifiedJson": doc, "id": hash(doc, 10)}), nil
+	case "aws:cloudfront/getCachePolicy:getCachePolicy",
+		"aws:cloudfront/getOriginRequestPolicy:getOriginRequestPolicy",
+		"aws:cloudfront/getResponseHeadersPolicy:getResponseHeadersPolicy":
+		id, ok := managedPolicies[str("name")]
+		if !ok {
+			return nil, fmt.Errorf("mockcloud: no managed CloudFront policy named %q", str("name"))
+		}
+		return props(map[string]any{"id": id, "name": str("name")}), nil
+	}
+	return nil, fmt.Errorf("mockcloud: the offline cloud does not answer invoke %s", token)
+}
+
+func props(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }
+
+func firstString(args resource.PropertyMap, k string) string {
+	if v, ok := args[resource.PropertyKey(k)]; ok && v.IsArray() && len(v.ArrayValue()) > 0 && v.ArrayValue()[0].IsString() {
+		return v.ArrayValue()[0].StringValue()
+	}
+	return ""
+}
+
+// firstFilterValue reads `filters: [{name, values}]` as EC2 data sources take them.
+func firstFilterValue(args resource.PropertyMap, name string) string {
+	f, ok := args["filters"]
+	if !ok || !f.IsArray() {
+		return ""
+	}
+	for _, item := range f.ArrayValue() {
+		if !item.IsObject() {
+			continue
+		}
+		o := item.ObjectValue()
+		if n, ok := o["name"]; ok && n.IsString() && n.StringValue() == name {
+			return firstString(o, "values")
+		}
+	}
+	return ""
+}
+
+// policyDocument renders iam.getPolicyDocument arguments to the JSON AWS
+// would store, so tests can parse and check policies statement by statement.
+func policyDocument(args resource.PropertyMap) (string, error) {
+	plain := unwrap(resource.NewObjectProperty(args)).(map[string]any)
+	doc := map[string]any{"Version": "2012-10-17"}
+	stmts, _ := plain["statements"].([]any)
+	var out []any
+	for _, raw := range stmts {
+		s, ok := raw.(map[string]any)
+		if !ok {
+			return "", fmt.Errorf("mockcloud: policy statement is not an object: %v", raw)
+		}
+		st := map[string]any{"Effect": orDefault(s["effect"], "Allow")}
+		if sid, ok := s["sid"].(string); ok && sid != "" {
+			st["Sid"] = sid
+		}
+		for src, dst := range map[string]string{"actions": "Action", "notActions": "NotAction", "resources": "Resource", "notResources": "NotResource"} {
+			if v, ok := s[src].([]any); ok && len(v) > 0 {
+				st[dst] = oneOrMany(v)
+			}
+		}
+		for src, dst := range map[string]string{"principals": "Principal", "notPrincipals": "NotPrincipal"} {
+			if v, ok := s[src].([]any); ok && len(v) > 0 {
+				st[dst] = principals(v)
+			}
+		}
+		if v, ok := s["conditions"].([]any); ok && len(v) > 0 {
+			st["Condition"] = conditions(v)
+		}
+		out = append(out, st)
+	}
+	doc["Statement"] = out
+	b, err := json.Marshal(doc)
+	return string(b), err
+}
+
+func orDefault(v any, def string) any {
+	if s, ok := v.(string); ok && s != "" {
+		return s
+	}
+	return def
+}
+
+func oneOrMany(v []any) any {
+	if len(v) == 1 {
+		return v[0]
+	}
+	return v
+}
+
+func principals(v []any) any {
+	if len(v) == 1 {
+		if p, ok := v[0].(map[string]any); ok && p["type"] == "*" {
+			return "*"
+		}
+	}
+	m := map[string]any{}
+	for _, raw := range v {
+		p, _ := raw.(map[string]any)
+		typ, _ := p["type"].(string)
+		ids, _ := p["identifiers"].([]any)
+		m[typ] = oneOrMany(ids)
+	}
+	return m
+}
+
+func conditions(v []any) any {
+	m := map[string]map[string]any{}
+	for _, raw := range v {
+		c, _ := raw.(map[string]any)
+		test, _ := c["test"].(string)
+		variable, _ := c["variable"].(string)
+		values, _ := c["values"].([]any)
+		if m[test] == nil {
+			m[test] = map[string]any{}
+		}
+		m[test][variable] = oneOrMany(values)
+	}
+	return m
+}
+
+// unwrap turns a property value into plain Go values, looking through
+// secrets (a policy never holds one, but an input might be marked so).
+func unwrap(v resource.PropertyValue) any {
+	switch {
+	case v.IsSecret():
+		return unwrap(v.SecretValue().Element)
+	case v.IsOutput():
+		return unwrap(v.OutputValue().Element)
+	case v.IsObject():
+		m := map[string]any{}
+		for k, e := range v.ObjectValue() {
+			m[string(k)] = unwrap(e)
+		}
+		return m
+	case v.IsArray():
+		a := make([]any, 0, len(v.ArrayValue()))
+		for _, e := range v.ArrayValue() {
+			a = append(a, unwrap(e))
+		}
+		return a
+	case v.IsNull():
+		return nil
+	}
+	return v.V
+}

@@ -7,6 +7,7 @@ package stacks
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -20,6 +21,9 @@ type Config struct {
 	Stack   string
 	Profile Profile
 	Region  string
+	// ProjectDir is the directory holding Pulumi.yaml; the paths of the
+	// workload (app/...) and of the SPA build are relative to it.
+	ProjectDir string
 
 	Network  NetworkConfig
 	Host     HostConfig
@@ -158,8 +162,21 @@ type Source interface {
 
 // Load reads and validates the stack's config from the Pulumi context.
 func Load(ctx *pulumi.Context) (Config, error) {
-	return Parse(ctx.Project(), ctx.Stack(), contextSource{ctx})
+	cfg, err := Parse(ctx.Project(), ctx.Stack(), contextSource{ctx})
+	if err != nil {
+		return cfg, err
+	}
+	cfg.ProjectDir = ctx.RootDirectory()
+	if cfg.ProjectDir == "" {
+		// Older CLIs do not pass the root directory; they run the
+		// program in it.
+		cfg.ProjectDir = "."
+	}
+	return cfg, nil
 }
+
+// Path resolves a project-relative path such as "app/api".
+func (c Config) Path(rel string) string { return filepath.Join(c.ProjectDir, rel) }
 
 type contextSource struct{ ctx *pulumi.Context }
 

@@ -28,6 +28,8 @@ type Files struct {
 	// HasStackFile is false for a stack such as pr-42 that runs on the
 	// project defaults alone.
 	HasStackFile bool
+	// Dir is the project directory, absolute.
+	Dir string
 }
 
 // Get implements Source.
@@ -55,7 +57,12 @@ type stackFile struct {
 
 // ReadFiles reads Pulumi.yaml and, if present, Pulumi.<stack>.yaml from dir.
 func ReadFiles(dir, stack string) (Files, error) {
-	f := Files{Values: map[string]string{}}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Files{}, err
+	}
+	dir = abs
+	f := Files{Values: map[string]string{}, Dir: dir}
 	var project projectFile
 	if err := readYAML(filepath.Join(dir, "Pulumi.yaml"), &project); err != nil {
 		return f, err

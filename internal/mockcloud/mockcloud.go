@@ -65,9 +65,10 @@ func New(project, stack, region string) *Cloud {
 
 // Option runs a Pulumi program on this cloud with the given config, as the
 // CLI would pass it: values by fully-qualified key, and the secret keys.
-func (c *Cloud) Option(config map[string]string, secretKeys []string, dryRun bool) pulumi.RunOption {
+func (c *Cloud) Option(projectDir string, config map[string]string, secretKeys []string, dryRun bool) pulumi.RunOption {
 	return func(info *pulumi.RunInfo) {
 		pulumi.WithMocks(c.Project, c.Stack, c)(info)
+		info.RootDirectory = projectDir
 		info.Config = config
 		info.ConfigSecretKeys = secretKeys
 		info.DryRun = dryRun

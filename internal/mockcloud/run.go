@@ -60,7 +60,7 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 			})
 		}
 		return nil
-	}, cloud.Option(files.Values, files.Secrets, dryRun))
+	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))
 	if err != nil {
 		// What was registered before the failure is part of the answer.
 		return &Result{Stack: stack, Resources: cloud.Resources()}, err

@@ -202,7 +202,7 @@ func TestHostRoleIsLeastPrivilege(t *testing.T) {
 		}
 		var managed []string
 		for _, a := range res.ByType("aws:iam/rolePolicyAttachment:RolePolicyAttachment") {
-			if strings.HasPrefix(a.Parent, "") && strings.Contains(a.Name, "host") {
+			if a.Str("role") == role.Out("name") {
 				managed = append(managed, a.Str("policyArn"))
 			}
 		}

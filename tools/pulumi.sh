@@ -6,9 +6,12 @@
 # The build is skipped when the cached binary already reports that version,
 # because a cold build of the CLI takes minutes.
 #
-# Prints the bin directory on stdout (progress goes to stderr), so callers do
-#   PATH="$(tools/pulumi.sh):$PATH"
-# Inside GitHub Actions it also appends the directory to $GITHUB_PATH.
+# Usage:
+#   tools/pulumi.sh           build (if needed); print the bin directory, so
+#                             callers do PATH="$(tools/pulumi.sh):$PATH"
+#   tools/pulumi.sh version   print the pinned version (v3.x.y), build nothing
+# Progress goes to stderr. Inside GitHub Actions the build also appends the
+# bin directory to $GITHUB_PATH.
 set -euo pipefail
 
 tools_dir="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -64,6 +67,17 @@ install_actionlint() {
 }
 
 main() {
+	case "${1:-build}" in
+	version)
+		pulumi_version
+		return
+		;;
+	build) ;;
+	*)
+		log "unknown argument ${1}; use: tools/pulumi.sh [build|version]"
+		return 2
+		;;
+	esac
 	mkdir -p "$bin_dir"
 	build_pulumi "$(pulumi_version)"
 	install_actionlint

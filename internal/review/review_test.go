@@ -287,6 +287,18 @@ func TestDestroyRemovesStackAndMissingStackSucceeds(t *testing.T) {
 			t.Errorf("destroy of missing pr-%d: %+v, %v; want success, nothing to do", pr, res, err)
 		}
 	}
+
+	// Reopening the PR starts over: no tag of the old stack may survive,
+	// or a stale created-at would get the new stack reaped at once.
+	destroyedAt := time.Now().Add(-time.Second)
+	again := e.up(l, UpOptions{PR: 2, GitSHA: "def"})
+	tags, err := e.workspace(l.ProjectDir).ListTags(context.Background(), "pr-2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !again.Created || parseTags(tags).CreatedAt.Before(destroyedAt) {
+		t.Errorf("recreated pr-2: created=%v tags=%v, want a new stack with a new created-at", again.Created, tags)
+	}
 }
 
 func TestDevAndProdAreRefused(t *testing.T) {

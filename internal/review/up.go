@@ -20,7 +20,7 @@ const SiteURLOutput = "siteUrl"
 type UpOptions struct {
 	PR     int
 	TTL    time.Duration // recorded in the ttl tag; 0 means DefaultTTL
-	GitSHA string        // the commit being deployed, recorded in the git-sha tag
+	GitSHA string        // the commit being deployed, recorded in the git-sha tag; "" means unknown
 }
 
 // UpResult is what a `review up` did.
@@ -45,6 +45,9 @@ func (l *Lifecycle) Up(ctx context.Context, opts UpOptions) (UpResult, error) {
 	}
 	if opts.TTL <= 0 {
 		opts.TTL = DefaultTTL
+	}
+	if opts.GitSHA == "" {
+		opts.GitSHA = "unknown" // say so, rather than an empty tag that looks like a bug
 	}
 	ws, err := l.workspace(ctx)
 	if err != nil {

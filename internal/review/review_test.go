@@ -75,6 +75,11 @@ type env struct {
 func newEnv(t *testing.T) *env {
 	t.Helper()
 	if _, err := exec.LookPath("pulumi"); err != nil {
+		// The test command sets SLIPWAY_REQUIRE_PULUMI, so in CI a
+		// missing CLI fails instead of silently skipping.
+		if os.Getenv("SLIPWAY_REQUIRE_PULUMI") != "" {
+			t.Fatal("pulumi CLI not on PATH although SLIPWAY_REQUIRE_PULUMI is set: run ./scripts/test.sh")
+		}
 		t.Skip("pulumi CLI not on PATH: run scripts/test-lifecycle.sh, which builds the pinned CLI")
 	}
 	root := t.TempDir()

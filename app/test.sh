@@ -30,7 +30,7 @@ step "goaws (SQS-compatible server)"
 # The module's main package is app/cmd, so `go install` names the binary "cmd".
 GOAWS_BIN="${GOAWS_BIN:-$(go env GOPATH)/bin/cmd}"
 if [[ ! -x "$GOAWS_BIN" ]]; then
-  GOFLAGS=-mod=mod go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
+  go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
 fi
 export GOAWS_BIN
 

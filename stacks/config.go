@@ -240,7 +240,7 @@ func Parse(project, stack string, src Source) (Config, error) {
 			User:     r.str(key("dbUser"), "app", identifier),
 			Password: r.secret(key("dbPassword"), true),
 		},
-		Origin: OriginConfig{Secret: r.secret(key("originSecret"), true)},
+		Origin: OriginConfig{Secret: r.headerSecret(key("originSecret"))},
 	}
 	cfg.checkCombinations(r)
 	if len(r.errs) > 0 {

@@ -96,6 +96,12 @@ func TestSecretsMustBeSecretAndNeverEchoed(t *testing.T) {
 		t.Fatalf("want missing secret refused, got %v", err)
 	}
 
+	quoted := valid()
+	quoted.SetSecret("slipway:originSecret", `abc"def ghi;jkl/mno`)
+	if _, err := Parse("slipway", "dev", quoted); err == nil || !strings.Contains(err.Error(), "URL-safe") || strings.Contains(err.Error(), "ghi;jkl") {
+		t.Fatalf("want an unsafe origin secret refused without echoing it, got %v", err)
+	}
+
 	short := valid()
 	short.SetSecret("slipway:datadogApiKey", "abc")
 	if _, err := Parse("slipway", "dev", short); err == nil || !strings.Contains(err.Error(), "slipway:datadogApiKey") {

@@ -105,6 +105,18 @@ func (r *reader) secret(key string, required bool) Secret {
 	return NewSecret(v)
 }
 
+var headerSafe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+
+// headerSecret reads a secret that travels as an HTTP header value and is
+// matched by nginx: only URL-safe characters, so no quoting can break it.
+func (r *reader) headerSecret(key string) Secret {
+	s := r.secret(key, true)
+	if s.IsSet() && !headerSafe.MatchString(s.value) {
+		r.errs = append(r.errs, fmt.Errorf("%s contains characters other than A-Z, a-z, 0-9, '_' and '-': expected a URL-safe secret (for example: openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')", key))
+	}
+	return s
+}
+
 func oneOf(values ...string) check {
 	return func(v string) string {
 		if slices.Contains(values, v) {

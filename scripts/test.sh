@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Slipway's one test command. On a fresh Debian machine it installs what the
-# tests need (Debian packages, npm packages, Go tools), then runs every test.
-# Safe to run again: installs are skipped when already done.
+# tests need (Debian packages, npm packages, Go tools, the pinned Pulumi CLI
+# built from source), then runs every test. Safe to run again: each install
+# is skipped when already done. Run it as root or as a user with sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+started=$(date +%s)
 
-section() { printf '\n== %s ==\n' "$*"; }
+section() { printf '\n== %s (%ss)\n' "$*" "$(($(date +%s) - started))"; }
 
-# apt_install installs the Debian packages whose command is missing.
+# apt_install installs the Debian packages whose command is missing;
+# each argument is command:package.
 apt_install() {
 	local missing=() pair
 	for pair in "$@"; do
@@ -20,9 +23,28 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-section "Debian packages"
+section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs"
+export PATH="$PATH:/usr/sbin:/sbin"
 apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs
 
-section "Go: vet and tests (stacks, infra under Pulumi mocks)"
+section "Pulumi CLI (pinned in tools/go.mod, built from source, cached) and actionlint"
+PATH="$(bash tools/pulumi.sh):$PATH"
+export PATH PULUMI_SKIP_UPDATE_CHECK=true
+# The lifecycle tests fail rather than skip if the CLI is missing.
+export SLIPWAY_REQUIRE_PULUMI=1
+pulumi version
+
+section "Workload: API, worker, SPA build and end-to-end with real Postgres, nginx, Chromium"
+bash app/test.sh
+
+section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
+actionlint
+shellcheck scripts/*.sh tools/pulumi.sh .ci/run
+
+section "Go: vet, then every Go test (config, infra under mocks, review stacks on the real engine)"
 go vet ./...
-go test ./...
+# -count=1: some tests drive external tools (pulumi, cloud-init, shellcheck)
+# the Go test cache cannot see, so a cached pass would prove nothing.
+go test -count=1 ./...
+
+section "all tests passed"

@@ -166,9 +166,11 @@ func NewSite(ctx *pulumi.Context, name string, args SiteArgs, opts ...pulumi.Res
 	s.DistributionArn = dist.Arn
 	s.DomainName = dist.DomainName
 	s.HostedZoneID = dist.HostedZoneId
+	// The site's address: the apex (the distribution's first alias), or
+	// the CloudFront domain without one.
 	s.URL = pulumi.Sprintf("https://%s", dist.DomainName)
 	if args.Domain != "" {
-		s.URL = pulumi.String("https://" + args.Domain).ToStringOutput()
+		s.URL = pulumi.Sprintf("https://%s", dist.Aliases.Index(pulumi.Int(0)))
 	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"bucketName":     s.BucketName,

@@ -353,6 +353,11 @@ func TestAliasAndCAARecords(t *testing.T) {
 					r.In("aliases[0].evaluateTargetHealth") != false || r.In("records") != nil {
 					t.Errorf("%s: alias %s %v, want the distribution %v in %v", stack, r.Name, r.In("aliases"), dist.Out("domainName"), dist.Out("hostedZoneId"))
 				}
+				// CloudFront's zone id is one constant; taking it from the
+				// distribution (not a literal) shows as a dependency.
+				if !slices.Contains(r.PropertyDependencies["aliases"], dist.URN) {
+					t.Errorf("%s: alias %s does not take its target from the distribution", stack, r.Name)
+				}
 			case "CAA":
 				caa = append(caa, r)
 			}

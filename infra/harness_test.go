@@ -14,6 +14,8 @@ import (
 const (
 	testDBPassword   = "test-db-password-0f9c2e7a"
 	testOriginSecret = "test-origin-secret-5b1d8e3c"
+	// fixtureSPA is a small Vite build, relative to the project.
+	fixtureSPA = "infra/testdata/spa"
 )
 
 // stackFiles reads the real Pulumi.yaml and Pulumi.<stack>.yaml.
@@ -25,6 +27,10 @@ func stackFiles(t *testing.T, stack string) stacks.Files {
 	}
 	files.SetSecret("slipway:dbPassword", testDBPassword)
 	files.SetSecret("slipway:originSecret", testOriginSecret)
+	// A simulated `up` needs an SPA build, as a real one does (site.go);
+	// app/web/dist exists only after the workload's build, so every test
+	// deploys the small fixture build unless it says otherwise.
+	files.Values["slipway:spaBuildDir"] = fixtureSPA
 	return files
 }
 

@@ -14,7 +14,10 @@ type Stack struct {
 	Network *Network
 	Data    *DataVolume
 	Host    *Host
-	region  string
+	Site    *Site
+	// Domain is nil without a custom domain.
+	Domain *Domain
+	region string
 }
 
 // New builds the whole stack from its config.
@@ -61,7 +64,51 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{Network: network, Data: data, Host: host, region: cfg.Region}, nil
+	site, domain, err := newEdge(ctx, cfg, p, host)
+	if err != nil {
+		return nil, err
+	}
+	return &Stack{Network: network, Data: data, Host: host, Site: site, Domain: domain, region: cfg.Region}, nil
+}
+
+// newEdge builds the SPA's site and, with a custom domain, its DNS: the
+// certificate before the distribution, the alias records after it.
+func newEdge(ctx *pulumi.Context, cfg stacks.Config, p *providers, host *Host) (*Site, *Domain, error) {
+	regional := pulumi.Provider(p.Regional)
+	var (
+		domain      *Domain
+		certificate pulumi.StringInput
+		err         error
+	)
+	if cfg.DNS.Enabled() {
+		domain, err = NewDomain(ctx, "domain", DomainArgs{Config: cfg.DNS, Profile: cfg.Profile, Global: p.Global}, regional)
+		if err != nil {
+			return nil, nil, err
+		}
+		certificate = domain.CertificateArn
+	}
+	site, err := NewSite(ctx, "site", SiteArgs{
+		Config:           cfg.Site,
+		Profile:          cfg.Profile,
+		Stack:            cfg.Stack,
+		BuildDir:         cfg.Path(cfg.Site.BuildDir),
+		OriginDomain:     host.PublicDNS,
+		OriginSecret:     cfg.Origin.Secret.Output(),
+		Domain:           cfg.DNS.Domain,
+		Certificate:      certificate,
+		AccessLogs:       cfg.Profile == stacks.Prod,
+		LogRetentionDays: cfg.Logs.RetentionDays,
+		Global:           p.Global,
+	}, regional)
+	if err != nil {
+		return nil, nil, err
+	}
+	if domain != nil {
+		if err := domain.PointAt(ctx, AliasTarget{DomainName: site.DomainName, HostedZoneID: site.HostedZoneID}); err != nil {
+			return nil, nil, err
+		}
+	}
+	return site, domain, nil
 }
 
 // parameterPath is the SSM path under which the stack's release and
@@ -80,5 +127,20 @@ func (s *Stack) Outputs() pulumi.Map {
 		"hostAmi":           s.Host.AMI,
 		"latestAmi":         s.Host.LatestAMI,
 		"dataVolumeId":      s.Data.VolumeID,
+		"siteUrl":           s.Site.URL,
+		"cloudfrontDomain":  s.Site.DomainName,
+		"distributionId":    s.Site.DistributionID,
+		"bucketName":        s.Site.BucketName,
+		"nameServers":       s.nameServers(),
 	}
+}
+
+// nameServers are the created zone's name servers, to delegate the domain
+// to at the registrar; always present, empty when there is nothing to
+// delegate (no domain, or a zone that was looked up).
+func (s *Stack) nameServers() pulumi.StringArrayOutput {
+	if s.Domain == nil {
+		return pulumi.StringArray{}.ToStringArrayOutput()
+	}
+	return s.Domain.NameServers
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 )
@@ -131,6 +132,18 @@ func (d DatadogConfig) Enabled() bool { return d.APIKey.IsSet() }
 
 // Enabled reports whether the stack has a custom domain.
 func (d DNSConfig) Enabled() bool { return d.Domain != "" }
+
+// Zone says which hosted zone holds the domain: by id (Z...) or by name,
+// exactly one of the two set; by default the zone named like the domain.
+func (d DNSConfig) Zone() (id, name string) {
+	switch {
+	case d.HostedZone == "":
+		return "", d.Domain
+	case zoneID.MatchString(d.HostedZone):
+		return d.HostedZone, ""
+	}
+	return "", d.HostedZone
+}
 
 // Secret is a config value that must never be printed or stored in plain
 // text. Its String method hides the value, so a stray log line is harmless.
@@ -263,6 +276,14 @@ func (c *Config) checkCombinations(r *reader) {
 	}
 	if c.DNS.CreateZone && c.DNS.Domain == "" {
 		r.fail(key("createHostedZone"), "true", "only together with slipway:domain")
+	}
+	if zoneIDValue, zoneName := c.DNS.Zone(); c.DNS.Domain != "" && c.DNS.HostedZone != "" {
+		switch {
+		case zoneIDValue != "" && c.DNS.CreateZone:
+			r.fail(key("hostedZone"), c.DNS.HostedZone, "a zone name when slipway:createHostedZone is true (an id names an existing zone)")
+		case zoneName != "" && c.DNS.Domain != zoneName && !strings.HasSuffix(c.DNS.Domain, "."+zoneName):
+			r.fail(key("hostedZone"), c.DNS.HostedZone, "a zone that contains slipway:domain "+c.DNS.Domain)
+		}
 	}
 	if c.Deploy.GitHubEnvironment != "" && c.Deploy.GitHubRepository == "" {
 		r.fail(key("githubEnvironment"), c.Deploy.GitHubEnvironment, "only together with slipway:githubRepository")

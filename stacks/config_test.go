@@ -62,6 +62,8 @@ func TestParseRejectsBadConfig(t *testing.T) {
 		{"bad ami", "dev", with("slipway:hostAmi", "ubuntu-latest"), []string{"slipway:hostAmi", "ami-"}},
 		{"unknown stack name", "staging", valid(), []string{`"staging"`, "dev, prod or pr-<number>"}},
 		{"review stack zero", "pr-0", valid(), []string{`"pr-0"`}},
+		{"domain outside its zone", "dev", with("slipway:domain", "shop.example.org", "slipway:hostedZone", "example.com"), []string{"slipway:hostedZone", "example.com", "contains slipway:domain shop.example.org"}},
+		{"created zone given by id", "dev", with("slipway:domain", "example.com", "slipway:hostedZone", "Z0123456789ABCDEFGHIJ", "slipway:createHostedZone", "true"), []string{"slipway:hostedZone", "Z0123456789ABCDEFGHIJ", "zone name"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -218,5 +220,21 @@ func write(t *testing.T, path, content string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
 		t.Fatal(err)
+	}
+}
+
+func TestDNSZoneIsAnIdOrAName(t *testing.T) {
+	cases := []struct {
+		dns      DNSConfig
+		id, name string
+	}{
+		{DNSConfig{Domain: "slipway.example.com"}, "", "slipway.example.com"},
+		{DNSConfig{Domain: "dev.slipway.example.com", HostedZone: "slipway.example.com"}, "", "slipway.example.com"},
+		{DNSConfig{Domain: "slipway.example.com", HostedZone: "Z0123456789ABCDEFGHIJ"}, "Z0123456789ABCDEFGHIJ", ""},
+	}
+	for _, c := range cases {
+		if id, name := c.dns.Zone(); id != c.id || name != c.name {
+			t.Errorf("%+v: Zone() = %q, %q; want %q, %q", c.dns, id, name, c.id, c.name)
+		}
 	}
 }

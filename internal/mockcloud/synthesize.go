@@ -224,6 +224,17 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		id = arn("acm", "certificate/"+hash(id, 8)+"-"+hash(id+"1", 4)+"-"+hash(id+"2", 4)+"-"+hash(id+"3", 12))
 		set("arn", id)
 		set("domainValidationOptions", validationOptions(in))
+	case "aws:route53/record:Record":
+		set("fqdn", strings.TrimSuffix(str("name"), "."))
+		id = str("zoneId") + "_" + strings.TrimSuffix(str("name"), ".") + "_" + str("type")
+	case "aws:cloudwatch/logDeliverySource:LogDeliverySource":
+		set("name", phys)
+		set("arn", arn("logs", "delivery-source:"+phys))
+		id = phys
+	case "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination":
+		set("name", phys)
+		set("arn", arn("logs", "delivery-destination:"+phys))
+		id = phys
 	case "aws:acm/certificateValidation:CertificateValidation":
 		set("certificateArn", str("certificateArn"))
 	}

@@ -37,6 +37,9 @@ pulumi version
 section "Workload: API, worker, SPA build and end-to-end with real Postgres, nginx, Chromium"
 bash app/test.sh
 
+section "Edge: the CloudFront Function's deployed source under node:test"
+bash scripts/test-edge.sh
+
 section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
 actionlint
 shellcheck scripts/*.sh tools/pulumi.sh .ci/run

@@ -1,0 +1,75 @@
+'use strict';
+// Configuration comes only from environment variables. Every problem is collected and reported
+// at once, naming the variable; secret values are never echoed back.
+
+class ConfigError extends Error {}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function loadConfig(env = process.env) {
+  const problems = [];
+
+  const required = (name) => {
+    const v = env[name];
+    if (v === undefined || v.trim() === '') {
+      problems.push(`${name} is required`);
+      return undefined;
+    }
+    return v;
+  };
+  const integer = (name, fallback, min, max) => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < min || n > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max} (got "${raw}")`);
+      return fallback;
+    }
+    return n;
+  };
+  const oneOf = (name, fallback, allowed) => {
+    const v = env[name] || fallback;
+    if (!allowed.includes(v)) problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
+    return v;
+  };
+  const url = (name, optional) => {
+    const v = optional ? env[name] || undefined : required(name);
+    if (v === undefined) return undefined;
+    try {
+      new URL(v);
+    } catch {
+      problems.push(`${name} must be an absolute URL (got "${v}")`);
+    }
+    return v;
+  };
+
+  const config = {
+    port: integer('PORT', 3000, 1, 65535),
+    logLevel: oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
+    database: {
+      host: required('DATABASE_HOST'),
+      port: integer('DATABASE_PORT', 5432, 1, 65535),
+      database: required('DATABASE_NAME'),
+      user: required('DATABASE_USER'),
+      password: required('DATABASE_PASSWORD'),
+    },
+    queue: {
+      url: url('QUEUE_URL'),
+      region: required('AWS_REGION'),
+      // Only for a local SQS-compatible server; unset in AWS.
+      endpoint: url('SQS_ENDPOINT', true),
+      // SQS speaks both wire protocols; the SDK defaults to JSON. Local servers such as
+      // goaws v0.4 only speak the older query protocol, hence the switch.
+      protocol: oneOf('SQS_PROTOCOL', 'json', ['json', 'query']),
+    },
+    // The worker's processing budget per message; the queue's visibility timeout is set above it.
+    jobTimeoutSeconds: integer('WORKER_JOB_TIMEOUT_SECONDS', 30, 1, 43200),
+  };
+
+  if (problems.length > 0) {
+    throw new ConfigError(`invalid configuration: ${problems.join('; ')}`);
+  }
+  return config;
+}
+
+module.exports = { loadConfig, ConfigError };

@@ -1,0 +1,193 @@
+package app
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
+)
+
+// What the release provides: the interpolated variables, and the two env files on the host.
+var releaseEnv = map[string]string{
+	"API_IMAGE":        "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api@sha256:" + strings.Repeat("a", 64),
+	"PROXY_IMAGE":      "123456789012.dkr.ecr.eu-west-1.amazonaws.com/proxy@sha256:" + strings.Repeat("b", 64),
+	"DB_IMAGE":         "123456789012.dkr.ecr.eu-west-1.amazonaws.com/db@sha256:" + strings.Repeat("c", 64),
+	"DB_DATA_DIR":      "/srv/pgdata",
+	"LOG_DRIVER":       "awslogs",
+	"AWS_REGION":       "eu-west-1",
+	"API_LOG_GROUP":    "slipway-dev-api",
+	"WORKER_LOG_GROUP": "slipway-dev-worker",
+	"PROXY_LOG_GROUP":  "slipway-dev-proxy",
+	"DB_LOG_GROUP":     "slipway-dev-db",
+}
+
+var secretKeys = []string{"DATABASE_PASSWORD", "POSTGRES_PASSWORD", "ORIGIN_HEADER_VALUE", "DD_API_KEY"}
+
+// load copies the compose files into a temporary directory next to sample env files (the
+// loader reads env_file) and loads them as docker compose would.
+func load(t *testing.T, files []string, profiles ...string) *types.Project {
+	t.Helper()
+	dir := t.TempDir()
+	copies := make([]string, len(files))
+	for i, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		copies[i] = filepath.Join(dir, f)
+		if err := os.WriteFile(copies[i], data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dev, err := os.ReadFile("dev.env")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range map[string]string{
+		"app.env":     "PORT=3000\nDATABASE_HOST=db\n",
+		"secrets.env": "DATABASE_PASSWORD=sample\nPOSTGRES_PASSWORD=sample\nORIGIN_HEADER_VALUE=sample-origin-value\n",
+		"dev.env":     string(dev),
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := make([]string, 0, len(releaseEnv))
+	for k, v := range releaseEnv {
+		env = append(env, k+"="+v)
+	}
+	opts, err := cli.NewProjectOptions(copies,
+		cli.WithWorkingDirectory(dir),
+		cli.WithEnv(env),
+		cli.WithProfiles(profiles),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := opts.LoadProject(context.Background())
+	if err != nil {
+		t.Fatalf("load %v: %v", files, err)
+	}
+	return project
+}
+
+func TestProductionCompose(t *testing.T) {
+	p := load(t, []string{"compose.yaml"})
+
+	if got := strings.Join(p.ServiceNames(), ","); got != "api,db,proxy,worker" {
+		t.Errorf("services = %s, want api,db,proxy,worker (datadog-agent only with its profile)", got)
+	}
+	images := map[string]string{"api": "API_IMAGE", "worker": "API_IMAGE", "proxy": "PROXY_IMAGE", "db": "DB_IMAGE"}
+	groups := map[string]string{"api": "API_LOG_GROUP", "worker": "WORKER_LOG_GROUP", "proxy": "PROXY_LOG_GROUP", "db": "DB_LOG_GROUP"}
+	for name, svc := range p.Services {
+		if svc.Image != releaseEnv[images[name]] {
+			t.Errorf("%s image = %q, want $%s", name, svc.Image, images[name])
+		}
+		if svc.HealthCheck == nil || len(svc.HealthCheck.Test) == 0 {
+			t.Errorf("%s has no health check", name)
+		}
+		if svc.Restart != types.RestartPolicyUnlessStopped {
+			t.Errorf("%s restart = %q", name, svc.Restart)
+		}
+		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" || filepath.Base(svc.EnvFiles[1].Path) != "secrets.env" {
+			t.Errorf("%s env files = %+v", name, svc.EnvFiles)
+		}
+		l := svc.Logging
+		if l == nil || l.Driver != "awslogs" || l.Options["awslogs-group"] != releaseEnv[groups[name]] || l.Options["awslogs-region"] != "eu-west-1" {
+			t.Errorf("%s logging = %+v", name, l)
+		}
+		for dep, cfg := range svc.DependsOn {
+			if cfg.Condition != types.ServiceConditionHealthy {
+				t.Errorf("%s depends on %s with condition %q", name, dep, cfg.Condition)
+			}
+		}
+	}
+	if got := p.Services["worker"].Command; strings.Join(got, " ") != "node src/worker.js" {
+		t.Errorf("worker command = %v", got)
+	}
+	for svc, deps := range map[string][]string{"api": {"db"}, "worker": {"db", "api"}, "proxy": {"api"}} {
+		for _, d := range deps {
+			if _, ok := p.Services[svc].DependsOn[d]; !ok {
+				t.Errorf("%s does not depend on %s", svc, d)
+			}
+		}
+	}
+	ports := p.Services["proxy"].Ports
+	if len(ports) != 1 || ports[0].Published != "80" || ports[0].Target != 80 {
+		t.Errorf("proxy ports = %+v, want 80:80", ports)
+	}
+	vol := p.Volumes["pgdata"]
+	if vol.Driver != "local" || vol.DriverOpts["type"] != "none" || vol.DriverOpts["o"] != "bind" || vol.DriverOpts["device"] != "/srv/pgdata" {
+		t.Errorf("pgdata = %+v", vol)
+	}
+	if m := p.Services["db"].Volumes; len(m) != 1 || m[0].Source != "pgdata" || m[0].Target != "/var/lib/postgresql" {
+		t.Errorf("db volumes = %+v", m)
+	}
+	if got := p.Services["api"].Environment["DD_TRACE_ENABLED"]; got == nil || *got != "false" {
+		t.Errorf("DD_TRACE_ENABLED defaults to %v, want false", got)
+	}
+}
+
+func TestDatadogProfile(t *testing.T) {
+	p := load(t, []string{"compose.yaml"}, "datadog")
+	dd, ok := p.Services["datadog-agent"]
+	if !ok {
+		t.Fatal("datadog-agent missing with profile datadog")
+	}
+	if !strings.HasPrefix(dd.Image, "public.ecr.aws/datadog/agent:7.") {
+		t.Errorf("datadog image = %s, want a pinned 7.x tag", dd.Image)
+	}
+}
+
+func TestDevelopmentOverride(t *testing.T) {
+	p := load(t, []string{"compose.yaml", "compose.override.yaml"})
+	for _, name := range []string{"db", "api", "worker", "proxy", "sqs", "web"} {
+		svc, ok := p.Services[name]
+		if !ok {
+			t.Fatalf("service %s missing", name)
+		}
+		if svc.Logging == nil || svc.Logging.Driver != "json-file" || svc.Logging.Options["awslogs-group"] != "" {
+			t.Errorf("%s logging = %+v, want plain json-file", name, svc.Logging)
+		}
+	}
+	if b := p.Services["api"].Build; b == nil || !strings.HasSuffix(b.Context, "api") {
+		t.Errorf("api build = %+v", b)
+	}
+	if len(p.Services["api"].Volumes) == 0 {
+		t.Error("api source is not bind-mounted")
+	}
+	if got := p.Volumes["pgdata"].DriverOpts; len(got) != 0 {
+		t.Errorf("dev pgdata driver_opts = %v, want none", got)
+	}
+	if ports := p.Services["proxy"].Ports; len(ports) != 1 || ports[0].Published != "8080" {
+		t.Errorf("dev proxy ports = %+v", ports)
+	}
+}
+
+// Secrets reach containers only through secrets.env: no compose file names them.
+func TestNoSecretsInComposeFiles(t *testing.T) {
+	for _, f := range []string{"compose.yaml", "compose.override.yaml"} {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			code, _, _ := strings.Cut(line, "#")
+			for _, k := range secretKeys {
+				if strings.Contains(code, k) {
+					t.Errorf("%s sets %s: %q", f, k, line)
+				}
+			}
+		}
+	}
+}
+
+func TestEmbedded(t *testing.T) {
+	if !strings.Contains(string(ComposeFile), "${API_IMAGE}") || !strings.Contains(string(ProxyTemplate), "${ORIGIN_HEADER_VARIABLE}") {
+		t.Error("embedded artefacts are not the expected files")
+	}
+}

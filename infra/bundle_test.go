@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -337,5 +338,34 @@ func TestContextTagOnTheWorkload(t *testing.T) {
 		if after, _ := contextTag(dir, "linux/arm64", nil); after == before {
 			t.Errorf("%s: a change to %s kept the tag", c.image, c.file)
 		}
+	}
+}
+
+// The release's bootstrap is valid cloud-config and static: scripts and
+// their package, nothing per release.
+func TestReleaseBootstrapPassesCloudInitSchema(t *testing.T) {
+	cloudInit := requireTool(t, "cloud-init")
+	boot, err := ReleaseBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cloudConfig(testSettings(), boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cloudInit, "schema", "--config-file", path).CombinedOutput(); err != nil {
+		t.Fatalf("cloud-init schema: %v\n%s", err, out)
+	}
+	for _, want := range []string{"python3-boto3", releaseScript, fetchScript, "slipway-release boot"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("user data lacks %s", want)
+		}
+	}
+	if strings.Contains(doc, "@sha256:") {
+		t.Error("user data holds per-release content")
 	}
 }

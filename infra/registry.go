@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 
@@ -81,6 +82,22 @@ func platformOf(architecture string) (string, error) {
 	return "", fmt.Errorf("no Docker platform for host architecture %q", architecture)
 }
 
+// stablePath makes a build context relative to the working directory
+// (Pulumi runs the program in the project directory, so it becomes
+// "app/api"). The path is an input of the image: an absolute one would
+// differ between a laptop and a CI runner and make pulumi-docker rebuild
+// unchanged content, whose push onto its existing immutable tag would fail.
+func stablePath(dir string) string {
+	wd, err := os.Getwd()
+	if err != nil || !filepath.IsAbs(dir) {
+		return dir
+	}
+	if rel, err := filepath.Rel(wd, dir); err == nil {
+		return rel
+	}
+	return dir
+}
+
 // NewRegistry creates one repository per image and builds and pushes the
 // images. The image tags are derived from the build contexts, so an
 // unchanged app/<name> is not rebuilt and keeps its digest.
@@ -114,7 +131,7 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 	var arns pulumi.StringArray
 	outputs := pulumi.Map{}
 	for _, image := range names {
-		dir := args.Contexts[image]
+		dir := stablePath(args.Contexts[image])
 		tag, err := contextTag(dir, platform, buildArgs)
 		if err != nil {
 			return nil, err

@@ -82,7 +82,7 @@ func TestRegistry(t *testing.T) {
 			if img.Str("build.platform") != "linux/arm64" || img.In("buildOnPreview") != false {
 				t.Errorf("%s: image %s build = %v", stack, img.Name, img.In("build"))
 			}
-			if !strings.HasSuffix(img.Str("build.context"), filepath.Join("app", img.Name)) {
+			if c := img.Str("build.context"); !strings.HasSuffix(c, filepath.Join("app", img.Name)) || filepath.IsAbs(c) {
 				t.Errorf("%s: image %s context %s", stack, img.Name, img.Str("build.context"))
 			}
 			name := img.Str("imageName")
@@ -438,5 +438,20 @@ func TestMissingWorkloadIsAClearError(t *testing.T) {
 	_, err := mockcloud.Run(program.Build, "slipway", "dev", files, false)
 	if err == nil || !strings.Contains(err.Error(), filepath.Join("app", "proxy")) {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// Preview builds nothing (no Docker daemon in a pull request's preview).
+func TestPreviewNeedsNoDocker(t *testing.T) {
+	for _, stack := range allStacks {
+		res, err := mockcloud.Run(program.Build, "slipway", stack, stackFiles(t, stack), true)
+		if err != nil {
+			t.Fatalf("%s: preview: %v", stack, err)
+		}
+		for _, img := range res.ByType("docker:index/image:Image") {
+			if img.In("buildOnPreview") != false {
+				t.Errorf("%s: image %s builds on preview", stack, img.Name)
+			}
+		}
 	}
 }

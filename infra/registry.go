@@ -28,7 +28,6 @@ type RegistryArgs struct {
 	// ForceDelete lets a review stack's destroy delete repositories that
 	// still hold images. Never for dev or prod.
 	ForceDelete bool
-	Account     account
 }
 
 // Registry is the stack's ECR repositories and the images built into them.

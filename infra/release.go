@@ -108,9 +108,11 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		profiles = append(profiles, datadogProfile)
 	}
 
-	// Secrets: SecureString parameters (the account's aws/ssm key) read by
-	// the host at release time into a root-only secrets.env. The values
-	// come from secret config and stay secret outputs.
+	// Secrets: SecureString parameters read by the host at release time
+	// into a root-only secrets.env. The values come from secret config and
+	// stay secret outputs. They use the AWS-managed aws/ssm key, whose key
+	// policy lets the account's principals decrypt through SSM, so the host
+	// needs no KMS grant beyond its parameter-path read (host.go).
 	secrets := []struct {
 		key   string
 		value stacks.Secret

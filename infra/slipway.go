@@ -61,7 +61,6 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		Architecture: cfg.Host.Architecture,
 		KeepTagged:   cfg.Images.KeepTagged,
 		ForceDelete:  cfg.Profile.Ephemeral(),
-		Account:      acct,
 	}, regional)
 	if err != nil {
 		return nil, err

@@ -1,4 +1,5 @@
 'use strict';
+const { STATUS_CODES } = require('node:http');
 const Fastify = require('fastify');
 const { SendMessageCommand } = require('@aws-sdk/client-sqs');
 const { isMigrated } = require('./db');
@@ -47,7 +48,7 @@ function buildApp({ pool, sqs, queueUrl, logger }) {
     return reply.code(status).send({
       statusCode: status,
       code: err.code,
-      error: status === 413 ? 'Payload Too Large' : 'Bad Request',
+      error: STATUS_CODES[status],
       message: err.message,
     });
   });

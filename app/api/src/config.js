@@ -45,6 +45,8 @@ function loadConfig(env = process.env) {
 
   const config = {
     port: integer('PORT', 3000, 1, 65535),
+    // All interfaces in a container; tests bind to 127.0.0.1.
+    host: env.HOST || '0.0.0.0',
     logLevel: oneOf('LOG_LEVEL', 'info', LOG_LEVELS),
     database: {
       host: required('DATABASE_HOST'),

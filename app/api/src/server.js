@@ -15,7 +15,7 @@ async function main() {
   await migrate(pool, log);
 
   const app = buildApp({ pool, sqs, queueUrl: config.queue.url, logger: log });
-  await app.listen({ host: '0.0.0.0', port: config.port });
+  await app.listen({ host: config.host, port: config.port });
 
   // SIGTERM: stop accepting, let in-flight requests finish (Fastify's close), then close the pool.
   onShutdown(log, async () => {

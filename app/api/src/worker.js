@@ -16,11 +16,17 @@ async function main() {
   await migrate(pool, log);
 
   const consumer = new Consumer({ pool, sqs, queueUrl: config.queue.url, log, timeoutSeconds: config.jobTimeoutSeconds });
-  onShutdown(log, async () => {
-    await consumer.stop();
-    await pool.end();
-    sqs.destroy();
-  });
+  // The message in hand may take up to its budget; compose's stop_grace_period is above this.
+  const graceMs = (config.jobTimeoutSeconds + 10) * 1000;
+  onShutdown(
+    log,
+    async () => {
+      await consumer.stop();
+      await pool.end();
+      sqs.destroy();
+    },
+    graceMs,
+  );
   log.info('worker polling');
   await consumer.start();
 }

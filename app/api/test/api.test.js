@@ -245,3 +245,15 @@ test('SIGTERM: an in-flight request completes, then the process exits 0', async 
     await h.stop(server);
   }
 });
+
+test('dd-trace is loaded only when DD_TRACE_ENABLED=true', () => {
+  const probe = `require(${JSON.stringify(path.join(__dirname, '..', 'src', 'tracing.js'))});
+    console.log(Object.keys(require.cache).some((k) => k.includes('${path.sep}dd-trace${path.sep}')));`;
+  const run = (extra) =>
+    require('node:child_process')
+      .execFileSync(process.execPath, ['-e', probe], { env: { PATH: process.env.PATH, DD_TRACE_AGENT_URL: 'http://127.0.0.1:9', DD_TRACE_STARTUP_LOGS: 'false', ...extra } })
+      .toString()
+      .trim();
+  assert.equal(run({}), 'false');
+  assert.equal(run({ DD_TRACE_ENABLED: 'true' }), 'true');
+});

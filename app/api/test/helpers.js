@@ -165,6 +165,7 @@ async function startGoaws({ visibilityTimeout = 1, maxReceiveCount = 2 } = {}) {
 function appEnv(db, sqs, extra = {}) {
   return {
     PATH: process.env.PATH,
+    HOST: '127.0.0.1',
     DATABASE_HOST: db.host,
     DATABASE_PORT: String(db.port),
     DATABASE_NAME: db.database,

@@ -6,7 +6,9 @@ export interface Job { id: string; itemId: string; status: 'queued' | 'done' | '
 export class ApiError extends Error {}
 
 async function request<T>(path: string, init?: RequestInit): Promise<T> {
-  const res = await fetch(path, { ...init, headers: { 'content-type': 'application/json', accept: 'application/json' } });
+  const headers: Record<string, string> = { accept: 'application/json' };
+  if (init?.body) headers['content-type'] = 'application/json';
+  const res = await fetch(path, { ...init, headers });
   const body = await res.json().catch(() => null);
   if (!res.ok) throw new ApiError(body?.message ? `${res.status}: ${body.message}` : `${res.status} ${res.statusText}`);
   return body as T;

@@ -1,0 +1,229 @@
+'use strict';
+// End to end, without Docker: the same processes the compose project runs, started directly.
+//   Chromium -> CDN stand-in (cdn.js) -> nginx (the proxy image's template, rendered the way
+//   the image renders it) -> API -> Postgres;  API -> goaws (SQS) -> worker -> Postgres.
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync, spawnSync } = require('node:child_process');
+const fs = require('node:fs');
+const http = require('node:http');
+const os = require('node:os');
+const path = require('node:path');
+const { chromium } = require('playwright-core');
+const h = require('../api/test/helpers');
+const { startCdn, CSP } = require('./cdn');
+
+const APP = path.join(__dirname, '..');
+const DIST = path.join(APP, 'web', 'dist');
+const PROXY = path.join(APP, 'proxy');
+const HEADER = 'X-Origin-Verify';
+const SECRET = `e2e-${Math.random().toString(36).slice(2)}-origin-secret`;
+
+let pg, sqs, api, worker, nginx, cdn, browser, nginxDir, nginxPort, cdnBase;
+
+// Renders the template with a clean environment: only what the proxy container would have.
+function render(outDir, env) {
+  return spawnSync('sh', [path.join(__dirname, 'render-nginx.sh'), PROXY, outDir], {
+    env: { PATH: process.env.PATH, ...env },
+    encoding: 'utf8',
+  });
+}
+
+async function startNginx(apiPort) {
+  nginxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-nginx-'));
+  fs.chmodSync(nginxDir, 0o755); // workers run unprivileged when we are root
+  fs.mkdirSync(path.join(nginxDir, 'conf.d'));
+  nginxPort = await h.freePort();
+  const r = render(path.join(nginxDir, 'conf.d'), {
+    ORIGIN_HEADER_NAME: HEADER,
+    ORIGIN_HEADER_VALUE: SECRET,
+    API_UPSTREAM: `127.0.0.1:${apiPort}`, // "api:3000" in compose
+    PROXY_LISTEN_PORT: String(nginxPort), // 80 in the image
+  });
+  assert.equal(r.status, 0, r.stderr);
+  // The image's /etc/nginx/nginx.conf, reduced to what matters, with paths under a temp prefix.
+  const temp = (n) => `${n}_temp_path ${path.join(nginxDir, n)};`;
+  fs.writeFileSync(
+    path.join(nginxDir, 'nginx.conf'),
+    `${h.isRoot ? 'user www-data;' : ''}
+worker_processes 1;
+error_log stderr notice;
+pid ${path.join(nginxDir, 'nginx.pid')};
+events { worker_connections 1024; }
+http {
+  include /etc/nginx/mime.types;
+  default_type application/octet-stream;
+  sendfile on;
+  keepalive_timeout 65;
+  ${['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp).join('\n  ')}
+  include ${path.join(nginxDir, 'conf.d')}/*.conf;
+}
+`,
+  );
+  // In the container stdout is a pipe; Node gives children a socket, which nginx cannot open
+  // as /dev/stdout. So nginx writes into a real pipe (through cat).
+  const args = `-p ${nginxDir} -c ${path.join(nginxDir, 'nginx.conf')} -e stderr`;
+  nginx = h.start('sh', ['-c', `nginx ${args} -g 'daemon off;' 2>&1 | cat`]);
+  nginx.quit = () => execFileSync('sh', ['-c', `nginx ${args} -s quit`]);
+  await h.waitFor(async () => (await fetch(`http://127.0.0.1:${nginxPort}/healthz`)).ok, `nginx\n${nginx.output}`);
+}
+
+// A raw HTTP request (no automatic decompression), optionally from another loopback address.
+function raw(port, { method = 'GET', path: p = '/', headers = {}, body, localAddress } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path: p, headers, localAddress, agent: false }, (res) => {
+      const chunks = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+before(async () => {
+  assert.ok(fs.existsSync(path.join(DIST, 'index.html')), 'build the SPA first (npm run build in app/web)');
+  [pg, sqs] = await Promise.all([h.startPostgres(), h.startGoaws({ visibilityTimeout: 5 })]);
+  const db = await h.createDatabase(pg, 'e2e');
+  const apiPort = await h.freePort();
+  const env = h.appEnv(db, sqs, { PORT: String(apiPort), WORKER_JOB_TIMEOUT_SECONDS: '4' });
+  api = h.start(process.execPath, [path.join(APP, 'api', 'src', 'server.js')], { env });
+  worker = h.start(process.execPath, [path.join(APP, 'api', 'src', 'worker.js')], { env });
+  await h.waitFor(async () => (await fetch(`http://127.0.0.1:${apiPort}/readyz`)).ok, `api\n${api.output}`);
+  await startNginx(apiPort);
+  cdn = await startCdn({ distDir: DIST, origin: { host: '127.0.0.1', port: nginxPort }, headerName: HEADER, headerValue: SECRET });
+  cdnBase = `http://127.0.0.1:${cdn.address().port}`;
+  browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+      '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+  });
+});
+
+after(async () => {
+  await browser?.close();
+  cdn?.close();
+  if (nginx && nginx.exitCode === null) {
+    nginx.quit(); // graceful nginx shutdown
+    await nginx.exited;
+  }
+  await Promise.all([h.stop(api), h.stop(worker)]);
+  await Promise.all([pg?.stop(), sqs?.stop()]);
+  if (nginxDir) fs.rmSync(nginxDir, { recursive: true, force: true });
+  if (process.exitCode) {
+    for (const [name, p] of Object.entries({ api, worker, nginx })) console.error(`--- ${name}\n${p?.output}`);
+  }
+});
+
+test('browser: add an item, see it listed, open and reload its deep link, run a job, under the CSP', async () => {
+  const page = await browser.newPage();
+  const problems = [];
+  // Registered through the DevTools protocol, so the CSP itself does not block this listener.
+  await page.addInitScript(() => {
+    document.addEventListener('securitypolicyviolation', (e) => {
+      console.error(`CSP violation: ${e.violatedDirective} ${e.blockedURI}`);
+    });
+  });
+  page.on('console', (m) => {
+    if (m.type() === 'error' && !/404|Not Found/.test(m.text())) problems.push(m.text());
+  });
+  page.on('pageerror', (e) => problems.push(e.message));
+
+  const res = await page.goto(`${cdnBase}/`);
+  assert.equal(res.headers()['content-security-policy'], CSP);
+  await page.getByRole('heading', { name: 'Items' }).waitFor();
+
+  const name = `Spinnaker ${Date.now()}`;
+  await page.fill('#add-item input[name=name]', name);
+  await page.click('#add-item button');
+  const link = page.locator('#items a', { hasText: name });
+  await link.waitFor();
+
+  await page.reload(); // listed from the API, not just appended by the form
+  await page.locator('#items a', { hasText: name }).click();
+  await page.waitForURL(/\/items\/[0-9a-f-]{36}$/);
+  const deepLink = page.url();
+  assert.equal(await page.textContent('#item-name'), name);
+
+  await page.goto(deepLink); // a cold load of the client-side route
+  assert.equal(await page.textContent('#item-name'), name);
+
+  await page.click('#run-job');
+  await page.getByText(/job done: .*"words":2/).waitFor({ timeout: 15000 });
+
+  await page.goto(`${cdnBase}/items/00000000-0000-4000-8000-000000000000`);
+  await page.locator('#error', { hasText: '404: item not found' }).waitFor();
+
+  assert.deepEqual(problems, []);
+  await page.close();
+});
+
+test('an unknown /api path stays a JSON 404 through the CDN and nginx', async () => {
+  const res = await fetch(`${cdnBase}/api/nope`);
+  assert.equal(res.status, 404);
+  assert.match(res.headers.get('content-type'), /application\/json/);
+  assert.equal((await res.json()).statusCode, 404);
+});
+
+test('nginx refuses requests without the origin header', async () => {
+  const refused = [
+    { path: '/api/items' },
+    { path: '/api/items', headers: { [HEADER]: 'wrong-value-wrong-value' } },
+    { path: '/api/items', headers: { [HEADER]: SECRET.toUpperCase() } }, // exact match only
+    { path: '/healthz', localAddress: '127.0.0.2' }, // health is exempt from 127.0.0.1 only
+    { path: '/healthz', localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '127.0.0.1' } },
+    { path: '/', localAddress: '127.0.0.1' },
+  ];
+  for (const r of refused) {
+    const res = await raw(nginxPort, r);
+    assert.equal(res.status, 403, JSON.stringify(r));
+    assert.equal(JSON.parse(res.body).statusCode, 403);
+  }
+  assert.equal((await raw(nginxPort, { path: '/api/items', headers: { [HEADER]: SECRET } })).status, 200);
+  assert.equal((await raw(nginxPort, { path: '/readyz' })).status, 200); // local health check
+  const other = await raw(nginxPort, { path: '/index.html', headers: { [HEADER]: SECRET } });
+  assert.equal(other.status, 404);
+  assert.equal(JSON.parse(other.body).statusCode, 404);
+});
+
+test('nginx: gzip, body limits in JSON, JSON access log that trusts X-Forwarded-For only from CloudFront', async () => {
+  for (let i = 0; i < 5; i++) {
+    await fetch(`${cdnBase}/api/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: `gz ${i}` }) });
+  }
+  const gz = await raw(nginxPort, { path: '/api/items', headers: { [HEADER]: SECRET, 'accept-encoding': 'gzip' } });
+  assert.equal(gz.headers['content-encoding'], 'gzip');
+
+  const json = { 'content-type': 'application/json', [HEADER]: SECRET };
+  const apiLimit = await raw(nginxPort, { method: 'POST', path: '/api/items', headers: json, body: JSON.stringify({ name: 'x'.repeat(20000) }) });
+  assert.equal(apiLimit.status, 413);
+  const nginxLimit = await raw(nginxPort, { method: 'POST', path: '/api/items', headers: json, body: 'x'.repeat(2 * 1024 * 1024) });
+  assert.equal(nginxLimit.status, 413);
+  assert.equal(JSON.parse(nginxLimit.body).statusCode, 413);
+
+  await raw(nginxPort, { path: '/healthz?probe=trusted', headers: { [HEADER]: SECRET, 'x-forwarded-for': '198.51.100.7, 203.0.113.5' } });
+  await raw(nginxPort, { path: '/healthz?probe=untrusted', headers: { 'x-forwarded-for': '203.0.113.5' } });
+  const entries = await h.waitFor(() => {
+    const lines = nginx.output.split('\n').filter((l) => l.startsWith('{"time"')).map((l) => JSON.parse(l));
+    return lines.some((e) => e.uri.includes('untrusted')) && lines;
+  }, 'access log lines');
+  assert.equal(entries.find((e) => e.uri === '/healthz?probe=trusted').client, '203.0.113.5');
+  assert.equal(entries.find((e) => e.uri === '/healthz?probe=untrusted').client, '127.0.0.1');
+  assert.ok(!nginx.output.includes(SECRET), 'the origin secret is never logged');
+});
+
+test('the proxy refuses to start without a valid origin header configuration', () => {
+  const out = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-render-'));
+  try {
+    for (const [env, message] of [
+      [{ ORIGIN_HEADER_VALUE: SECRET }, /ORIGIN_HEADER_NAME is required/],
+      [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: 'short' }, /at least 16/],
+      [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: 'has"quote$and-more-chars' }, /letters, digits/],
+    ]) {
+      const r = render(out, env);
+      assert.notEqual(r.status, 0);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    fs.rmSync(out, { recursive: true, force: true });
+  }
+});

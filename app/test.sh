@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# The workload's one test command. Installs what it needs when missing (Debian 12; run as root
+# on a fresh machine, or as a user who already has the packages), then runs, in order:
+#   Go: compose files validated with compose-go; API and worker tests (node:test) against real
+#   Postgres and goaws; the SPA build; the end-to-end test in headless Chromium through nginx.
+# Exits non-zero on the first failure.
+set -euo pipefail
+
+app_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+cd "$app_dir"
+started=$(date +%s)
+
+step() { printf '\n=== %s (%ss)\n' "$*" "$(($(date +%s) - started))"; }
+
+step "system packages"
+missing=()
+[[ -d /usr/lib/postgresql ]] && compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || missing+=(postgresql)
+command -v nginx >/dev/null || [[ -x /usr/sbin/nginx ]] || missing+=(nginx)
+[[ -x /usr/bin/chromium ]] || missing+=(chromium)
+command -v envsubst >/dev/null || missing+=(gettext-base)
+if ((${#missing[@]} > 0)); then
+  echo "installing: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+export PATH="$PATH:/usr/sbin"
+
+step "goaws (SQS-compatible server)"
+# The module's main package is app/cmd, so `go install` names the binary "cmd".
+GOAWS_BIN="${GOAWS_BIN:-$(go env GOPATH)/bin/cmd}"
+if [[ ! -x "$GOAWS_BIN" ]]; then
+  go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
+fi
+export GOAWS_BIN
+
+step "npm ci"
+for pkg in api web e2e; do
+  (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error)
+done
+
+step "compose files (go test)"
+(cd .. && go test ./app/)
+
+step "API and worker tests"
+(cd api && node --test --test-concurrency=1 test/*.test.js)
+
+step "SPA build"
+(cd web && npm run build)
+
+step "end-to-end test"
+(cd e2e && node --test --test-concurrency=1 e2e.test.js)
+
+step "shellcheck"
+if command -v shellcheck >/dev/null; then
+  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh
+else
+  echo "shellcheck not installed; skipped"
+fi
+
+step "all passed"

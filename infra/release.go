@@ -57,7 +57,8 @@ type ReleaseArgs struct {
 	Datadog  stacks.DatadogConfig
 	// WorkerTimeoutSeconds is the worker's processing budget per job.
 	WorkerTimeoutSeconds int
-	// QueueURL reaches the API and worker as QUEUE_URL; nil leaves it out.
+	// QueueURL reaches the API and worker as QUEUE_URL; nil leaves it out
+	// (the API requires it, so the ops concern must wire it).
 	QueueURL pulumi.StringInput
 	// LogGroups maps a compose service (api, worker, proxy, db) to its
 	// CloudWatch log group; empty means json-file logs on the host.

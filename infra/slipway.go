@@ -6,15 +6,18 @@ package infra
 import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
+	"slipway/app"
 	"slipway/stacks"
 )
 
 // Stack is the built infrastructure of one stack.
 type Stack struct {
-	Network *Network
-	Data    *DataVolume
-	Host    *Host
-	Site    *Site
+	Network  *Network
+	Data     *DataVolume
+	Host     *Host
+	Registry *Registry
+	Release  *Release
+	Site     *Site
 	// Domain is nil without a custom domain.
 	Domain *Domain
 	region string
@@ -51,6 +54,25 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		return nil, err
 	}
 
+	// Images first: the host pulls from these repositories only.
+	contexts := map[string]string{}
+	for _, image := range Images {
+		contexts[image] = cfg.Path("app/" + image)
+	}
+	registry, err := NewRegistry(ctx, "registry", RegistryArgs{
+		Contexts:     contexts,
+		Architecture: cfg.Host.Architecture,
+		KeepTagged:   cfg.Images.KeepTagged,
+		ForceDelete:  cfg.Profile.Ephemeral(),
+	}, regional)
+	if err != nil {
+		return nil, err
+	}
+	releaseBoot, err := ReleaseBootstrap()
+	if err != nil {
+		return nil, err
+	}
+
 	host, err := NewHost(ctx, "host", HostArgs{
 		Config:          cfg.Host,
 		Profile:         cfg.Profile,
@@ -60,6 +82,26 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		Data:            data,
 		Account:         acct,
 		ParameterPath:   parameterPath(cfg),
+		Grants:          registry.PullGrants,
+		Bootstrap:       releaseBoot,
+	}, regional)
+	if err != nil {
+		return nil, err
+	}
+
+	// The release rolls the host onto the images; an app change changes
+	// only this, never the host.
+	release, err := NewRelease(ctx, "release", ReleaseArgs{
+		Stack:                cfg.Stack,
+		Region:               cfg.Region,
+		ParameterPath:        parameterPath(cfg),
+		Compose:              app.ComposeFile,
+		Images:               registry.Digests,
+		Database:             cfg.Database,
+		Origin:               cfg.Origin,
+		Datadog:              cfg.Datadog,
+		WorkerTimeoutSeconds: cfg.Queue.WorkerTimeoutSeconds,
+		InstanceID:           host.InstanceID,
 	}, regional)
 	if err != nil {
 		return nil, err
@@ -68,7 +110,8 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Stack{Network: network, Data: data, Host: host, Site: site, Domain: domain, region: cfg.Region}, nil
+	return &Stack{Network: network, Data: data, Host: host, Registry: registry, Release: release,
+		Site: site, Domain: domain, region: cfg.Region}, nil
 }
 
 // newEdge builds the SPA's site and, with a custom domain, its DNS: the
@@ -127,6 +170,8 @@ func (s *Stack) Outputs() pulumi.Map {
 		"hostAmi":           s.Host.AMI,
 		"latestAmi":         s.Host.LatestAMI,
 		"dataVolumeId":      s.Data.VolumeID,
+		"releaseId":         s.Release.ID,
+		"imageDigests":      s.Release.Images,
 		"siteUrl":           s.Site.URL,
 		"cloudfrontDomain":  s.Site.DomainName,
 		"distributionId":    s.Site.DistributionID,

@@ -23,9 +23,9 @@ apt_install() {
 	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
 
-section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs"
+section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, flock"
 export PATH="$PATH:/usr/sbin:/sbin"
-apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs
+apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs python3:python3 flock:util-linux
 
 section "Pulumi CLI (pinned in tools/go.mod, built from source, cached) and actionlint"
 PATH="$(bash tools/pulumi.sh):$PATH"
@@ -42,7 +42,10 @@ bash scripts/test-edge.sh
 
 section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
 actionlint
-shellcheck scripts/*.sh tools/pulumi.sh .ci/run
+shellcheck scripts/*.sh tools/pulumi.sh .ci/run infra/hostfiles/*.sh
+
+section "Host: the release fetcher (Python, stubbed SSM client)"
+(cd infra && PYTHONDONTWRITEBYTECODE=1 python3 testdata/test_slipway_fetch.py)
 
 section "Go: vet, then every Go test (config, infra under mocks, review stacks on the real engine)"
 go vet ./...

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -45,11 +44,6 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 		mu      sync.Mutex
 		outputs pulumi.Map
 		values  = map[string]any{}
-		// resolved closes per output once its value is captured. An
-		// output built from plain values (pulumi.String(...).ToStringOutput())
-		// is not tracked by the context, so RunErr may return before its
-		// apply has run; Run waits for those below.
-		resolved = map[string]chan struct{}{}
 	)
 	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
 		out, err := build(ctx)
@@ -58,15 +52,16 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 		}
 		outputs = out
 		for name, o := range out {
-			done := make(chan struct{})
-			resolved[name] = done
-			pulumi.ToOutput(o).ApplyT(func(v any) any {
+			done := pulumi.ToOutput(o).ApplyT(func(v any) any {
 				mu.Lock()
 				defer mu.Unlock()
 				values[name] = plain(v)
-				close(done)
 				return v
 			})
+			// Exported so RunErr waits for the callback itself to have
+			// run, not only for the value to resolve (otherwise an output
+			// can be reported as never resolved).
+			ctx.Export("mockcloud-collect-"+name, done)
 		}
 		return nil
 	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))
@@ -74,23 +69,6 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 		// What was registered before the failure is part of the answer.
 		return &Result{Stack: stack, Resources: cloud.Resources()}, err
 	}
-	// An up resolves every output; a preview leaves some unknown (their
-	// apply never runs), so it only gets a short grace for the rest.
-	grace := 30 * time.Second
-	if dryRun {
-		grace = 200 * time.Millisecond
-	}
-	deadline := time.After(grace)
-waiting:
-	for _, done := range resolved {
-		select {
-		case <-done:
-		case <-deadline:
-			break waiting
-		}
-	}
-	mu.Lock()
-	defer mu.Unlock()
 	res := &Result{Stack: stack, Resources: cloud.Resources(), Outputs: map[string]Output{}}
 	// Registration order varies from run to run; URN order does not.
 	sort.Slice(res.Resources, func(i, j int) bool { return res.Resources[i].URN < res.Resources[j].URN })

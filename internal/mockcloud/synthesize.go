@@ -176,6 +176,7 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		id = fmt.Sprintf("https://sqs.%s.amazonaws.com/%s/%s", region, Account, phys)
 	case "aws:ssm/parameter:Parameter":
 		set("arn", arn("ssm", "parameter"+str("name")))
+		set("version", 1)
 		id = str("name")
 	case "aws:ssm/document:Document":
 		set("arn", arn("ssm", "document/"+phys))

@@ -1,0 +1,210 @@
+package infra
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"regexp"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The release bundle is what the host needs to run a release, rendered
+// here so the host only fetches files and runs compose:
+//
+//	compose.yaml  app/compose.yaml with every ${VAR} resolved: images pinned
+//	              by digest, log groups, data directory, region
+//	app.env       the non-secret settings every service reads
+//	compose.env   compose's own settings, installed as .env beside
+//	              compose.yaml (COMPOSE_PROFILES)
+//
+// The nginx template is not part of it: the proxy image ships it, so a
+// template change is a new proxy image with a new digest, and the running
+// proxy can never disagree with its own configuration.
+const (
+	bundleCompose    = "compose.yaml"
+	bundleAppEnv     = "app.env"
+	bundleComposeEnv = "compose.env"
+)
+
+// varRef matches compose interpolation: $$ (a literal $), ${NAME},
+// ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error} and $NAME.
+var varRef = regexp.MustCompile(`\$(\$|\{([A-Za-z_][A-Za-z0-9_]*)(?:(:?[-?])([^}]*))?\}|([A-Za-z_][A-Za-z0-9_]*)|\{)`)
+
+// digestRef is an image reference pinned by digest.
+var digestRef = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$`)
+
+// interpolate resolves compose variables in s strictly: a variable not in
+// vars and without a default is an error, never an empty string. Literal
+// $$ stays $$ (compose on the host turns it into $), and a substituted
+// value's own $ is escaped the same way.
+func interpolate(s string, vars map[string]string, missing map[string]bool) string {
+	return varRef.ReplaceAllStringFunc(s, func(m string) string {
+		sub := varRef.FindStringSubmatch(m)
+		switch {
+		case sub[1] == "$":
+			return "$$"
+		case sub[1] == "{":
+			missing["${ (unterminated)"] = true
+			return m
+		}
+		name, op, def := sub[2], sub[3], sub[4]
+		if name == "" {
+			name = sub[5]
+		}
+		v, ok := vars[name]
+		if ok && (v != "" || !strings.HasPrefix(op, ":")) {
+			return strings.ReplaceAll(v, "$", "$$")
+		}
+		if strings.HasSuffix(op, "-") {
+			return def
+		}
+		missing[name] = true
+		return m
+	})
+}
+
+// renderCompose turns the workload's compose file into the production file
+// for one stack: variables resolved (strictly), services of profiles not
+// enabled removed (so nothing optional is even mentioned), and, when logs
+// go to json-file instead of CloudWatch, the awslogs-* options dropped that
+// the json-file driver would reject. Anchors and merge keys are resolved,
+// so the x-* blocks that held them are dropped too.
+//
+// Every image ends up pinned by digest: ${VAR} images get the release's
+// digests, literal ones the digest in pins (image -> image@sha256:...); an
+// image left unpinned is an error.
+func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFileLogs bool, pins map[string]string) (string, error) {
+	var doc map[string]any
+	if err := yaml.Unmarshal(src, &doc); err != nil {
+		return "", fmt.Errorf("compose file: %w", err)
+	}
+	for k := range doc {
+		if strings.HasPrefix(k, "x-") {
+			delete(doc, k)
+		}
+	}
+	services, _ := doc["services"].(map[string]any)
+	if len(services) == 0 {
+		return "", fmt.Errorf("compose file has no services")
+	}
+	for name, raw := range services {
+		svc, _ := raw.(map[string]any)
+		if ps, ok := svc["profiles"].([]any); ok {
+			on := false
+			for _, p := range ps {
+				on = on || slices.Contains(profiles, fmt.Sprint(p))
+			}
+			if !on {
+				delete(services, name)
+				continue
+			}
+		}
+		if logging, ok := svc["logging"].(map[string]any); ok && jsonFileLogs {
+			if opts, ok := logging["options"].(map[string]any); ok {
+				for k := range opts {
+					if strings.HasPrefix(k, "awslogs-") {
+						delete(opts, k)
+					}
+				}
+				// Rotation as the daemon default would give.
+				opts["max-size"], opts["max-file"] = "10m", "3"
+			}
+		}
+	}
+	missing := map[string]bool{}
+	resolved := walkStrings(doc, func(s string) string { return interpolate(s, vars, missing) })
+	if len(missing) > 0 {
+		names := make([]string, 0, len(missing))
+		for n := range missing {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		return "", fmt.Errorf("compose file uses variables the release does not provide: %s", strings.Join(names, ", "))
+	}
+	for name, raw := range services {
+		svc, _ := raw.(map[string]any)
+		image, _ := svc["image"].(string)
+		if pinned, ok := pins[image]; ok {
+			image = pinned
+			svc["image"] = image
+		}
+		if !digestRef.MatchString(image) {
+			return "", fmt.Errorf("compose service %s: image %q is not pinned by digest", name, image)
+		}
+	}
+	out, err := yaml.Marshal(resolved)
+	if err != nil {
+		return "", err
+	}
+	return "# Rendered by the Slipway release from app/compose.yaml. Do not edit on the host.\n" + string(out), nil
+}
+
+// walkStrings applies f to every string value (not to keys, as compose
+// interpolates values only).
+func walkStrings(v any, f func(string) string) any {
+	switch x := v.(type) {
+	case string:
+		return f(x)
+	case map[string]any:
+		for k, e := range x {
+			x[k] = walkStrings(e, f)
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = walkStrings(e, f)
+		}
+		return x
+	}
+	return v
+}
+
+// envFile renders KEY=value lines, sorted. Values are checked rather than
+// quoted: the settings are plain identifiers, URLs and numbers, and a value
+// compose would reinterpret ($, quotes, #, newlines) is a bug to report.
+func envFile(header string, vars map[string]string) (string, error) {
+	keys := make([]string, 0, len(vars))
+	for k := range vars {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	var b strings.Builder
+	b.WriteString(header)
+	for _, k := range keys {
+		v := vars[k]
+		if strings.ContainsAny(v, "\n\r\"'`$#\\ ") {
+			return "", fmt.Errorf("setting %s = %q has characters an env file cannot hold literally", k, v)
+		}
+		fmt.Fprintf(&b, "%s=%s\n", k, v)
+	}
+	return b.String(), nil
+}
+
+// releaseID names a release: a hash of the bundle's files and of the
+// versions of the secret parameters (not their values), so a new image, a
+// changed setting or a rotated secret is a new release, and an unchanged
+// stack keeps its id and triggers nothing.
+func releaseID(files map[string]string, secretVersions map[string]int) string {
+	h := sha256.New()
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(h, "file\x00%s\x00%d\x00%s", n, len(files[n]), files[n])
+	}
+	keys := make([]string, 0, len(secretVersions))
+	for k := range secretVersions {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(h, "secret\x00%s\x00%d\x00", k, secretVersions[k])
+	}
+	return hex.EncodeToString(h.Sum(nil))[:20]
+}

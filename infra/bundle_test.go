@@ -1,0 +1,371 @@
+package infra
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+
+	"slipway/app"
+	"slipway/stacks"
+)
+
+func TestInterpolateIsStrict(t *testing.T) {
+	vars := map[string]string{"A": "x", "EMPTY": "", "D": "co$t"}
+	cases := map[string]string{
+		"${A}":             "x",
+		"$A/${A}":          "x/x",
+		"${B:-dflt}":       "dflt",
+		"${EMPTY:-dflt}":   "dflt",
+		"${EMPTY-dflt}":    "",
+		"$$A and $${A}":    "$$A and $${A}", // literal $, left for compose to unescape
+		"${D}":             "co$$t",         // a value's $ is escaped, never re-interpolated
+		"pg_isready -U $$": "pg_isready -U $$",
+	}
+	for in, want := range cases {
+		missing := map[string]bool{}
+		if got := interpolate(in, vars, missing); got != want || len(missing) > 0 {
+			t.Errorf("interpolate(%q) = %q (missing %v), want %q", in, got, missing, want)
+		}
+	}
+	for _, in := range []string{"${NOPE}", "$NOPE", "${EMPTY:?required}", "${NOPE?required}"} {
+		missing := map[string]bool{}
+		interpolate(in, vars, missing)
+		if len(missing) != 1 {
+			t.Errorf("interpolate(%q) accepted an unknown variable", in)
+		}
+	}
+}
+
+func testRelease(datadog bool) ReleaseArgs {
+	args := ReleaseArgs{
+		Stack: "dev", Region: "eu-west-1", ParameterPath: "/slipway/dev/", Compose: app.ComposeFile,
+		Database:             stacks.DatabaseConfig{Name: "app", User: "app", Password: stacks.NewSecret("pw")},
+		Origin:               stacks.OriginConfig{Secret: stacks.NewSecret("origin")},
+		Datadog:              stacks.DatadogConfig{Site: "datadoghq.eu"},
+		WorkerTimeoutSeconds: 30,
+	}
+	if datadog {
+		args.Datadog.APIKey = stacks.NewSecret("dd-key")
+	}
+	return args
+}
+
+func testInputs() releaseInputs {
+	d := func(c string) string { return strings.Repeat(c, 64) }
+	return releaseInputs{images: map[string]string{
+		"api":   "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway-dev-api-1@sha256:" + d("a"),
+		"proxy": "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway-dev-proxy-1@sha256:" + d("b"),
+		"db":    "123456789012.dkr.ecr.eu-west-1.amazonaws.com/slipway-dev-db-1@sha256:" + d("c"),
+	}}
+}
+
+type composeDoc struct {
+	Services map[string]struct {
+		Image       string         `yaml:"image"`
+		Environment map[string]any `yaml:"environment"`
+		Logging     struct {
+			Driver  string            `yaml:"driver"`
+			Options map[string]string `yaml:"options"`
+		} `yaml:"logging"`
+	} `yaml:"services"`
+	Volumes map[string]struct {
+		DriverOpts map[string]string `yaml:"driver_opts"`
+	} `yaml:"volumes"`
+}
+
+func parseCompose(t *testing.T, s string) composeDoc {
+	t.Helper()
+	var c composeDoc
+	if err := yaml.Unmarshal([]byte(s), &c); err != nil {
+		t.Fatalf("rendered compose is not YAML: %v\n%s", err, s)
+	}
+	return c
+}
+
+func TestBundleWithoutLogGroupsUsesJSONFileLogs(t *testing.T) {
+	files, err := renderBundle(testRelease(false), nil, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseCompose(t, files[bundleCompose])
+	for name, svc := range c.Services {
+		if svc.Logging.Driver != "json-file" {
+			t.Errorf("%s logs to %q", name, svc.Logging.Driver)
+		}
+		for k := range svc.Logging.Options {
+			if strings.HasPrefix(k, "awslogs-") {
+				t.Errorf("%s keeps %s, which json-file rejects", name, k)
+			}
+		}
+		if svc.Logging.Options["max-size"] == "" {
+			t.Errorf("%s json-file logs are not rotated", name)
+		}
+	}
+	if got := c.Volumes["pgdata"].DriverOpts["device"]; got != DataDir+"/postgres" {
+		t.Errorf("pgdata device = %q", got)
+	}
+	if strings.Contains(files[bundleCompose], "${") {
+		t.Errorf("unresolved variable left:\n%s", files[bundleCompose])
+	}
+}
+
+func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {
+	in := testInputs()
+	in.logGroups = map[string]string{"api": "g-api", "worker": "g-worker", "proxy": "g-proxy", "db": "g-db"}
+	files, err := renderBundle(testRelease(false), nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseCompose(t, files[bundleCompose])
+	for _, name := range []string{"api", "worker", "proxy", "db"} {
+		l := c.Services[name].Logging
+		if l.Driver != "awslogs" || l.Options["awslogs-group"] != "g-"+name || l.Options["awslogs-region"] != "eu-west-1" {
+			t.Errorf("%s logging = %+v", name, l)
+		}
+	}
+	// Strict: a service without its log group is an error, not "".
+	delete(in.logGroups, "db")
+	if _, err := renderBundle(testRelease(false), nil, in); err == nil || !strings.Contains(err.Error(), "DB_LOG_GROUP") {
+		t.Errorf("missing DB log group: err = %v", err)
+	}
+}
+
+func TestBundleRejectsUnpinnedImages(t *testing.T) {
+	in := testInputs()
+	in.images["api"] = "123456789012.dkr.ecr.eu-west-1.amazonaws.com/api:latest"
+	if _, err := renderBundle(testRelease(false), nil, in); err == nil || !strings.Contains(err.Error(), "not pinned") {
+		t.Errorf("a tag-only image was accepted: %v", err)
+	}
+	// The Datadog agent is named by tag in compose.yaml: without its pin
+	// the render fails.
+	if _, err := renderBundle(testRelease(true), []string{datadogProfile}, testInputs()); err == nil {
+		t.Error("the Datadog agent was rendered without a digest")
+	}
+}
+
+func TestBundleDatadog(t *testing.T) {
+	tagged, err := taggedImages(app.ComposeFile, []string{datadogProfile})
+	if err != nil || len(tagged) != 1 || !strings.Contains(tagged[0], "datadog/agent") {
+		t.Fatalf("tagged images = %v, %v", tagged, err)
+	}
+	if none, _ := taggedImages(app.ComposeFile, nil); len(none) != 0 {
+		t.Errorf("without the profile, tagged images = %v", none)
+	}
+	in := testInputs()
+	in.pins = map[string]string{tagged[0]: tagged[0] + "@sha256:" + strings.Repeat("d", 64)}
+	files, err := renderBundle(testRelease(true), []string{datadogProfile}, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := parseCompose(t, files[bundleCompose])
+	if c.Services["datadog-agent"].Image != in.pins[tagged[0]] {
+		t.Errorf("agent image = %q", c.Services["datadog-agent"].Image)
+	}
+	if v := c.Services["api"].Environment["DD_TRACE_ENABLED"]; v != "true" {
+		t.Errorf("api DD_TRACE_ENABLED = %v", v)
+	}
+	if !strings.Contains(files[bundleComposeEnv], "COMPOSE_PROFILES=datadog\n") {
+		t.Errorf("compose.env = %q", files[bundleComposeEnv])
+	}
+	for _, want := range []string{"DD_TRACE_ENABLED=true", "DD_AGENT_HOST=datadog-agent", "DD_SITE=datadoghq.eu", "DD_ENV=dev", "DD_SERVICE=slipway-api"} {
+		if !strings.Contains(files[bundleAppEnv], want+"\n") {
+			t.Errorf("app.env lacks %s:\n%s", want, files[bundleAppEnv])
+		}
+	}
+	if strings.Contains(files[bundleAppEnv], "dd-key") || strings.Contains(files[bundleCompose], "dd-key") {
+		t.Error("the Datadog key is in the bundle")
+	}
+
+	off, err := renderBundle(testRelease(false), nil, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, content := range off {
+		if strings.Contains(content, "datadog-agent:") || strings.Contains(content, "DD_SITE") || strings.Contains(content, "COMPOSE_PROFILES") {
+			t.Errorf("without a key, %s mentions Datadog:\n%s", name, content)
+		}
+	}
+	if v := parseCompose(t, off[bundleCompose]).Services["api"].Environment["DD_TRACE_ENABLED"]; v != "false" {
+		t.Errorf("without a key, api DD_TRACE_ENABLED = %v", v)
+	}
+}
+
+func TestReleaseIDFollowsContentAndSecretVersions(t *testing.T) {
+	files := map[string]string{"compose.yaml": "a", "app.env": "b"}
+	base := releaseID(files, map[string]int{"DATABASE_PASSWORD": 1})
+	if base != releaseID(map[string]string{"app.env": "b", "compose.yaml": "a"}, map[string]int{"DATABASE_PASSWORD": 1}) {
+		t.Error("release id depends on map order")
+	}
+	if base == releaseID(map[string]string{"compose.yaml": "a2", "app.env": "b"}, map[string]int{"DATABASE_PASSWORD": 1}) {
+		t.Error("a compose change keeps the release id")
+	}
+	if base == releaseID(files, map[string]int{"DATABASE_PASSWORD": 2}) {
+		t.Error("a rotated secret keeps the release id")
+	}
+	// Name/content boundaries cannot be shifted to collide.
+	if releaseID(map[string]string{"a": "bc"}, nil) == releaseID(map[string]string{"ab": "c"}, nil) {
+		t.Error("release id collides across a shifted boundary")
+	}
+}
+
+func TestLifecyclePolicy(t *testing.T) {
+	doc, err := lifecyclePolicy(30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var p struct {
+		Rules []struct {
+			RulePriority int
+			Selection    struct {
+				TagStatus      string
+				TagPatternList []string
+				CountType      string
+				CountUnit      string
+				CountNumber    int
+			}
+			Action struct{ Type string }
+		}
+	}
+	if err := json.Unmarshal([]byte(doc), &p); err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Rules) != 2 {
+		t.Fatalf("rules = %+v", p.Rules)
+	}
+	u, k := p.Rules[0], p.Rules[1]
+	if u.Selection.TagStatus != "untagged" || u.Selection.CountType != "sinceImagePushed" || u.Selection.CountUnit != "days" || u.Selection.CountNumber != 1 || u.Action.Type != "expire" {
+		t.Errorf("untagged rule = %+v", u)
+	}
+	if k.Selection.TagStatus != "tagged" || strings.Join(k.Selection.TagPatternList, ",") != "*" || k.Selection.CountType != "imageCountMoreThan" || k.Selection.CountNumber != 30 || k.Action.Type != "expire" {
+		t.Errorf("tagged rule = %+v", k)
+	}
+	if u.RulePriority == k.RulePriority {
+		t.Error("rule priorities must differ")
+	}
+}
+
+func writeTree(t *testing.T, dir string, files map[string]string) {
+	t.Helper()
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func TestContextTag(t *testing.T) {
+	if _, err := contextTag(filepath.Join(t.TempDir(), "missing"), "linux/arm64", nil); err == nil || !strings.Contains(err.Error(), "not a directory") {
+		t.Errorf("missing context: err = %v", err)
+	}
+	dir := t.TempDir()
+	writeTree(t, dir, map[string]string{
+		"Dockerfile":             "FROM scratch\n",
+		".dockerignore":          "node_modules\ntest\n*.md\n",
+		"src/server.js":          "v1",
+		"node_modules/x/index":   "dep",
+		"test/a.test.js":         "t",
+		"README.md":              "docs",
+		"package.json":           "{}",
+		"src/nested/deep/a.js":   "a",
+		"src/nested/deep/b.json": "b",
+	})
+	tag := func() string {
+		t.Helper()
+		s, err := contextTag(dir, "linux/arm64", map[string]string{"BUILDKIT_INLINE_CACHE": "1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	base := tag()
+	if base != tag() {
+		t.Fatal("tag is not deterministic")
+	}
+	// Ignored files do not change the tag...
+	writeTree(t, dir, map[string]string{"node_modules/x/index": "dep2", "test/a.test.js": "t2", "README.md": "more"})
+	if tag() != base {
+		t.Error("a .dockerignore'd change changed the tag")
+	}
+	// ...what the build sees does.
+	writeTree(t, dir, map[string]string{"src/nested/deep/a.js": "a2"})
+	changed := tag()
+	if changed == base {
+		t.Error("a source change kept the tag")
+	}
+	if err := os.Chmod(filepath.Join(dir, "src/server.js"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if tag() == changed {
+		t.Error("an executable-bit change kept the tag")
+	}
+	if other, _ := contextTag(dir, "linux/amd64", map[string]string{"BUILDKIT_INLINE_CACHE": "1"}); other == tag() {
+		t.Error("the platform is not part of the tag")
+	}
+}
+
+// The workload's real contexts: the db's .dockerignore excludes
+// everything ("*"), yet its Dockerfile must count; the proxy re-includes
+// its templates with "!templates/".
+func TestContextTagOnTheWorkload(t *testing.T) {
+	for _, image := range Images {
+		if _, err := contextTag(filepath.Join("..", "app", image), "linux/arm64", nil); err != nil {
+			t.Fatalf("%s: %v", image, err)
+		}
+	}
+	for _, c := range []struct{ image, file string }{
+		{"db", "Dockerfile"}, {"proxy", "templates/default.conf.template"}, {"api", "src/server.js"},
+	} {
+		dir := filepath.Join(t.TempDir(), c.image)
+		if err := os.CopyFS(dir, os.DirFS(filepath.Join("..", "app", c.image))); err != nil {
+			t.Fatal(err)
+		}
+		before, _ := contextTag(dir, "linux/arm64", nil)
+		f, err := os.OpenFile(filepath.Join(dir, c.file), os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("\n# changed\n")
+		f.Close()
+		if after, _ := contextTag(dir, "linux/arm64", nil); after == before {
+			t.Errorf("%s: a change to %s kept the tag", c.image, c.file)
+		}
+	}
+}
+
+// The release's bootstrap is valid cloud-config and static: scripts and
+// their package, nothing per release.
+func TestReleaseBootstrapPassesCloudInitSchema(t *testing.T) {
+	cloudInit := requireTool(t, "cloud-init")
+	boot, err := ReleaseBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cloudConfig(testSettings(), boot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "user-data")
+	if err := os.WriteFile(path, []byte(doc), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(cloudInit, "schema", "--config-file", path).CombinedOutput(); err != nil {
+		t.Fatalf("cloud-init schema: %v\n%s", err, out)
+	}
+	for _, want := range []string{"python3-boto3", releaseScript, fetchScript, "slipway-release boot"} {
+		if !strings.Contains(doc, want) {
+			t.Errorf("user data lacks %s", want)
+		}
+	}
+	if strings.Contains(doc, "@sha256:") {
+		t.Error("user data holds per-release content")
+	}
+}

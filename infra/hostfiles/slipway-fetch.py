@@ -1,0 +1,97 @@
+#!/usr/bin/python3
+"""Fetch the stack's current release bundle and secrets from SSM into a directory.
+
+Usage: slipway-fetch --path /slipway/<stack>/ --out DIR [--expect-id ID]
+
+Writes compose.yaml, app.env, .env (from compose.env) and id from
+<path>release/, and secrets.env (mode 0600) from the SecureString parameters
+under <path>secrets/. Prints the release id. Exits 3 when the stored release
+is not the expected one (a newer `pulumi up` overtook this rollout).
+
+Uses boto3 from Ubuntu's archive (python3-boto3) with the instance role;
+Ubuntu 24.04 ships no awscli package.
+"""
+
+import argparse
+import os
+import sys
+
+BUNDLE = {"compose.yaml": "compose.yaml", "app.env": "app.env", "compose.env": ".env", "id": "id"}
+
+
+class FetchError(Exception):
+    pass
+
+
+def parameters(client, path, decrypt):
+    """All parameters directly below path, as {leaf name: value}."""
+    out = {}
+    kwargs = {"Path": path, "Recursive": False, "WithDecryption": decrypt}
+    while True:
+        page = client.get_parameters_by_path(**kwargs)
+        for p in page.get("Parameters", []):
+            out[p["Name"][len(path):]] = p["Value"]
+        token = page.get("NextToken")
+        if not token:
+            return out
+        kwargs["NextToken"] = token
+
+
+def secret_line(key, value):
+    # Single quotes: compose reads the value literally (no $ interpolation).
+    if "'" in value or "\n" in value or "\r" in value:
+        raise FetchError("secret %s contains a quote or newline, which secrets.env cannot hold literally" % key)
+    return "%s='%s'\n" % (key, value)
+
+
+def write(path, content, mode):
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+    os.chmod(path, mode)
+
+
+def fetch(client, path, out, expect_id=None):
+    if not path.endswith("/"):
+        path += "/"
+    release = parameters(client, path + "release/", False)
+    missing = sorted(set(BUNDLE) - set(release))
+    if missing:
+        raise FetchError("release bundle under %srelease/ lacks %s" % (path, ", ".join(missing)))
+    release_id = release["id"].strip()
+    if expect_id and release_id != expect_id:
+        raise FetchError("stored release is %s, not %s: a newer release overtook this one" % (release_id, expect_id))
+    secrets = parameters(client, path + "secrets/", True)
+    if not secrets:
+        raise FetchError("no secrets under %ssecrets/" % path)
+    lines = "".join(secret_line(k, secrets[k]) for k in sorted(secrets))
+    write(os.path.join(out, "secrets.env"), lines, 0o600)
+    for name, filename in BUNDLE.items():
+        content = release[name]
+        if not content.endswith("\n"):
+            content += "\n"
+        write(os.path.join(out, filename), content, 0o644)
+    return release_id
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--path", required=True)
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--expect-id")
+    parser.add_argument("--region", default=os.environ.get("AWS_REGION"))
+    args = parser.parse_args(argv)
+    import boto3  # imported late: the unit test stubs it
+
+    client = boto3.client("ssm", region_name=args.region)
+    try:
+        release_id = fetch(client, args.path, args.out, args.expect_id)
+    except FetchError as e:
+        print("slipway-fetch: %s" % e, file=sys.stderr)
+        return 3
+    print(release_id)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

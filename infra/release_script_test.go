@@ -1,0 +1,461 @@
+package infra
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// The release script runs here against stand-ins: this test binary is
+// also `docker` and `slipway-fetch` when invoked under those names (a
+// symlink on PATH), so the stand-ins need nothing installed.
+//
+// The stand-in docker models the one rule that decides what `docker compose
+// up` recreates: a container is recreated when the hash of its service's
+// configuration (image digest and env files included) differs from the
+// hash of the running one. It keeps the running hashes in a state file and
+// logs, per `up`, which services it recreated, so "an API-only change
+// recreates only api and worker" is checked against that rule rather than
+// against what the script says about itself.
+func TestMain(m *testing.M) {
+	switch filepath.Base(os.Args[0]) {
+	case "docker":
+		os.Exit(fakeDocker(os.Args[1:]))
+	case "slipway-fetch":
+		os.Exit(fakeFetch(os.Args[1:]))
+	}
+	os.Exit(m.Run())
+}
+
+type dockerState struct {
+	Running map[string]string // service -> config hash
+}
+
+func stateFile() string { return filepath.Join(os.Getenv("FAKE_DOCKER_STATE"), "state.json") }
+
+func logLine(format string, args ...any) {
+	f, err := os.OpenFile(filepath.Join(os.Getenv("FAKE_DOCKER_STATE"), "log"), os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o600)
+	if err != nil {
+		panic(err)
+	}
+	defer f.Close()
+	fmt.Fprintf(f, format+"\n", args...)
+}
+
+// serviceHashes is compose's per-service config hash, as the stand-in
+// computes it: the service definition plus its env files' contents.
+func serviceHashes(dir string) (map[string]string, map[string]string, error) {
+	b, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+	if err != nil {
+		return nil, nil, err
+	}
+	var doc struct {
+		Services map[string]map[string]any `yaml:"services"`
+	}
+	if err := yaml.Unmarshal(b, &doc); err != nil {
+		return nil, nil, err
+	}
+	hashes, images := map[string]string{}, map[string]string{}
+	for name, svc := range doc.Services {
+		h := sha256.New()
+		def, _ := json.Marshal(svc) // map keys sorted: stable
+		h.Write(def)
+		files, _ := svc["env_file"].([]any)
+		for _, f := range files {
+			content, err := os.ReadFile(filepath.Join(dir, fmt.Sprint(f)))
+			if err != nil {
+				return nil, nil, fmt.Errorf("env file %v: %w", f, err)
+			}
+			h.Write(content)
+		}
+		hashes[name] = hex.EncodeToString(h.Sum(nil))[:12]
+		images[name], _ = svc["image"].(string)
+	}
+	return hashes, images, nil
+}
+
+func fakeDocker(args []string) int {
+	if len(args) == 0 || args[0] != "compose" {
+		fmt.Fprintln(os.Stderr, "fake docker: only compose")
+		return 2
+	}
+	dir, _ := os.Getwd()
+	args = args[1:]
+	var st dockerState
+	if b, err := os.ReadFile(stateFile()); err == nil {
+		_ = json.Unmarshal(b, &st)
+	}
+	if st.Running == nil {
+		st.Running = map[string]string{}
+	}
+	hashes, images, err := serviceHashes(dir)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake docker:", err)
+		return 1
+	}
+	switch args[0] {
+	case "config":
+		if !slices.Equal(args[1:], []string{"--hash", "*"}) {
+			return 2
+		}
+		for name, h := range hashes {
+			fmt.Printf("%s %s\n", name, h)
+		}
+		return 0
+	case "pull":
+		logLine("pull %s", filepath.Base(dir))
+		if os.Getenv("FAKE_PULL_FAIL") != "" {
+			return 1
+		}
+		return 0
+	case "ps", "logs":
+		return 0
+	case "up":
+		for _, want := range []string{"--detach", "--remove-orphans", "--wait"} {
+			if !slices.Contains(args, want) {
+				fmt.Fprintln(os.Stderr, "fake docker: up without", want)
+				return 2
+			}
+		}
+		if _, err := os.Stat(filepath.Join(dir, ".env")); err != nil {
+			fmt.Fprintln(os.Stderr, "fake docker: no .env beside compose.yaml")
+			return 1
+		}
+		var recreated, removed []string
+		force := slices.Contains(args, "--force-recreate") || slices.Contains(args, "--always-recreate-deps")
+		for name, h := range hashes {
+			if st.Running[name] != h || force {
+				recreated = append(recreated, name)
+			}
+		}
+		for name := range st.Running {
+			if _, ok := hashes[name]; !ok {
+				removed = append(removed, name)
+			}
+		}
+		sort.Strings(recreated)
+		sort.Strings(removed)
+		st.Running = hashes
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(stateFile(), b, 0o600); err != nil {
+			return 1
+		}
+		healthy := true
+		for name, image := range images {
+			for _, bad := range strings.Split(os.Getenv("FAKE_UNHEALTHY"), ",") {
+				if bad != "" && strings.Contains(image, bad) {
+					fmt.Fprintf(os.Stderr, "container slipway-%s-1 is unhealthy\n", name)
+					healthy = false
+				}
+			}
+		}
+		logLine("up %s recreate=%s remove=%s healthy=%v", filepath.Base(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
+		if !healthy {
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintln(os.Stderr, "fake docker: unexpected", args)
+	return 2
+}
+
+// fakeFetch serves the release named in $FAKE_BUNDLES/stored.
+func fakeFetch(args []string) int {
+	var out, expect string
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--out":
+			out = args[i+1]
+		case "--expect-id":
+			expect = args[i+1]
+		}
+	}
+	root := os.Getenv("FAKE_BUNDLES")
+	stored, err := os.ReadFile(filepath.Join(root, "stored"))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake fetch: nothing stored")
+		return 1
+	}
+	id := strings.TrimSpace(string(stored))
+	if expect != "" && expect != id {
+		fmt.Fprintf(os.Stderr, "slipway-fetch: stored release is %s, not %s\n", id, expect)
+		return 3
+	}
+	src := filepath.Join(root, id)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		return 1
+	}
+	for _, e := range entries {
+		in, _ := os.Open(filepath.Join(src, e.Name()))
+		mode := os.FileMode(0o644)
+		if e.Name() == "secrets.env" {
+			mode = 0o600
+		}
+		o, err := os.OpenFile(filepath.Join(out, e.Name()), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		if err != nil {
+			return 1
+		}
+		_, _ = io.Copy(o, in)
+		in.Close()
+		o.Close()
+	}
+	fmt.Println(id)
+	return 0
+}
+
+// releaseFixture renders a real bundle with the given API image digest
+// and stores it for the stand-in fetcher; it returns the release id.
+func releaseFixture(t *testing.T, bundles, apiDigestChar string) string {
+	t.Helper()
+	in := testInputs()
+	in.images["api"] = strings.Replace(in.images["api"], strings.Repeat("a", 64), strings.Repeat(apiDigestChar, 64), 1)
+	files, err := renderBundle(testRelease(false), nil, in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := releaseID(files, map[string]int{"DATABASE_PASSWORD": 1})
+	dir := filepath.Join(bundles, id)
+	writeTree(t, dir, map[string]string{
+		"compose.yaml": files[bundleCompose], "app.env": files[bundleAppEnv], ".env": files[bundleComposeEnv],
+		"id": id + "\n", "secrets.env": "DATABASE_PASSWORD='pw'\n",
+	})
+	return id
+}
+
+type scriptEnv struct {
+	t                      *testing.T
+	bin, state, bundles    string
+	releases               string
+	unhealthy, pullFailure string
+}
+
+func newScriptEnv(t *testing.T) *scriptEnv {
+	requireTool(t, "bash")
+	requireTool(t, "flock")
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	e := &scriptEnv{t: t, bin: filepath.Join(dir, "bin"), state: filepath.Join(dir, "docker"),
+		bundles: filepath.Join(dir, "bundles"), releases: filepath.Join(dir, "releases")}
+	for _, d := range []string{e.bin, e.state, e.bundles} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, name := range []string{"docker", "slipway-fetch"} {
+		if err := os.Symlink(self, filepath.Join(e.bin, name)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return e
+}
+
+func (e *scriptEnv) store(id string) {
+	if err := os.WriteFile(filepath.Join(e.bundles, "stored"), []byte(id), 0o644); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// run runs the release script and returns its stderr and whether it
+// succeeded.
+func (e *scriptEnv) run(args ...string) (string, bool) {
+	e.t.Helper()
+	cmd := exec.Command("bash", append([]string{"hostfiles/slipway-release.sh"}, args...)...)
+	cmd.Env = append(os.Environ(),
+		"PATH="+e.bin+":"+os.Getenv("PATH"),
+		"SLIPWAY_HOST_ENV=/nonexistent",
+		"SLIPWAY_PARAMETER_PATH=/slipway/dev/",
+		"SLIPWAY_RELEASES="+e.releases,
+		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
+		"FAKE_DOCKER_STATE="+e.state,
+		"FAKE_BUNDLES="+e.bundles,
+		"FAKE_UNHEALTHY="+e.unhealthy,
+		"FAKE_PULL_FAIL="+e.pullFailure,
+	)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	cmd.Stdout = &stderr
+	err := cmd.Run()
+	return stderr.String(), err == nil
+}
+
+// ups returns the stand-in's "up" log lines since the last call.
+func (e *scriptEnv) log() []string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
+	_ = os.Remove(filepath.Join(e.state, "log"))
+	var ups []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, "up ") {
+			ups = append(ups, l)
+		}
+	}
+	return ups
+}
+
+func (e *scriptEnv) link(name string) string {
+	target, _ := os.Readlink(filepath.Join(e.releases, name))
+	return target
+}
+
+func TestReleaseScriptPassesShellcheck(t *testing.T) {
+	shellcheck := requireTool(t, "shellcheck")
+	if out, err := exec.Command(shellcheck, "hostfiles/slipway-release.sh").CombinedOutput(); err != nil {
+		t.Fatalf("shellcheck: %v\n%s", err, out)
+	}
+}
+
+func TestReleaseScriptRollsOutAndBack(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixture(t, e.bundles, "a")
+	b := releaseFixture(t, e.bundles, "b") // only the API image differs
+	c := releaseFixture(t, e.bundles, "e") // an API image that never gets healthy
+	e.unhealthy = strings.Repeat("e", 64)
+
+	// First release: everything starts.
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release failed:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,db,proxy,worker remove= healthy=true"}) {
+		t.Errorf("first release: %v", ups)
+	}
+	if e.link("current") != a || e.link("previous") != "" {
+		t.Errorf("links: current=%s previous=%s", e.link("current"), e.link("previous"))
+	}
+	info, err := os.Stat(filepath.Join(e.releases, a, "secrets.env"))
+	if err != nil || info.Mode().Perm() != 0o600 {
+		t.Errorf("secrets.env: %v %v", info.Mode(), err)
+	}
+	if info, _ := os.Stat(e.releases); info.Mode().Perm() != 0o700 {
+		t.Errorf("releases dir mode %v", info.Mode())
+	}
+
+	// API-only release: only api and worker are recreated.
+	e.store(b)
+	out, ok := e.run(b)
+	if !ok {
+		t.Fatalf("API release failed:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
+		t.Errorf("API-only release touched more than api and worker: %v", ups)
+	}
+	if !strings.Contains(out, "services to recreate: api worker") {
+		t.Errorf("the script does not say what it recreates:\n%s", out)
+	}
+	if e.link("current") != b || e.link("previous") != a {
+		t.Errorf("links: current=%s previous=%s", e.link("current"), e.link("previous"))
+	}
+
+	// Unhealthy release: rolled back to b, non-zero exit.
+	e.store(c)
+	out, ok = e.run(c)
+	if ok {
+		t.Fatalf("an unhealthy release succeeded:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{
+		"up " + c + " recreate=api,worker remove= healthy=false",
+		"up " + b + " recreate=api,worker remove= healthy=true",
+	}) {
+		t.Errorf("unhealthy release did not roll back to %s: %v\n%s", b, ups, out)
+	}
+	if e.link("current") != b || e.link("previous") != a {
+		t.Errorf("after rollback: current=%s previous=%s", e.link("current"), e.link("previous"))
+	}
+	if !strings.Contains(out, "rolling back to "+b) {
+		t.Errorf("no rollback message:\n%s", out)
+	}
+
+	// A rollout overtaken by a newer stored release does nothing.
+	e.store(b)
+	if out, ok := e.run(c); ok || len(e.log()) != 0 || !strings.Contains(out, "not "+c) {
+		t.Errorf("a stale rollout ran: ok=%v\n%s", ok, out)
+	}
+	// A failed pull changes nothing on the host.
+	e.pullFailure = "1"
+	if out, ok := e.run(b); ok || len(e.log()) != 0 {
+		t.Errorf("a failed pull went on: ok=%v\n%s", ok, out)
+	}
+	e.pullFailure = ""
+
+	// Rollback by hand, then boot rolls forward to the stored release.
+	if out, ok := e.run("rollback"); !ok {
+		t.Fatalf("rollback failed:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,worker remove= healthy=true"}) || e.link("current") != a || e.link("previous") != b {
+		t.Errorf("manual rollback: %v current=%s previous=%s", ups, e.link("current"), e.link("previous"))
+	}
+	if out, ok := e.run("boot"); !ok || e.link("current") != b {
+		t.Errorf("boot did not roll to the stored release:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
+		t.Errorf("boot: %v", ups)
+	}
+	// Re-running the current release recreates nothing.
+	if out, ok := e.run(b); !ok {
+		t.Fatalf("re-run failed:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate= remove= healthy=true"}) {
+		t.Errorf("re-run of the current release: %v", ups)
+	}
+}
+
+func TestReleaseScriptFirstReleaseUnhealthy(t *testing.T) {
+	e := newScriptEnv(t)
+	c := releaseFixture(t, e.bundles, "e")
+	e.unhealthy = strings.Repeat("e", 64)
+	e.store(c)
+	out, ok := e.run(c)
+	if ok {
+		t.Fatalf("an unhealthy first release succeeded:\n%s", out)
+	}
+	if !strings.Contains(out, "nothing to roll back to") {
+		t.Errorf("no explanation:\n%s", out)
+	}
+	if ups := e.log(); len(ups) != 1 {
+		t.Errorf("ups: %v", ups)
+	}
+	if e.link("current") != "" {
+		t.Errorf("a failed first release became current")
+	}
+	if _, err := os.Stat(filepath.Join(e.releases, c, ".failed")); err != nil {
+		t.Errorf("the failed release is not marked: %v", err)
+	}
+}
+
+func TestReleaseScriptRejectsBadArguments(t *testing.T) {
+	e := newScriptEnv(t)
+	for _, arg := range []string{"../../etc", "NOTHEX", ""} {
+		if out, ok := e.run(arg); ok {
+			t.Errorf("%q accepted:\n%s", arg, out)
+		}
+	}
+	if out, ok := e.run("rollback"); ok || !strings.Contains(out, "no previous release") {
+		t.Errorf("rollback with no history: ok=%v\n%s", ok, out)
+	}
+}
+
+func TestFetcher(t *testing.T) {
+	python := requireTool(t, "python3")
+	if out, err := exec.Command(python, "-c", "import ast,sys; ast.parse(open(sys.argv[1]).read())", "hostfiles/slipway-fetch.py").CombinedOutput(); err != nil {
+		t.Fatalf("slipway-fetch does not parse: %v\n%s", err, out)
+	}
+	cmd := exec.Command(python, "testdata/test_slipway_fetch.py")
+	cmd.Env = append(os.Environ(), "SLIPWAY_FETCH=hostfiles/slipway-fetch.py", "PYTHONDONTWRITEBYTECODE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("fetcher unit tests: %v\n%s", err, out)
+	}
+}

@@ -1,0 +1,492 @@
+package infra_test
+
+import (
+	"context"
+	"encoding/json"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"reflect"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"slipway/internal/mockcloud"
+	"slipway/program"
+	"slipway/stacks"
+)
+
+const testDatadogKey = "test-datadog-key-7c2a9e41"
+
+var digestPinned = regexp.MustCompile(`^[a-z0-9][a-z0-9._/:-]*@sha256:[0-9a-f]{64}$`)
+
+func param(t *testing.T, res *mockcloud.Result, name string) mockcloud.Resource {
+	t.Helper()
+	for _, r := range res.ByType("aws:ssm/parameter:Parameter") {
+		if r.Str("name") == name {
+			return r
+		}
+	}
+	t.Fatalf("%s: no SSM parameter %s", res.Stack, name)
+	return mockcloud.Resource{}
+}
+
+func withDatadog(f *stacks.Files) { f.SetSecret("slipway:datadogApiKey", testDatadogKey) }
+
+func TestRegistry(t *testing.T) {
+	for _, stack := range allStacks {
+		res := deploy(t, stack)
+		repos := res.ByType("aws:ecr/repository:Repository")
+		var names []string
+		for _, r := range repos {
+			names = append(names, r.Name)
+			if r.Str("imageTagMutability") != "IMMUTABLE" || r.In("imageScanningConfiguration.scanOnPush") != true ||
+				r.Str("encryptionConfigurations[0].encryptionType") != "AES256" {
+				t.Errorf("%s: repository %s = %v", stack, r.Name, r.Inputs)
+			}
+			if want := stack == "pr-7"; r.In("forceDelete") != want {
+				t.Errorf("%s: repository %s forceDelete = %v, want %v", stack, r.Name, r.In("forceDelete"), want)
+			}
+			if !strings.HasPrefix(r.Out("name").(string), "slipway-"+stack+"-") {
+				t.Errorf("%s: repository name %v is not auto-named", stack, r.Out("name"))
+			}
+		}
+		slices.Sort(names)
+		if !slices.Equal(names, []string{"api", "db", "proxy"}) {
+			t.Errorf("%s: repositories %v", stack, names)
+		}
+		if p := res.ByType("aws:ecr/repositoryPolicy:RepositoryPolicy"); len(p) != 0 {
+			t.Errorf("%s: repository policies %v", stack, p)
+		}
+		keep := map[string]float64{"dev": 10, "prod": 30, "pr-7": 10}[stack]
+		for _, lp := range res.ByType("aws:ecr/lifecyclePolicy:LifecyclePolicy") {
+			var p struct {
+				Rules []struct{ Selection map[string]any }
+			}
+			if err := json.Unmarshal([]byte(lp.Str("policy")), &p); err != nil || len(p.Rules) != 2 {
+				t.Fatalf("%s: lifecycle policy %s: %v", stack, lp.Str("policy"), err)
+			}
+			if p.Rules[0].Selection["tagStatus"] != "untagged" || p.Rules[0].Selection["countNumber"] != 1.0 ||
+				p.Rules[1].Selection["tagStatus"] != "tagged" || p.Rules[1].Selection["countNumber"] != keep {
+				t.Errorf("%s: lifecycle %s", stack, lp.Str("policy"))
+			}
+		}
+		if n := len(res.ByType("aws:ecr/lifecyclePolicy:LifecyclePolicy")); n != 3 {
+			t.Errorf("%s: %d lifecycle policies", stack, n)
+		}
+
+		for _, img := range res.ByType("docker:index/image:Image") {
+			if img.Str("build.platform") != "linux/arm64" || img.In("buildOnPreview") != false {
+				t.Errorf("%s: image %s build = %v", stack, img.Name, img.In("build"))
+			}
+			if c := img.Str("build.context"); !strings.HasSuffix(c, filepath.Join("app", img.Name)) || filepath.IsAbs(c) {
+				t.Errorf("%s: image %s context %s", stack, img.Name, img.Str("build.context"))
+			}
+			name := img.Str("imageName")
+			if !regexp.MustCompile(`:[0-9a-f]{24}$`).MatchString(name) {
+				t.Errorf("%s: image %s is not tagged by content: %s", stack, img.Name, name)
+			}
+			if cf, _ := img.In("build.cacheFrom.images").([]any); len(cf) == 0 {
+				t.Errorf("%s: image %s has no cache source", stack, img.Name)
+			}
+			reg := img.Inputs["registry"].ObjectValue()
+			if !reg["password"].ContainsSecrets() {
+				t.Errorf("%s: image %s registry password is not secret", stack, img.Name)
+			}
+			if reg["server"].IsNull() || reg["username"].IsNull() {
+				t.Errorf("%s: image %s registry = %v", stack, img.Name, reg)
+			}
+		}
+
+		// The host may pull exactly these repositories.
+		policy := ""
+		for _, rp := range res.ByType("aws:iam/rolePolicy:RolePolicy") {
+			if strings.Contains(rp.Str("policy"), "ecr:") {
+				policy = rp.Str("policy")
+			}
+		}
+		var repoARNs []string
+		for _, r := range repos {
+			repoARNs = append(repoARNs, r.Out("arn").(string))
+		}
+		slices.Sort(repoARNs)
+		found := 0
+		for _, st := range parsePolicy(t, policy).Statement {
+			switch st.Sid {
+			case "EcrLogin":
+				found++
+				if !slices.Equal(strs(st.Action), []string{"ecr:GetAuthorizationToken"}) || !slices.Equal(strs(st.Resource), []string{"*"}) {
+					t.Errorf("%s: EcrLogin = %+v", stack, st)
+				}
+			case "EcrPull":
+				found++
+				got := strs(st.Resource)
+				slices.Sort(got)
+				if !slices.Equal(got, repoARNs) || slices.Contains(strs(st.Action), "ecr:PutImage") {
+					t.Errorf("%s: EcrPull = %+v, want resources %v", stack, st, repoARNs)
+				}
+			}
+		}
+		if found != 2 {
+			t.Errorf("%s: host policy lacks the ECR grants: %s", stack, policy)
+		}
+	}
+}
+
+func TestX86HostsGetAmd64Images(t *testing.T) {
+	res := deploy(t, "dev", func(f *stacks.Files) {
+		f.Values["slipway:instanceType"] = "t3.small"
+		f.Values["slipway:architecture"] = "x86_64"
+	})
+	for _, img := range res.ByType("docker:index/image:Image") {
+		if img.Str("build.platform") != "linux/amd64" {
+			t.Errorf("image %s platform %s", img.Name, img.Str("build.platform"))
+		}
+	}
+}
+
+// loadCompose validates a rendered compose file with compose-go, as
+// docker compose on the host would load it (next to its env files).
+func loadCompose(t *testing.T, compose, appEnv, composeEnv string) {
+	t.Helper()
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"compose.yaml": compose, "app.env": appEnv, ".env": composeEnv,
+		"secrets.env": "DATABASE_PASSWORD='x'\nPOSTGRES_PASSWORD='x'\nORIGIN_HEADER_VALUE='y'\nDD_API_KEY='z'\n",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.yaml")},
+		cli.WithWorkingDirectory(dir), cli.WithOsEnv, cli.WithDotEnv, cli.WithProfiles(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	project, err := cli.ProjectFromOptions(context.Background(), opts)
+	if err != nil {
+		t.Fatalf("compose-go rejects the rendered compose file: %v\n%s", err, compose)
+	}
+	for name, svc := range project.Services {
+		if !digestPinned.MatchString(svc.Image) {
+			t.Errorf("service %s image %q is not pinned by digest", name, svc.Image)
+		}
+	}
+}
+
+func TestReleaseBundle(t *testing.T) {
+	for _, stack := range allStacks {
+		res := deploy(t, stack)
+		base := "/slipway/" + stack + "/release/"
+		compose := param(t, res, base+"compose.yaml")
+		appEnv := param(t, res, base+"app.env")
+		composeEnv := param(t, res, base+"compose.env")
+		for _, p := range []mockcloud.Resource{compose, appEnv, composeEnv} {
+			if p.Str("type") != "String" {
+				t.Errorf("%s: %s type %s", stack, p.Str("name"), p.Str("type"))
+			}
+			if want := map[bool]string{true: "Advanced", false: "Standard"}[len(p.Str("value")) > 4096]; p.Str("tier") != want {
+				t.Errorf("%s: %s (%d bytes) tier %s", stack, p.Str("name"), len(p.Str("value")), p.Str("tier"))
+			}
+		}
+		loadCompose(t, compose.Str("value"), appEnv.Str("value"), composeEnv.Str("value"))
+
+		// Every image the release runs is a built image's digest.
+		var digests []string
+		for _, img := range res.ByType("docker:index/image:Image") {
+			digests = append(digests, img.Out("repoDigest").(string))
+		}
+		for _, d := range digests {
+			if !strings.Contains(compose.Str("value"), "image: "+d+"\n") {
+				t.Errorf("%s: compose does not run %s", stack, d)
+			}
+		}
+		out := res.Outputs["imageDigests"]
+		var m map[string]any
+		b, _ := json.Marshal(out.Value)
+		_ = json.Unmarshal(b, &m)
+		if out.Secret || len(m) != 3 {
+			t.Errorf("%s: imageDigests = %+v", stack, out)
+		}
+		for name, d := range m {
+			if s, _ := d.(string); !digestPinned.MatchString(s) || !slices.Contains(digests, s) {
+				t.Errorf("%s: imageDigests[%s] = %v", stack, name, d)
+			}
+		}
+		if strings.Contains(compose.Str("value"), "datadog-agent:") || strings.Contains(appEnv.Str("value"), "DD_") {
+			t.Errorf("%s: Datadog without a key", stack)
+		}
+		for _, want := range []string{"DATABASE_HOST=db\n", "ORIGIN_HEADER_NAME=X-Origin-Verify\n", "AWS_REGION=us-east-1\n"} {
+			if !strings.Contains(appEnv.Str("value"), want) {
+				t.Errorf("%s: app.env lacks %q", stack, want)
+			}
+		}
+		id := param(t, res, base+"id")
+		if out := res.Outputs["releaseId"]; out.Secret || out.Value != id.Str("value") || !regexp.MustCompile(`^[0-9a-f]{20}$`).MatchString(id.Str("value")) {
+			t.Errorf("%s: releaseId output %+v, parameter %q", stack, out, id.Str("value"))
+		}
+		// The id is written after the bundle and secrets.
+		for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
+			if p.URN != id.URN && !slices.Contains(id.Dependencies, p.URN) {
+				t.Errorf("%s: release id does not wait for %s", stack, p.Str("name"))
+			}
+		}
+	}
+}
+
+func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
+	for _, stack := range allStacks {
+		res := deploy(t, stack, withDatadog)
+		want := map[string]string{
+			"DATABASE_PASSWORD": testDBPassword, "POSTGRES_PASSWORD": testDBPassword,
+			"ORIGIN_HEADER_VALUE": testOriginSecret, "DD_API_KEY": testDatadogKey,
+		}
+		for key, value := range want {
+			p := param(t, res, "/slipway/"+stack+"/secrets/"+key)
+			if p.Str("type") != "SecureString" || p.Str("value") != value || !p.IsSecretInput("value") {
+				t.Errorf("%s: %s type=%s secret=%v", stack, key, p.Str("type"), p.IsSecretInput("value"))
+			}
+		}
+		// No secret value anywhere in plain text: not in user data, the
+		// bundle, the document or any output.
+		for _, r := range res.Resources {
+			for k, v := range r.Inputs {
+				if v.ContainsSecrets() {
+					continue
+				}
+				plain := resource.NewObjectProperty(resource.PropertyMap{k: v}).String()
+				for _, s := range []string{testDBPassword, testOriginSecret, testDatadogKey} {
+					if strings.Contains(plain, s) {
+						t.Errorf("%s: %s %s input %s holds a secret in plain text", stack, r.Type, r.Name, k)
+					}
+				}
+			}
+		}
+		for name, o := range res.Outputs {
+			b, _ := json.Marshal(o.Value)
+			for _, s := range []string{testDBPassword, testOriginSecret, testDatadogKey} {
+				if !o.Secret && strings.Contains(string(b), s) {
+					t.Errorf("%s: output %s holds a secret", stack, name)
+				}
+			}
+		}
+	}
+}
+
+func TestDatadogOnlyWithAKey(t *testing.T) {
+	for _, stack := range allStacks {
+		on := deploy(t, stack, withDatadog)
+		base := "/slipway/" + stack + "/release/"
+		compose := param(t, on, base+"compose.yaml").Str("value")
+		appEnv := param(t, on, base+"app.env").Str("value")
+		composeEnv := param(t, on, base+"compose.env").Str("value")
+		if !strings.Contains(composeEnv, "COMPOSE_PROFILES=datadog\n") {
+			t.Errorf("%s: compose.env = %q", stack, composeEnv)
+		}
+		for _, want := range []string{"DD_TRACE_ENABLED=true", "DD_AGENT_HOST=datadog-agent", "DD_SITE=datadoghq.com", "DD_ENV=" + stack, "DD_SERVICE=slipway-api"} {
+			if !strings.Contains(appEnv, want+"\n") {
+				t.Errorf("%s: app.env lacks %s", stack, want)
+			}
+		}
+		if !regexp.MustCompile(`image: public\.ecr\.aws/datadog/agent:[0-9.]+@sha256:[0-9a-f]{64}\n`).MatchString(compose) {
+			t.Errorf("%s: agent not pinned:\n%s", stack, compose)
+		}
+		loadCompose(t, compose, appEnv, composeEnv)
+
+		off := deploy(t, stack)
+		for _, r := range off.Resources {
+			if strings.Contains(strings.ToLower(r.Name), "datadog") || strings.Contains(strings.ToLower(r.Str("name")), "dd_api_key") {
+				t.Errorf("%s: %s %s exists without a Datadog key", stack, r.Type, r.Name)
+			}
+			// (The workload's compose keeps DD_TRACE_ENABLED: "false" for
+			// the API, which is tracing explicitly off.)
+			v := r.Str("value")
+			if r.Type == "aws:ssm/parameter:Parameter" && (strings.Contains(v, "DD_TRACE_ENABLED: \"true\"") ||
+				strings.Contains(v, "datadog-agent:") || strings.Contains(v, "DD_SITE") || strings.Contains(v, "COMPOSE_PROFILES") ||
+				strings.HasPrefix(v, "# Non-secret") && strings.Contains(v, "DD_")) {
+				t.Errorf("%s: %s mentions Datadog without a key", stack, r.Str("name"))
+			}
+		}
+		if on.Outputs["releaseId"].Value == off.Outputs["releaseId"].Value {
+			t.Errorf("%s: enabling Datadog kept the release id", stack)
+		}
+	}
+}
+
+func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
+	for _, stack := range allStacks {
+		res := deploy(t, stack)
+		doc := one(t, res, "aws:ssm/document:Document")
+		assoc := one(t, res, "aws:ssm/association:Association")
+		instance := one(t, res, "aws:ec2/instance:Instance")
+		var content struct {
+			SchemaVersion string
+			Parameters    map[string]struct{ AllowedPattern string }
+			MainSteps     []struct {
+				Action string
+				Inputs struct{ RunCommand []string }
+			}
+		}
+		if err := json.Unmarshal([]byte(doc.Str("content")), &content); err != nil {
+			t.Fatal(err)
+		}
+		if doc.Str("documentType") != "Command" || content.SchemaVersion != "2.2" || len(content.MainSteps) != 1 ||
+			content.MainSteps[0].Action != "aws:runShellScript" || content.Parameters["releaseId"].AllowedPattern == "" {
+			t.Errorf("%s: document %s", stack, doc.Str("content"))
+		}
+		if run := strings.Join(content.MainSteps[0].Inputs.RunCommand, "\n"); !strings.Contains(run, "/usr/local/bin/slipway-release '{{ releaseId }}'") {
+			t.Errorf("%s: document does not run the release script: %s", stack, run)
+		}
+		if assoc.Str("name") != doc.Out("name") || assoc.Str("targets[0].key") != "InstanceIds" ||
+			assoc.Str("targets[0].values[0]") != instance.ID {
+			t.Errorf("%s: association targets %v", stack, assoc.Inputs)
+		}
+		if assoc.Str("parameters.releaseId") != res.Outputs["releaseId"].Value {
+			t.Errorf("%s: association releaseId %q", stack, assoc.Str("parameters.releaseId"))
+		}
+		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); w < 300 {
+			t.Errorf("%s: pulumi up does not wait for the rollout (%v)", stack, assoc.In("waitForSuccessTimeoutSeconds"))
+		}
+		if assoc.In("scheduleExpression") != nil {
+			t.Errorf("%s: the rollout runs on a schedule", stack)
+		}
+	}
+}
+
+// copyProject copies what a run reads (Pulumi.yaml, stack files, the
+// workload's sources and the fixture SPA build) into a directory the test
+// may change.
+func copyProject(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	copyTree(t, filepath.Join("..", "app"), filepath.Join(dir, "app"))
+	copyTree(t, filepath.Join("..", fixtureSPA), filepath.Join(dir, fixtureSPA))
+	matches, _ := filepath.Glob(filepath.Join("..", "Pulumi*.yaml"))
+	for _, m := range matches {
+		b, err := os.ReadFile(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m)), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// An app-only change (new API source, so a new API image digest) is a new
+// release and a new rollout, and changes nothing about the host.
+func TestAppChangeRollsOutWithoutTouchingTheHost(t *testing.T) {
+	for _, stack := range allStacks {
+		dir := copyProject(t)
+		inDir := func(f *stacks.Files) { f.Dir = dir }
+		before := deploy(t, stack, inDir)
+
+		server := filepath.Join(dir, "app", "api", "src", "server.js")
+		f, err := os.OpenFile(server, os.O_APPEND|os.O_WRONLY, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.WriteString("\n// a change to the API only\n")
+		f.Close()
+		after := deploy(t, stack, inDir)
+
+		digest := func(res *mockcloud.Result, image string) string {
+			r, ok := res.Find("docker:index/image:Image", image)
+			if !ok {
+				t.Fatalf("%s: no image %s", stack, image)
+			}
+			return r.Out("repoDigest").(string)
+		}
+		if digest(before, "api") == digest(after, "api") {
+			t.Errorf("%s: API change kept the API digest", stack)
+		}
+		for _, image := range []string{"db", "proxy"} {
+			if digest(before, image) != digest(after, image) {
+				t.Errorf("%s: API change changed the %s image", stack, image)
+			}
+		}
+		if before.Outputs["releaseId"].Value == after.Outputs["releaseId"].Value {
+			t.Errorf("%s: release id unchanged", stack)
+		}
+		a1, a2 := one(t, before, "aws:ssm/association:Association"), one(t, after, "aws:ssm/association:Association")
+		if a1.Str("parameters.releaseId") == a2.Str("parameters.releaseId") {
+			t.Errorf("%s: the rollout trigger did not change", stack)
+		}
+		i1, i2 := one(t, before, "aws:ec2/instance:Instance"), one(t, after, "aws:ec2/instance:Instance")
+		if !reflect.DeepEqual(i1.Inputs, i2.Inputs) {
+			t.Errorf("%s: an app change changed the instance's inputs:\n%v\n%v", stack, i1.Inputs, i2.Inputs)
+		}
+		// An unchanged app is an unchanged release.
+		again := deploy(t, stack, inDir)
+		if again.Outputs["releaseId"].Value != after.Outputs["releaseId"].Value {
+			t.Errorf("%s: the same content gave a new release id", stack)
+		}
+	}
+}
+
+func TestMissingWorkloadIsAClearError(t *testing.T) {
+	dir := copyProject(t)
+	if err := os.RemoveAll(filepath.Join(dir, "app", "proxy")); err != nil {
+		t.Fatal(err)
+	}
+	files := stackFiles(t, "dev")
+	files.Dir = dir
+	_, err := mockcloud.Run(program.Build, "slipway", "dev", files, false)
+	if err == nil || !strings.Contains(err.Error(), filepath.Join("app", "proxy")) {
+		t.Errorf("err = %v", err)
+	}
+}
+
+// Preview builds nothing (no Docker daemon in a pull request's preview).
+func TestPreviewNeedsNoDocker(t *testing.T) {
+	for _, stack := range allStacks {
+		res, err := mockcloud.Run(program.Build, "slipway", stack, stackFiles(t, stack), true)
+		if err != nil {
+			t.Fatalf("%s: preview: %v", stack, err)
+		}
+		for _, img := range res.ByType("docker:index/image:Image") {
+			if img.In("buildOnPreview") != false {
+				t.Errorf("%s: image %s builds on preview", stack, img.Name)
+			}
+		}
+	}
+}
+
+// copyTree copies a directory, leaving out installed and built files
+// (node_modules, dist), which no image build context includes.
+func copyTree(t *testing.T, from, to string) {
+	t.Helper()
+	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "dist") {
+			return filepath.SkipDir
+		}
+		rel, err := filepath.Rel(from, path)
+		if err != nil {
+			return err
+		}
+		target := filepath.Join(to, rel)
+		if d.IsDir() {
+			return os.MkdirAll(target, 0o755)
+		}
+		info, err := d.Info()
+		if err != nil {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(target, b, info.Mode().Perm())
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -51,13 +52,29 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 			return err
 		}
 		outputs = out
+		resolved := make(chan struct{}, len(out))
 		for name, o := range out {
 			pulumi.ToOutput(o).ApplyT(func(v any) any {
 				mu.Lock()
 				defer mu.Unlock()
 				values[name] = plain(v)
+				resolved <- struct{}{}
 				return v
 			})
+		}
+		if dryRun {
+			return nil // unknown values never resolve in a preview
+		}
+		// Outputs that start from plain values (an invoke's arguments,
+		// such as the AMI lookup's) are not in the engine's wait group,
+		// so the run could end before they resolve: wait for them.
+		timeout := time.After(10 * time.Second)
+		for range out {
+			select {
+			case <-resolved:
+			case <-timeout:
+				return nil // reported below as "never resolved"
+			}
 		}
 		return nil
 	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))

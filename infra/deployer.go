@@ -82,7 +82,7 @@ type Deployer struct {
 	UserName        pulumi.StringOutput
 	AccessKeyID     pulumi.StringOutput
 	SecretAccessKey pulumi.StringOutput // secret
-	PolicyARN       pulumi.StringOutput
+	PolicyARNs      []pulumi.StringOutput
 	// RoleARN is set when slipway:githubRepository is.
 	RoleARN pulumi.StringOutput
 	HasRole bool
@@ -122,20 +122,27 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 		return nil, err
 	}
 
-	// The deploy policy, a managed policy so the OIDC role shares it.
-	policy, err := iam.NewPolicy(ctx, name+"-policy", &iam.PolicyArgs{
-		Path:        pulumi.String(iamPath),
-		Description: pulumi.String("What CI needs to preview, update and destroy Slipway stacks " + strings.Join(scope.Stacks, ", ")),
-		Policy:      deployPolicy(ctx, parent, scope, args.Account, user.Arn, group.Arn),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
-	if _, err := iam.NewGroupPolicyAttachment(ctx, name+"-group", &iam.GroupPolicyAttachmentArgs{
-		Group:     group.Name,
-		PolicyArn: policy.Arn,
-	}, parent); err != nil {
-		return nil, err
+	// The deploy policy: managed policies, so the OIDC role shares them.
+	docs := deployPolicy(ctx, parent, scope, args.Account, user.Arn, group.Arn)
+	var policies []*iam.Policy
+	for _, part := range deployPolicyParts {
+		policy, err := iam.NewPolicy(ctx, name+"-policy-"+part, &iam.PolicyArgs{
+			Path: pulumi.String(iamPath),
+			Description: pulumi.String("What CI needs to preview, update and destroy Slipway stacks " +
+				strings.Join(scope.Stacks, ", ") + " (" + part + ")"),
+			Policy: docs[part],
+		}, parent)
+		if err != nil {
+			return nil, err
+		}
+		if _, err := iam.NewGroupPolicyAttachment(ctx, name+"-group-"+part, &iam.GroupPolicyAttachmentArgs{
+			Group:     group.Name,
+			PolicyArn: policy.Arn,
+		}, parent); err != nil {
+			return nil, err
+		}
+		policies = append(policies, policy)
+		d.PolicyARNs = append(d.PolicyARNs, policy.Arn)
 	}
 
 	// The key CI stores. Rotation (docs/operations.md) is `pulumi up
@@ -146,16 +153,16 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 	if err != nil {
 		return nil, err
 	}
-	d.UserName, d.AccessKeyID, d.PolicyARN = user.Name, key.ID().ToStringOutput(), policy.Arn
+	d.UserName, d.AccessKeyID = user.Name, key.ID().ToStringOutput()
 	d.SecretAccessKey = pulumi.ToSecret(key.Secret).(pulumi.StringOutput)
 
 	if repo := args.Config.Deploy.GitHubRepository; repo != "" {
 		d.HasRole = true
-		if d.RoleARN, err = githubRole(ctx, name, args, policy, d); err != nil {
+		if d.RoleARN, err = githubRole(ctx, name, args, policies, d); err != nil {
 			return nil, err
 		}
 	}
-	outputs := pulumi.Map{"userName": user.Name, "accessKeyId": d.AccessKeyID, "policyArn": policy.Arn}
+	outputs := pulumi.Map{"userName": user.Name, "accessKeyId": d.AccessKeyID}
 	if d.HasRole {
 		outputs["roleArn"] = d.RoleARN
 	}
@@ -173,7 +180,7 @@ func githubSubject(cfg stacks.DeployConfig) string {
 
 // githubRole is the keyless alternative: GitHub Actions exchanges its OIDC
 // token for this role's credentials, with the deploy policy.
-func githubRole(ctx *pulumi.Context, name string, args DeployerArgs, policy *iam.Policy, d *Deployer) (pulumi.StringOutput, error) {
+func githubRole(ctx *pulumi.Context, name string, args DeployerArgs, policies []*iam.Policy, d *Deployer) (pulumi.StringOutput, error) {
 	parent := pulumi.Parent(d)
 	// One provider per account and issuer; the role names the audience.
 	provider, err := iam.NewOpenIdConnectProvider(ctx, name+"-github", &iam.OpenIdConnectProviderArgs{
@@ -200,11 +207,13 @@ func githubRole(ctx *pulumi.Context, name string, args DeployerArgs, policy *iam
 	if err != nil {
 		return pulumi.StringOutput{}, err
 	}
-	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-github", &iam.RolePolicyAttachmentArgs{
-		Role:      role.Name,
-		PolicyArn: policy.Arn,
-	}, parent); err != nil {
-		return pulumi.StringOutput{}, err
+	for i, policy := range policies {
+		if _, err := iam.NewRolePolicyAttachment(ctx, name+"-github-"+deployPolicyParts[i], &iam.RolePolicyAttachmentArgs{
+			Role:      role.Name,
+			PolicyArn: policy.Arn,
+		}, parent); err != nil {
+			return pulumi.StringOutput{}, err
+		}
 	}
 	return role.Arn, nil
 }

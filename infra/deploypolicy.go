@@ -57,10 +57,16 @@ var ec2RegionalChanges = []string{
 	"ec2:MonitorInstances", "ec2:UnmonitorInstances", "ec2:CreateFlowLogs", "ec2:CreateTags",
 }
 
-// deployPolicy is the deploy identity's policy. Allow statements name this
-// project's resources wherever the service allows; the Deny statements
-// keep the identity from changing itself or borrowing another role.
-func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, acct account, userARN, groupARN pulumi.StringOutput) pulumi.StringOutput {
+// deployPolicyParts names the parts of the deploy policy. One managed
+// policy holds at most 6,144 characters, and the whole is about twice
+// that, so it is split by concern into managed policies attached side by
+// side (a group or role takes up to 10).
+var deployPolicyParts = []string{"compute", "config", "edge"}
+
+// deployPolicy is the deploy identity's policy, by part. Allow statements
+// name this project's resources wherever the service allows; the Deny
+// statements keep the identity from changing itself or borrowing a role.
+func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, acct account, userARN, groupARN pulumi.StringOutput) map[string]pulumi.StringOutput {
 	star := pulumi.StringArray{pulumi.String("*")}
 	regional := func(service, res string) pulumi.StringOutput { return acct.arn(service, res) }
 	// each maps a name or path pattern to ARNs (one per stack pattern).
@@ -115,7 +121,7 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 	allow := func(sid string, actions []string, resources pulumi.StringArray, conds iam.GetPolicyDocumentStatementConditionArray) iam.GetPolicyDocumentStatementArgs {
 		return statement(sid, "Allow", nil, actions, resources, conds)
 	}
-	stmts := []iam.GetPolicyDocumentStatementArgs{
+	compute := []iam.GetPolicyDocumentStatementArgs{
 		allow("Unscopable", UnscopableDeployActions, star, nil),
 
 		// EC2: network, host, volume, address, flow logs (see above).
@@ -152,7 +158,8 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			"iam:ListPolicyVersions", "iam:ListPolicyTags", "iam:GetOpenIDConnectProvider"},
 			join(iamARN("user"), iamARN("group"), iamARN("policy"),
 				pulumi.StringArray{acct.globalARN("iam", "oidc-provider/"+githubOIDCHost)}), nil),
-
+	}
+	config := []iam.GetPolicyDocumentStatementArgs{
 		// SSM: the stacks' parameters (release, secrets) and the rollout
 		// document and association.
 		allow("SsmParameters", []string{"ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters",
@@ -189,6 +196,12 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			join(each(s.Names, func(p string) pulumi.StringOutput { return pulumi.Sprintf("arn:%s:s3:::%s", acct.Partition, p) }),
 				each(s.Names, func(p string) pulumi.StringOutput { return pulumi.Sprintf("arn:%s:s3:::%s/*", acct.Partition, p) })), nil),
 
+		// KMS keys (the alarm topics' keys) have ids only: by tag.
+		allow("KmsOwnKeys", []string{"kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
+			"kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
+			"kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion"}, bothRegions("kms", "key/*"), ownTags),
+	}
+	edge := []iam.GetPolicyDocumentStatementArgs{
 		// CloudFront: functions by name; distributions (ids only) by tag;
 		// OAC and policies by type in this account.
 		allow("CloudFrontFunctions", []string{"cloudfront:CreateFunction", "cloudfront:UpdateFunction",
@@ -237,11 +250,8 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			"sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes",
 			"sns:SetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:TagResource", "sns:UntagResource",
 			"sns:ListTagsForResource"}, bothRegionsEach("sns", ""), nil),
-		// KMS keys (the alarm topics' keys) have ids only: by tag.
-		allow("KmsOwnKeys", []string{"kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
-			"kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
-			"kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion"}, bothRegions("kms", "key/*"), ownTags),
-
+	}
+	compute = append(compute,
 		// The identity never changes itself (its user, group, policy or
 		// OIDC role): that takes an administrator (docs/operations.md).
 		statement("DenyChangingTheDeployIdentity", "Deny", nil, []string{"iam:Create*", "iam:Delete*", "iam:Update*",
@@ -253,6 +263,10 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		// Nor does it assume roles: rewriting a project role's trust to
 		// name itself would otherwise be a way out of this policy.
 		statement("DenyAssumingRoles", "Deny", nil, []string{"sts:AssumeRole"}, star, nil),
+	)
+	return map[string]pulumi.StringOutput{
+		"compute": statements(ctx, opts, compute...),
+		"config":  statements(ctx, opts, config...),
+		"edge":    statements(ctx, opts, edge...),
 	}
-	return statements(ctx, opts, stmts...)
 }

@@ -128,11 +128,6 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		allow("Ec2InRegion", ec2RegionalChanges, ec2ARNs, nil),
 		allow("Ec2DeleteOwn", ec2ResourceDeletes, pulumi.StringArray{regional("ec2", "*")}, ownTags),
 
-		// Snapshot schedule (prod), by tag: DLM policies have ids only.
-		allow("DlmOwn", []string{"dlm:GetLifecyclePolicy", "dlm:UpdateLifecyclePolicy", "dlm:DeleteLifecyclePolicy",
-			"dlm:TagResource", "dlm:UntagResource", "dlm:ListTagsForResource"},
-			pulumi.StringArray{regional("dlm", "policy/*")}, ownTags),
-
 		// IAM: only roles and instance profiles named for these stacks
 		// under the project path; users, groups and policies read only.
 		allow("IamRoles", []string{"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
@@ -160,6 +155,11 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 				pulumi.StringArray{acct.globalARN("iam", "oidc-provider/"+githubOIDCHost)}), nil),
 	}
 	config := []iam.GetPolicyDocumentStatementArgs{
+		// Snapshot schedule (prod), by tag: DLM policies have ids only.
+		allow("DlmOwn", []string{"dlm:GetLifecyclePolicy", "dlm:UpdateLifecyclePolicy", "dlm:DeleteLifecyclePolicy",
+			"dlm:TagResource", "dlm:UntagResource", "dlm:ListTagsForResource"},
+			pulumi.StringArray{regional("dlm", "policy/*")}, ownTags),
+
 		// SSM: the stacks' parameters (release, secrets) and the rollout
 		// document and association.
 		allow("SsmParameters", []string{"ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters",

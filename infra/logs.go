@@ -6,9 +6,10 @@ import (
 )
 
 // LogServices are the compose services that log to CloudWatch with the
-// awslogs driver (app/compose.yaml), plus "host" for the host's own
-// scripts (the release and the metrics publisher).
-var LogServices = []string{"api", "worker", "proxy", "db", "host"}
+// awslogs driver (app/compose.yaml). The host's own scripts log to the
+// journal: nothing on the host ships it, so a group for them would stay
+// empty.
+var LogServices = []string{"api", "worker", "proxy", "db"}
 
 // LogsArgs shapes the log groups.
 type LogsArgs struct {
@@ -22,8 +23,8 @@ type LogsArgs struct {
 type Logs struct {
 	pulumi.ResourceState
 
-	// GroupNames is keyed by compose service (api, worker, proxy, db)
-	// and "host"; the release renders them into ${API_LOG_GROUP} etc.
+	// GroupNames is keyed by compose service (api, worker, proxy, db);
+	// the release renders them into ${API_LOG_GROUP} etc.
 	GroupNames map[string]pulumi.StringOutput
 	GroupARNs  map[string]pulumi.StringOutput
 	// Grant lets the host's Docker daemon write to these groups only.

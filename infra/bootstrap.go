@@ -135,3 +135,12 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 	}
 	return "#cloud-config\n" + string(doc), nil
 }
+
+// With combines two concerns' additions to the first boot.
+func (b Bootstrap) With(o Bootstrap) Bootstrap {
+	return Bootstrap{
+		Packages: append(slices.Clone(b.Packages), o.Packages...),
+		Files:    append(slices.Clone(b.Files), o.Files...),
+		Commands: append(slices.Clone(b.Commands), o.Commands...),
+	}
+}

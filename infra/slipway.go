@@ -12,146 +12,206 @@ import (
 
 // Stack is the built infrastructure of one stack.
 type Stack struct {
-	Network  *Network
-	Data     *DataVolume
-	Host     *Host
-	Registry *Registry
-	Release  *Release
-	Site     *Site
+	Network    *Network
+	Data       *DataVolume
+	Registry   *Registry
+	Logs       *Logs
+	Queue      *Queue
+	Alerts     *Alerts
+	Host       *Host
+	Release    *Release
+	Site       *Site
+	Monitoring *Monitoring
 	// Domain is nil without a custom domain.
 	Domain *Domain
-	region string
+	// Deployer is nil in review stacks.
+	Deployer *Deployer
+
+	cfg      stacks.Config
+	p        *providers
+	regional pulumi.ResourceOrInvokeOption
+	acct     account
 }
 
-// New builds the whole stack from its config.
+// New builds the whole stack from its config, in dependency order: what
+// the host needs (its network, data, images, logs, queue, alarm topic),
+// the host, what runs on it (the release), what fronts it (the edge), what
+// watches it (monitoring) and who deploys it (the CI identity).
 func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	p, err := newProviders(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
-	regional := pulumi.Provider(p.Regional)
-	acct := lookupAccount(ctx, p.Regional, cfg.Region)
-
-	network, err := NewNetwork(ctx, "network", NetworkArgs{
-		CIDR:             cfg.Network.VPCCIDR,
-		FlowLogs:         cfg.Profile == stacks.Prod,
-		LogRetentionDays: cfg.Logs.RetentionDays,
-		Account:          acct,
-	}, regional)
-	if err != nil {
-		return nil, err
+	s := &Stack{cfg: cfg, p: p, regional: pulumi.Provider(p.Regional), acct: lookupAccount(ctx, p.Regional, cfg.Region)}
+	for _, step := range []func(*pulumi.Context) error{
+		s.buildNetworkAndData,
+		s.buildHostServices,
+		s.buildHost,
+		s.buildRelease,
+		s.buildEdge,
+		s.buildMonitoring,
+		s.buildDeployer,
+	} {
+		if err := step(ctx); err != nil {
+			return nil, err
+		}
 	}
-
-	// The volume lives in the host's subnet's zone: EBS cannot cross zones.
-	data, err := NewDataVolume(ctx, "data", DataVolumeArgs{
-		SizeGiB:               cfg.Data.VolumeGiB,
-		AvailabilityZone:      network.SubnetZones[0],
-		Profile:               cfg.Profile,
-		SnapshotRetentionDays: cfg.Data.SnapshotRetentionDays,
-		BackupTag:             cfg.Project + "-" + cfg.Stack,
-	}, regional)
-	if err != nil {
-		return nil, err
-	}
-
-	// Images first: the host pulls from these repositories only.
-	contexts := map[string]string{}
-	for _, image := range Images {
-		contexts[image] = cfg.Path("app/" + image)
-	}
-	registry, err := NewRegistry(ctx, "registry", RegistryArgs{
-		Contexts:     contexts,
-		Architecture: cfg.Host.Architecture,
-		KeepTagged:   cfg.Images.KeepTagged,
-		ForceDelete:  cfg.Profile.Ephemeral(),
-	}, regional)
-	if err != nil {
-		return nil, err
-	}
-	releaseBoot, err := ReleaseBootstrap()
-	if err != nil {
-		return nil, err
-	}
-
-	host, err := NewHost(ctx, "host", HostArgs{
-		Config:          cfg.Host,
-		Profile:         cfg.Profile,
-		Stack:           cfg.Stack,
-		SubnetID:        network.SubnetIDs[0],
-		SecurityGroupID: network.HostSecurityGroupID,
-		Data:            data,
-		Account:         acct,
-		ParameterPath:   parameterPath(cfg),
-		Grants:          registry.PullGrants,
-		Bootstrap:       releaseBoot,
-	}, regional)
-	if err != nil {
-		return nil, err
-	}
-
-	// The release rolls the host onto the images; an app change changes
-	// only this, never the host.
-	release, err := NewRelease(ctx, "release", ReleaseArgs{
-		Stack:                cfg.Stack,
-		Region:               cfg.Region,
-		ParameterPath:        parameterPath(cfg),
-		Compose:              app.ComposeFile,
-		Images:               registry.Digests,
-		Database:             cfg.Database,
-		Origin:               cfg.Origin,
-		Datadog:              cfg.Datadog,
-		WorkerTimeoutSeconds: cfg.Queue.WorkerTimeoutSeconds,
-		InstanceID:           host.InstanceID,
-	}, regional)
-	if err != nil {
-		return nil, err
-	}
-	site, domain, err := newEdge(ctx, cfg, p, host)
-	if err != nil {
-		return nil, err
-	}
-	return &Stack{Network: network, Data: data, Host: host, Registry: registry, Release: release,
-		Site: site, Domain: domain, region: cfg.Region}, nil
+	return s, nil
 }
 
-// newEdge builds the SPA's site and, with a custom domain, its DNS: the
-// certificate before the distribution, the alias records after it.
-func newEdge(ctx *pulumi.Context, cfg stacks.Config, p *providers, host *Host) (*Site, *Domain, error) {
-	regional := pulumi.Provider(p.Regional)
-	var (
-		domain      *Domain
-		certificate pulumi.StringInput
-		err         error
-	)
-	if cfg.DNS.Enabled() {
-		domain, err = NewDomain(ctx, "domain", DomainArgs{Config: cfg.DNS, Profile: cfg.Profile, Global: p.Global}, regional)
-		if err != nil {
-			return nil, nil, err
-		}
-		certificate = domain.CertificateArn
-	}
-	site, err := NewSite(ctx, "site", SiteArgs{
-		Config:           cfg.Site,
-		Profile:          cfg.Profile,
-		Stack:            cfg.Stack,
-		BuildDir:         cfg.Path(cfg.Site.BuildDir),
-		OriginDomain:     host.PublicDNS,
-		OriginSecret:     cfg.Origin.Secret.Output(),
-		Domain:           cfg.DNS.Domain,
-		Certificate:      certificate,
-		AccessLogs:       cfg.Profile == stacks.Prod,
-		LogRetentionDays: cfg.Logs.RetentionDays,
-		Global:           p.Global,
-	}, regional)
+func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
+	s.Network, err = NewNetwork(ctx, "network", NetworkArgs{
+		CIDR:             s.cfg.Network.VPCCIDR,
+		FlowLogs:         s.cfg.Profile == stacks.Prod,
+		LogRetentionDays: s.cfg.Logs.RetentionDays,
+		Account:          s.acct,
+	}, s.regional)
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	if domain != nil {
-		if err := domain.PointAt(ctx, AliasTarget{DomainName: site.DomainName, HostedZoneID: site.HostedZoneID}); err != nil {
-			return nil, nil, err
+	// The volume lives in the host's subnet's zone: EBS cannot cross zones.
+	s.Data, err = NewDataVolume(ctx, "data", DataVolumeArgs{
+		SizeGiB:               s.cfg.Data.VolumeGiB,
+		AvailabilityZone:      s.Network.SubnetZones[0],
+		Profile:               s.cfg.Profile,
+		SnapshotRetentionDays: s.cfg.Data.SnapshotRetentionDays,
+		BackupTag:             s.cfg.Project + "-" + s.cfg.Stack,
+	}, s.regional)
+	return err
+}
+
+// buildHostServices creates what the host is granted access to: the image
+// repositories, its log groups and queue, and the topic its alarms notify.
+func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
+	contexts := map[string]string{}
+	for _, image := range Images {
+		contexts[image] = s.cfg.Path("app/" + image)
+	}
+	if s.Registry, err = NewRegistry(ctx, "registry", RegistryArgs{
+		Contexts:     contexts,
+		Architecture: s.cfg.Host.Architecture,
+		KeepTagged:   s.cfg.Images.KeepTagged,
+		ForceDelete:  s.cfg.Profile.Ephemeral(),
+	}, s.regional); err != nil {
+		return err
+	}
+	if s.Logs, err = NewLogs(ctx, "logs", LogsArgs{RetentionDays: s.cfg.Logs.RetentionDays}, s.regional); err != nil {
+		return err
+	}
+	if s.Queue, err = NewQueue(ctx, "queue", QueueArgs{Config: s.cfg.Queue, Account: s.acct}, s.regional); err != nil {
+		return err
+	}
+	s.Alerts, err = NewAlerts(ctx, "alerts", AlertsArgs{
+		Email:           s.cfg.Alerts.Email,
+		Account:         s.acct,
+		AlarmNamePrefix: s.cfg.Project + "-" + s.cfg.Stack + "-",
+		Global:          s.p.Global,
+	}, s.regional)
+	return err
+}
+
+func (s *Stack) buildHost(ctx *pulumi.Context) error {
+	release, err := ReleaseBootstrap()
+	if err != nil {
+		return err
+	}
+	metrics, err := hostMetricsBootstrap()
+	if err != nil {
+		return err
+	}
+	grants := append([]Grant{s.Logs.Grant, s.Queue.Grant, hostMetricsGrant()}, s.Registry.PullGrants...)
+	s.Host, err = NewHost(ctx, "host", HostArgs{
+		Config:          s.cfg.Host,
+		Profile:         s.cfg.Profile,
+		Stack:           s.cfg.Stack,
+		SubnetID:        s.Network.SubnetIDs[0],
+		SecurityGroupID: s.Network.HostSecurityGroupID,
+		Data:            s.Data,
+		Account:         s.acct,
+		ParameterPath:   parameterPath(s.cfg),
+		Grants:          grants,
+		Bootstrap:       release.With(metrics),
+		AlarmActions:    []pulumi.StringInput{s.Alerts.TopicARN},
+	}, s.regional)
+	return err
+}
+
+// buildRelease rolls the host onto the images; an app change changes only
+// the release, never the host.
+func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
+	logGroups := map[string]pulumi.StringInput{}
+	for service, name := range s.Logs.GroupNames {
+		logGroups[service] = name
+	}
+	s.Release, err = NewRelease(ctx, "release", ReleaseArgs{
+		Stack:                s.cfg.Stack,
+		Region:               s.cfg.Region,
+		ParameterPath:        parameterPath(s.cfg),
+		Compose:              app.ComposeFile,
+		Images:               s.Registry.Digests,
+		Database:             s.cfg.Database,
+		Origin:               s.cfg.Origin,
+		Datadog:              s.cfg.Datadog,
+		WorkerTimeoutSeconds: s.cfg.Queue.WorkerTimeoutSeconds,
+		InstanceID:           s.Host.InstanceID,
+		QueueURL:             s.Queue.URL,
+		LogGroups:            logGroups,
+	}, s.regional)
+	return err
+}
+
+// buildEdge builds the SPA's site and, with a custom domain, its DNS: the
+// certificate before the distribution, the alias records after it.
+func (s *Stack) buildEdge(ctx *pulumi.Context) (err error) {
+	var certificate pulumi.StringInput
+	if s.cfg.DNS.Enabled() {
+		if s.Domain, err = NewDomain(ctx, "domain", DomainArgs{Config: s.cfg.DNS, Profile: s.cfg.Profile, Global: s.p.Global}, s.regional); err != nil {
+			return err
 		}
+		certificate = s.Domain.CertificateArn
 	}
-	return site, domain, nil
+	if s.Site, err = NewSite(ctx, "site", SiteArgs{
+		Config:           s.cfg.Site,
+		Profile:          s.cfg.Profile,
+		Stack:            s.cfg.Stack,
+		BuildDir:         s.cfg.Path(s.cfg.Site.BuildDir),
+		OriginDomain:     s.Host.PublicDNS,
+		OriginSecret:     s.cfg.Origin.Secret.Output(),
+		Domain:           s.cfg.DNS.Domain,
+		Certificate:      certificate,
+		AccessLogs:       s.cfg.Profile == stacks.Prod,
+		LogRetentionDays: s.cfg.Logs.RetentionDays,
+		Global:           s.p.Global,
+	}, s.regional); err != nil {
+		return err
+	}
+	if s.Domain == nil {
+		return nil
+	}
+	return s.Domain.PointAt(ctx, AliasTarget{DomainName: s.Site.DomainName, HostedZoneID: s.Site.HostedZoneID})
+}
+
+func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
+	s.Monitoring, err = NewMonitoring(ctx, "monitoring", MonitoringArgs{
+		Stack:          s.cfg.Stack,
+		Account:        s.acct,
+		InstanceID:     s.Host.InstanceID.ToStringOutput(),
+		Queue:          s.Queue,
+		Alerts:         s.Alerts,
+		Global:         s.p.Global,
+		DashboardName:  dashboardName(s.cfg),
+		DistributionID: s.Site.DistributionID.ToStringOutput(),
+	}, s.regional)
+	return err
+}
+
+// buildDeployer creates the CI identity, for the long-lived stacks only.
+func (s *Stack) buildDeployer(ctx *pulumi.Context) (err error) {
+	if s.cfg.Profile.Ephemeral() {
+		return nil
+	}
+	s.Deployer, err = NewDeployer(ctx, "deploy", DeployerArgs{Config: s.cfg, Account: s.acct}, s.regional)
+	return err
 }
 
 // parameterPath is the SSM path under which the stack's release and
@@ -162,22 +222,35 @@ func parameterPath(cfg stacks.Config) string {
 
 // Outputs are the stack outputs, by name.
 func (s *Stack) Outputs() pulumi.Map {
-	return pulumi.Map{
-		"vpcId":             s.Network.VpcID,
-		"instanceId":        s.Host.InstanceID,
-		"publicIp":          s.Host.PublicIP,
-		"ssmSessionCommand": pulumi.Sprintf("aws ssm start-session --target %s --region %s", s.Host.InstanceID, s.region),
-		"hostAmi":           s.Host.AMI,
-		"latestAmi":         s.Host.LatestAMI,
-		"dataVolumeId":      s.Data.VolumeID,
-		"releaseId":         s.Release.ID,
-		"imageDigests":      s.Release.Images,
-		"siteUrl":           s.Site.URL,
-		"cloudfrontDomain":  s.Site.DomainName,
-		"distributionId":    s.Site.DistributionID,
-		"bucketName":        s.Site.BucketName,
-		"nameServers":       s.nameServers(),
+	out := pulumi.Map{
+		"vpcId":              s.Network.VpcID,
+		"instanceId":         s.Host.InstanceID,
+		"publicIp":           s.Host.PublicIP,
+		"ssmSessionCommand":  pulumi.Sprintf("aws ssm start-session --target %s --region %s", s.Host.InstanceID, s.cfg.Region),
+		"hostAmi":            s.Host.AMI,
+		"latestAmi":          s.Host.LatestAMI,
+		"dataVolumeId":       s.Data.VolumeID,
+		"releaseId":          s.Release.ID,
+		"imageDigests":       s.Release.Images,
+		"siteUrl":            s.Site.URL,
+		"cloudfrontDomain":   s.Site.DomainName,
+		"distributionId":     s.Site.DistributionID,
+		"bucketName":         s.Site.BucketName,
+		"nameServers":        s.nameServers(),
+		"queueUrl":           s.Queue.URL,
+		"deadLetterQueueUrl": s.Queue.DeadLetterURL,
+		"alarmTopicArn":      s.Alerts.TopicARN,
+		"dashboardUrl":       s.Monitoring.DashboardURL,
 	}
+	if d := s.Deployer; d != nil {
+		out["deployUserName"] = d.UserName
+		out["deployAccessKeyId"] = d.AccessKeyID
+		out["deploySecretAccessKey"] = d.SecretAccessKey
+		if d.HasRole {
+			out["deployRoleArn"] = d.RoleARN
+		}
+	}
+	return out
 }
 
 // nameServers are the created zone's name servers, to delegate the domain

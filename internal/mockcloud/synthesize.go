@@ -165,6 +165,10 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 	case "aws:cloudwatch/dashboard:Dashboard":
 		set("dashboardArn", global("cloudwatch", "dashboard/"+str("dashboardName")))
 		id = str("dashboardName")
+	case "aws:kms/key:Key":
+		id = hash(seed, 8) + "-" + hash(seed+"1", 4) + "-" + hash(seed+"2", 4) + "-" + hash(seed+"3", 4) + "-" + hash(seed+"4", 12)
+		set("keyId", id)
+		set("arn", arn("kms", "key/"+id))
 	case "aws:sns/topic:Topic":
 		set("name", phys)
 		set("arn", arn("sns", phys))

@@ -1,0 +1,272 @@
+package infra
+
+import (
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+)
+
+// UnscopableDeployActions are the actions the deploy policy grants on
+// "Resource": "*", because AWS offers no resource-level permission for
+// them (the Service Authorization Reference lists no resource type):
+// describes and lists, the ECR login token, creates whose resource does
+// not exist yet, and Route 53 zone creation. Tests hold the policy to
+// this list.
+var UnscopableDeployActions = []string{
+	"ec2:Describe*",
+	"ecr:GetAuthorizationToken",
+	"ssm:DescribeParameters", "ssm:ListDocuments", "ssm:ListAssociations", "ssm:ListCommands", "ssm:ListCommandInvocations",
+	"logs:DescribeLogGroups",
+	"sqs:ListQueues",
+	"sns:ListTopics",
+	"cloudwatch:DescribeAlarms", "cloudwatch:ListDashboards",
+	"kms:CreateKey", "kms:ListKeys", "kms:ListAliases",
+	"dlm:GetLifecyclePolicies", "dlm:CreateLifecyclePolicy",
+	"acm:RequestCertificate", "acm:ListCertificates",
+	"route53:ListHostedZones", "route53:ListHostedZonesByName", "route53:CreateHostedZone",
+	"cloudfront:ListDistributions", "cloudfront:ListCachePolicies", "cloudfront:ListOriginRequestPolicies",
+	"cloudfront:ListResponseHeadersPolicies", "cloudfront:ListOriginAccessControls", "cloudfront:ListFunctions",
+}
+
+// ec2ResourceDeletes are the EC2 actions that end or stop a resource;
+// they are allowed only on resources tagged as one of the identity's
+// stacks (default tags put project and stack on every resource).
+var ec2ResourceDeletes = []string{
+	"ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances", "ec2:RebootInstances",
+	"ec2:DeleteVolume", "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway",
+	"ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup", "ec2:ReleaseAddress", "ec2:DeleteFlowLogs",
+	"ec2:DeleteTags",
+}
+
+// ec2RegionalChanges create resources and change the links between them.
+// They are scoped to the stack's account and region but not by tag: a new
+// resource has no tags to test, the VPC's default security group is
+// adopted untagged, and several of them name resources of other types
+// (subnets, images, network interfaces) that a tag condition would
+// wrongly have to match too.
+var ec2RegionalChanges = []string{
+	"ec2:RunInstances", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute",
+	"ec2:CreateInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
+	"ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute",
+	"ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
+	"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
+	"ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
+	"ec2:UpdateSecurityGroupRuleDescriptionsIngress", "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
+	"ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:DisassociateAddress",
+	"ec2:CreateVolume", "ec2:ModifyVolume", "ec2:AttachVolume", "ec2:DetachVolume",
+	"ec2:ModifyInstanceAttribute", "ec2:ModifyInstanceMetadataOptions", "ec2:ModifyInstanceCreditSpecification",
+	"ec2:MonitorInstances", "ec2:UnmonitorInstances", "ec2:CreateFlowLogs", "ec2:CreateTags",
+}
+
+// deployPolicyParts names the parts of the deploy policy. One managed
+// policy holds at most 6,144 characters, and the whole is about twice
+// that, so it is split by concern into managed policies attached side by
+// side (a group or role takes up to 10).
+var deployPolicyParts = []string{"compute", "config", "edge"}
+
+// deployPolicy is the deploy identity's policy, by part. Allow statements
+// name this project's resources wherever the service allows; the Deny
+// statements keep the identity from changing itself or borrowing a role.
+func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, acct account, userARN, groupARN pulumi.StringOutput) map[string]pulumi.StringOutput {
+	star := pulumi.StringArray{pulumi.String("*")}
+	regional := func(service, res string) pulumi.StringOutput { return acct.arn(service, res) }
+	// each maps a name or path pattern to ARNs (one per stack pattern).
+	each := func(patterns []string, format func(p string) pulumi.StringOutput) pulumi.StringArray {
+		out := pulumi.StringArray{}
+		for _, p := range patterns {
+			out = append(out, format(p))
+		}
+		return out
+	}
+	join := func(arrs ...pulumi.StringArray) pulumi.StringArray {
+		out := pulumi.StringArray{}
+		for _, a := range arrs {
+			out = append(out, a...)
+		}
+		return out
+	}
+	iamARN := func(kind string) pulumi.StringArray {
+		return each(s.Names, func(p string) pulumi.StringOutput { return acct.globalARN("iam", kind+iamPath+p) })
+	}
+	tagged := func(key string) iam.GetPolicyDocumentStatementConditionArray {
+		values := []pulumi.StringInput{}
+		for _, st := range s.Stacks {
+			values = append(values, pulumi.String(st))
+		}
+		return conditions(condition("StringLike", key, values...))
+	}
+	ownTags, newTags := tagged("aws:ResourceTag/stack"), tagged("aws:RequestTag/stack")
+	// Keys and alarm topics live in the stack's region and in us-east-1.
+	bothRegions := func(service, res string) pulumi.StringArray {
+		out := pulumi.StringArray{regional(service, res)}
+		if acct.Region != GlobalRegion {
+			g := acct
+			g.Region = GlobalRegion
+			out = append(out, g.arn(service, res))
+		}
+		return out
+	}
+	bothRegionsEach := func(service, prefix string) pulumi.StringArray {
+		out := pulumi.StringArray{}
+		for _, p := range s.Names {
+			out = append(out, bothRegions(service, prefix+p)...)
+		}
+		return out
+	}
+	ec2ARNs := pulumi.StringArray{
+		regional("ec2", "*"),
+		pulumi.Sprintf("arn:%s:ec2:%s::image/*", acct.Partition, acct.Region),
+	}
+	cf := func(kind string) pulumi.StringOutput { return acct.globalARN("cloudfront", kind+"/*") }
+
+	allow := func(sid string, actions []string, resources pulumi.StringArray, conds iam.GetPolicyDocumentStatementConditionArray) iam.GetPolicyDocumentStatementArgs {
+		return statement(sid, "Allow", nil, actions, resources, conds)
+	}
+	compute := []iam.GetPolicyDocumentStatementArgs{
+		allow("Unscopable", UnscopableDeployActions, star, nil),
+
+		// EC2: network, host, volume, address, flow logs (see above).
+		allow("Ec2InRegion", ec2RegionalChanges, ec2ARNs, nil),
+		allow("Ec2DeleteOwn", ec2ResourceDeletes, pulumi.StringArray{regional("ec2", "*")}, ownTags),
+
+		// IAM: only roles and instance profiles named for these stacks
+		// under the project path; users, groups and policies read only.
+		allow("IamRoles", []string{"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
+			"iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags",
+			"iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies",
+			"iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"}, iamARN("role"), nil),
+		// Managed policies may be attached only if they are AWS's two
+		// the host and the snapshots use, or the project's own.
+		allow("IamAttachKnownPolicies", []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, iamARN("role"),
+			conditions(condition("ArnLike", "iam:PolicyARN",
+				pulumi.Sprintf("arn:%s:iam::aws:policy/AmazonSSMManagedInstanceCore", acct.Partition),
+				pulumi.Sprintf("arn:%s:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole", acct.Partition),
+				acct.globalARN("iam", "policy"+iamPath+"*")))),
+		allow("IamInstanceProfiles", []string{"iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
+			"iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
+			"iam:TagInstanceProfile", "iam:UntagInstanceProfile", "iam:ListInstanceProfileTags"}, iamARN("instance-profile"), nil),
+		// Roles go only to the services Slipway gives them to.
+		allow("IamPassRoles", []string{"iam:PassRole"}, iamARN("role"),
+			conditions(condition("StringEquals", "iam:PassedToService", pulumi.String("ec2.amazonaws.com"),
+				pulumi.String("vpc-flow-logs.amazonaws.com"), pulumi.String("dlm.amazonaws.com")))),
+		allow("IamReadDeployIdentity", []string{"iam:GetUser", "iam:ListGroupsForUser", "iam:ListAccessKeys",
+			"iam:ListUserTags", "iam:GetGroup", "iam:ListAttachedGroupPolicies", "iam:GetPolicy", "iam:GetPolicyVersion",
+			"iam:ListPolicyVersions", "iam:ListPolicyTags", "iam:GetOpenIDConnectProvider"},
+			join(iamARN("user"), iamARN("group"), iamARN("policy"),
+				pulumi.StringArray{acct.globalARN("iam", "oidc-provider/"+githubOIDCHost)}), nil),
+	}
+	config := []iam.GetPolicyDocumentStatementArgs{
+		// Snapshot schedule (prod), by tag: DLM policies have ids only.
+		allow("DlmOwn", []string{"dlm:GetLifecyclePolicy", "dlm:UpdateLifecyclePolicy", "dlm:DeleteLifecyclePolicy",
+			"dlm:TagResource", "dlm:UntagResource", "dlm:ListTagsForResource"},
+			pulumi.StringArray{regional("dlm", "policy/*")}, ownTags),
+
+		// SSM: the stacks' parameters (release, secrets) and the rollout
+		// document and association.
+		allow("SsmParameters", []string{"ssm:PutParameter", "ssm:GetParameter", "ssm:GetParameters",
+			"ssm:GetParametersByPath", "ssm:DeleteParameter", "ssm:DeleteParameters", "ssm:AddTagsToResource",
+			"ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
+			each(s.Parameters, func(p string) pulumi.StringOutput { return regional("ssm", "parameter"+p) }), nil),
+		allow("SsmDocuments", []string{"ssm:CreateDocument", "ssm:UpdateDocument", "ssm:DeleteDocument",
+			"ssm:DescribeDocument", "ssm:GetDocument", "ssm:DescribeDocumentPermission", "ssm:UpdateDocumentDefaultVersion",
+			"ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
+			each(s.Names, func(p string) pulumi.StringOutput { return regional("ssm", "document/"+p) }), nil),
+		// Associations and commands run the project's documents on the
+		// project's host only: both carry the stack tag.
+		allow("SsmRunOwnDocumentsOnOwnHosts", []string{"ssm:CreateAssociation", "ssm:UpdateAssociation",
+			"ssm:DeleteAssociation", "ssm:DescribeAssociation", "ssm:DescribeAssociationExecutions",
+			"ssm:SendCommand"},
+			join(each(s.Names, func(p string) pulumi.StringOutput { return regional("ssm", "document/"+p) }),
+				pulumi.StringArray{regional("ec2", "instance/*"), regional("ssm", "association/*")}), nil),
+
+		// ECR: the stacks' repositories, images pushed by `pulumi up`.
+		allow("EcrRepositories", []string{"ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DescribeRepositories",
+			"ecr:PutLifecyclePolicy", "ecr:GetLifecyclePolicy", "ecr:DeleteLifecyclePolicy",
+			"ecr:PutImageScanningConfiguration", "ecr:PutImageTagMutability", "ecr:ListTagsForResource",
+			"ecr:TagResource", "ecr:UntagResource", "ecr:SetRepositoryPolicy", "ecr:GetRepositoryPolicy",
+			"ecr:DeleteRepositoryPolicy", "ecr:DescribeImages", "ecr:ListImages", "ecr:BatchGetImage",
+			"ecr:BatchDeleteImage", "ecr:BatchCheckLayerAvailability", "ecr:GetDownloadUrlForLayer",
+			"ecr:InitiateLayerUpload", "ecr:UploadLayerPart", "ecr:CompleteLayerUpload", "ecr:PutImage"},
+			each(s.Names, func(p string) pulumi.StringOutput { return regional("ecr", "repository/"+p) }), nil),
+
+		// S3: the SPA buckets and their objects. Prefix wildcards: a
+		// bucket has some thirty configuration reads and writes, all on
+		// these buckets only.
+		allow("S3OwnBuckets", []string{"s3:CreateBucket", "s3:DeleteBucket", "s3:DeleteBucketPolicy",
+			"s3:DeleteBucketOwnershipControls", "s3:Get*", "s3:List*", "s3:Put*", "s3:DeleteObject", "s3:DeleteObjectVersion"},
+			join(each(s.Names, func(p string) pulumi.StringOutput { return pulumi.Sprintf("arn:%s:s3:::%s", acct.Partition, p) }),
+				each(s.Names, func(p string) pulumi.StringOutput { return pulumi.Sprintf("arn:%s:s3:::%s/*", acct.Partition, p) })), nil),
+
+		// KMS keys (the alarm topics' keys) have ids only: by tag.
+		allow("KmsOwnKeys", []string{"kms:DescribeKey", "kms:GetKeyPolicy", "kms:PutKeyPolicy", "kms:GetKeyRotationStatus",
+			"kms:EnableKeyRotation", "kms:ListResourceTags", "kms:TagResource", "kms:UntagResource",
+			"kms:UpdateKeyDescription", "kms:ScheduleKeyDeletion"}, bothRegions("kms", "key/*"), ownTags),
+	}
+	edge := []iam.GetPolicyDocumentStatementArgs{
+		// CloudFront: functions by name; distributions (ids only) by tag;
+		// OAC and policies by type in this account.
+		allow("CloudFrontFunctions", []string{"cloudfront:CreateFunction", "cloudfront:UpdateFunction",
+			"cloudfront:DeleteFunction", "cloudfront:DescribeFunction", "cloudfront:GetFunction", "cloudfront:PublishFunction"},
+			each(s.Names, func(p string) pulumi.StringOutput { return acct.globalARN("cloudfront", "function/"+p) }), nil),
+		allow("CloudFrontCreateDistributions", []string{"cloudfront:CreateDistribution", "cloudfront:CreateDistributionWithTags",
+			"cloudfront:TagResource"}, pulumi.StringArray{cf("distribution")}, newTags),
+		allow("CloudFrontOwnDistributions", []string{"cloudfront:GetDistribution", "cloudfront:GetDistributionConfig",
+			"cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution", "cloudfront:ListTagsForResource",
+			"cloudfront:TagResource", "cloudfront:UntagResource", "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"},
+			pulumi.StringArray{cf("distribution")}, ownTags),
+		allow("CloudFrontAccessControlAndPolicies", []string{"cloudfront:CreateOriginAccessControl", "cloudfront:GetOriginAccessControl",
+			"cloudfront:GetOriginAccessControlConfig", "cloudfront:UpdateOriginAccessControl", "cloudfront:DeleteOriginAccessControl",
+			"cloudfront:GetCachePolicy", "cloudfront:GetOriginRequestPolicy", "cloudfront:GetResponseHeadersPolicy",
+			"cloudfront:CreateResponseHeadersPolicy", "cloudfront:UpdateResponseHeadersPolicy", "cloudfront:DeleteResponseHeadersPolicy"},
+			pulumi.StringArray{cf("origin-access-control"), cf("cache-policy"), cf("origin-request-policy"), cf("response-headers-policy")}, nil),
+
+		// ACM certificates (us-east-1, ids only), by tag.
+		allow("AcmOwnCertificates", []string{"acm:DescribeCertificate", "acm:DeleteCertificate", "acm:ListTagsForCertificate",
+			"acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"},
+			pulumi.StringArray{pulumi.Sprintf("arn:%s:acm:%s:%s:certificate/*", acct.Partition, GlobalRegion, acct.ID)}, ownTags),
+		// Route 53 zone ids are not known in advance; zones of the
+		// account, records included. The broadest grant here (docs).
+		allow("Route53Zones", []string{"route53:GetHostedZone", "route53:ListResourceRecordSets",
+			"route53:ChangeResourceRecordSets", "route53:DeleteHostedZone", "route53:ListTagsForResource",
+			"route53:ChangeTagsForResource", "route53:GetChange"},
+			pulumi.StringArray{pulumi.Sprintf("arn:%s:route53:::hostedzone/*", acct.Partition),
+				pulumi.Sprintf("arn:%s:route53:::change/*", acct.Partition)}, nil),
+
+		// Queues, log groups, alarms, dashboards, topics: by name.
+		allow("SqsOwnQueues", []string{"sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes",
+			"sqs:SetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:TagQueue", "sqs:UntagQueue",
+			"sqs:ListDeadLetterSourceQueues"},
+			each(s.Names, func(p string) pulumi.StringOutput { return regional("sqs", p) }), nil),
+		allow("LogsOwnGroups", []string{"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
+			"logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource",
+			"logs:TagLogGroup", "logs:ListTagsLogGroup"},
+			each(s.Names, func(p string) pulumi.StringOutput { return regional("logs", "log-group:"+p) }), nil),
+		allow("CloudWatchOwnAlarms", []string{"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms",
+			"cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"},
+			bothRegionsEach("cloudwatch", "alarm:"), nil),
+		allow("CloudWatchOwnDashboards", []string{"cloudwatch:GetDashboard", "cloudwatch:PutDashboard",
+			"cloudwatch:DeleteDashboards"},
+			each(s.Dashboards, func(n string) pulumi.StringOutput { return acct.globalARN("cloudwatch", "dashboard/"+n) }), nil),
+		allow("SnsOwnTopics", []string{"sns:CreateTopic", "sns:DeleteTopic", "sns:GetTopicAttributes",
+			"sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes",
+			"sns:SetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:TagResource", "sns:UntagResource",
+			"sns:ListTagsForResource"}, bothRegionsEach("sns", ""), nil),
+	}
+	compute = append(compute,
+		// The identity never changes itself (its user, group, policy or
+		// OIDC role): that takes an administrator (docs/operations.md).
+		statement("DenyChangingTheDeployIdentity", "Deny", nil, []string{"iam:Create*", "iam:Delete*", "iam:Update*",
+			"iam:Put*", "iam:Attach*", "iam:Detach*", "iam:Add*", "iam:Remove*", "iam:Tag*", "iam:Untag*", "iam:Set*",
+			"iam:PassRole"},
+			pulumi.StringArray{userARN, groupARN,
+				acct.globalARN("iam", "policy"+iamPath+s.Self), acct.globalARN("iam", "role"+iamPath+s.Self),
+				acct.globalARN("iam", "oidc-provider/"+githubOIDCHost)}, nil),
+		// Nor does it assume roles: rewriting a project role's trust to
+		// name itself would otherwise be a way out of this policy.
+		statement("DenyAssumingRoles", "Deny", nil, []string{"sts:AssumeRole"}, star, nil),
+	)
+	return map[string]pulumi.StringOutput{
+		"compute": statements(ctx, opts, compute...),
+		"config":  statements(ctx, opts, config...),
+		"edge":    statements(ctx, opts, edge...),
+	}
+}

@@ -68,18 +68,18 @@ var violations = map[string]violation{
 	"SLW-EC2-004": {dev, func(w *world) {
 		w.get("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "network-http").set("cidrIpv6", "::/0")
 	}},
-	"SLW-EC2-005": {dev, func(w *world) { w.drop(tDefaultSG, "network-default") }},
-	"SLW-EC2-006": {prod, func(w *world) { w.drop(tFlowLog, "network") }},
-	"SLW-EC2-007": {prod, func(w *world) { w.get(tInstance, "host").set("monitoring", false) }},
-	"SLW-EC2-008": {dev, func(w *world) { w.get(tSubnet, "network-public-0").set("mapPublicIpOnLaunch", true) }},
+	"SLW-EC2-005":  {dev, func(w *world) { w.drop(tDefaultSG, "network-default") }},
+	"SLW-EC2-006":  {prod, func(w *world) { w.drop(tFlowLog, "network") }},
+	"SLW-EC2-007":  {prod, func(w *world) { w.get(tInstance, "host").set("monitoring", false) }},
+	"SLW-EC2-008":  {dev, func(w *world) { w.get(tSubnet, "network-public-0").set("mapPublicIpOnLaunch", true) }},
 	"SLW-DATA-001": {prod, func(w *world) { w.get(tVolume, "data").retain = false }},
 	"SLW-DATA-002": {prod, func(w *world) { w.get(tDLM, "data").set("policyDetails.schedules[0].retainRule.count", 3) }},
-	"SLW-ECR-001": {dev, func(w *world) { w.get(tRepository, "api").set("imageTagMutability", "MUTABLE") }},
-	"SLW-ECR-002": {dev, func(w *world) { w.get(tRepository, "api").set("imageScanningConfiguration", nil) }},
-	"SLW-ECR-003": {dev, func(w *world) { w.drop(tECRLifecycle, "api") }},
-	"SLW-SQS-001": {dev, func(w *world) { w.get(tQueue, "dlq").set("sqsManagedSseEnabled", false) }},
-	"SLW-SQS-002": {dev, func(w *world) { w.get(tQueue, "work").set("redrivePolicy", nil) }},
-	"SLW-SQS-003": {dev, func(w *world) { w.drop(tQueuePolicy, "dlq") }},
+	"SLW-ECR-001":  {dev, func(w *world) { w.get(tRepository, "api").set("imageTagMutability", "MUTABLE") }},
+	"SLW-ECR-002":  {dev, func(w *world) { w.get(tRepository, "api").set("imageScanningConfiguration", nil) }},
+	"SLW-ECR-003":  {dev, func(w *world) { w.drop(tECRLifecycle, "api") }},
+	"SLW-SQS-001":  {dev, func(w *world) { w.get(tQueue, "dlq").set("sqsManagedSseEnabled", false) }},
+	"SLW-SQS-002":  {dev, func(w *world) { w.get(tQueue, "work").set("redrivePolicy", nil) }},
+	"SLW-SQS-003":  {dev, func(w *world) { w.drop(tQueuePolicy, "dlq") }},
 	"SLW-IAM-001": {dev, func(w *world) {
 		w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"}))
 	}},

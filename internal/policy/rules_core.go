@@ -20,9 +20,9 @@ const (
 var coreRules = []Rule{
 	{
 		ID: "SLW-EC2-001", Severity: Error, Reference: "EC2.8",
-		Title: "Instances require IMDSv2",
-		Fix:   `set metadataOptions.httpTokens "required"`,
-		Types: []string{tInstance, tLaunchTemplate},
+		Title:  "Instances require IMDSv2",
+		Fix:    `set metadataOptions.httpTokens "required"`,
+		Types:  []string{tInstance, tLaunchTemplate},
 		Inputs: []string{tInstance + ", " + tLaunchTemplate + `: metadataOptions.httpTokens = "required"`},
 		check: func(e *eval) {
 			for _, r := range e.of(tInstance, tLaunchTemplate) {
@@ -34,9 +34,9 @@ var coreRules = []Rule{
 	},
 	{
 		ID: "SLW-EC2-002", Severity: Error, Reference: "EC2.3",
-		Title: "Every EBS volume is encrypted",
-		Fix:   "set encrypted true on the volume, the root block device and every EBS block device",
-		Types: []string{tVolume, tInstance},
+		Title:  "Every EBS volume is encrypted",
+		Fix:    "set encrypted true on the volume, the root block device and every EBS block device",
+		Types:  []string{tVolume, tInstance},
 		Inputs: []string{tVolume + ": encrypted true", tInstance + ": rootBlockDevice.encrypted true, ebsBlockDevices[*].encrypted true"},
 		check: func(e *eval) {
 			for _, r := range e.of(tVolume, tInstance) {
@@ -81,9 +81,9 @@ var coreRules = []Rule{
 	},
 	{
 		ID: "SLW-EC2-004", Severity: Error, Reference: "EC2.18",
-		Title: "No port is open to the whole internet (0.0.0.0/0 or ::/0)",
-		Fix:   "admit traffic from a prefix list (CloudFront origin-facing) or a security group, not from everyone",
-		Types: ingressTypes,
+		Title:  "No port is open to the whole internet (0.0.0.0/0 or ::/0)",
+		Fix:    "admit traffic from a prefix list (CloudFront origin-facing) or a security group, not from everyone",
+		Types:  ingressTypes,
 		Inputs: []string{"ingress rules: cidrBlocks/ipv6CidrBlocks (inline, securityGroupRule) or cidrIpv4/cidrIpv6 (vpc rule) not 0.0.0.0/0 or ::/0"},
 		check: func(e *eval) {
 			e.of(ingressTypes...)
@@ -96,9 +96,9 @@ var coreRules = []Rule{
 	},
 	{
 		ID: "SLW-EC2-005", Severity: Error, Reference: "EC2.2",
-		Title: "Each VPC's default security group is adopted and has no rules",
-		Fix:   "add an ec2.DefaultSecurityGroup for the VPC with no ingress and no egress",
-		Types: []string{tVpc},
+		Title:  "Each VPC's default security group is adopted and has no rules",
+		Fix:    "add an ec2.DefaultSecurityGroup for the VPC with no ingress and no egress",
+		Types:  []string{tVpc},
 		Inputs: []string{tDefaultSG + ": vpcId = the VPC id, ingress and egress empty"},
 		check: func(e *eval) {
 			for _, v := range e.of(tVpc) {
@@ -146,9 +146,9 @@ var coreRules = []Rule{
 	},
 	{
 		ID: "SLW-EC2-008", Severity: Error, Reference: "EC2.15",
-		Title: "Subnets do not hand out public addresses by default",
-		Fix:   "set mapPublicIpOnLaunch false; the host has its own Elastic IP",
-		Types: []string{tSubnet},
+		Title:  "Subnets do not hand out public addresses by default",
+		Fix:    "set mapPublicIpOnLaunch false; the host has its own Elastic IP",
+		Types:  []string{tSubnet},
 		Inputs: []string{tSubnet + ": mapPublicIpOnLaunch not true"},
 		check: func(e *eval) {
 			for _, s := range e.of(tSubnet) {

@@ -208,9 +208,9 @@ var edgeRules = []Rule{
 	},
 	{
 		ID: "SLW-CF-003", Severity: Error, Reference: "CloudFront.8",
-		Title: "A custom certificate is served with SNI (no dedicated-IP custom SSL)",
-		Fix:   "set viewerCertificate.sslSupportMethod sni-only (vip costs $600 a month)",
-		Types: []string{tDistribution},
+		Title:  "A custom certificate is served with SNI (no dedicated-IP custom SSL)",
+		Fix:    "set viewerCertificate.sslSupportMethod sni-only (vip costs $600 a month)",
+		Types:  []string{tDistribution},
 		Inputs: []string{tDistribution + ": viewerCertificate.sslSupportMethod = sni-only when acmCertificateArn is set"},
 		check: func(e *eval) {
 			for _, d := range e.peek(tDistribution) {
@@ -227,9 +227,9 @@ var edgeRules = []Rule{
 	},
 	{
 		ID: "SLW-CF-004", Severity: Error, Reference: "CloudFront.10",
-		Title: "CloudFront offers custom origins TLSv1.2 only (no SSLv3, TLSv1, TLSv1.1)",
-		Fix:   `set customOriginConfig.originSslProtocols ["TLSv1.2"]`,
-		Types: []string{tDistribution},
+		Title:  "CloudFront offers custom origins TLSv1.2 only (no SSLv3, TLSv1, TLSv1.1)",
+		Fix:    `set customOriginConfig.originSslProtocols ["TLSv1.2"]`,
+		Types:  []string{tDistribution},
 		Inputs: []string{tDistribution + ": origins[*].customOriginConfig.originSslProtocols without SSLv3, TLSv1, TLSv1.1"},
 		check: func(e *eval) {
 			for _, d := range e.peek(tDistribution) {
@@ -286,9 +286,9 @@ var edgeRules = []Rule{
 	},
 	{
 		ID: "SLW-CF-006", Severity: Error, Reference: "CloudFront.1",
-		Title: "Distributions have a default root object",
-		Fix:   `set defaultRootObject "index.html"`,
-		Types: []string{tDistribution},
+		Title:  "Distributions have a default root object",
+		Fix:    `set defaultRootObject "index.html"`,
+		Types:  []string{tDistribution},
 		Inputs: []string{tDistribution + ": defaultRootObject non-empty"},
 		check: func(e *eval) {
 			for _, d := range e.of(tDistribution) {
@@ -364,9 +364,9 @@ var edgeRules = []Rule{
 	},
 	{
 		ID: "SLW-CF-009", Severity: Error, Reference: "CloudFront.12",
-		Title: "Every S3 origin is a bucket of this stack",
-		Fix:   "set the origin's domainName from the bucket's bucketRegionalDomainName output",
-		Types: []string{tDistribution},
+		Title:  "Every S3 origin is a bucket of this stack",
+		Fix:    "set the origin's domainName from the bucket's bucketRegionalDomainName output",
+		Types:  []string{tDistribution},
 		Inputs: []string{tDistribution + ": origins[*].domainName = a recorded " + tBucketV2 + "'s bucketRegionalDomainName"},
 		check: func(e *eval) {
 			for _, d := range e.peek(tDistribution) {
@@ -393,9 +393,9 @@ var edgeRules = []Rule{
 	},
 	{
 		ID: "SLW-ACM-001", Severity: Error, Reference: "ACM.1",
-		Title: "Certificates are DNS-validated, so ACM renews them unattended",
-		Fix:   `set validationMethod "DNS" and publish the validation records in Route 53`,
-		Types: []string{tCertificate},
+		Title:  "Certificates are DNS-validated, so ACM renews them unattended",
+		Fix:    `set validationMethod "DNS" and publish the validation records in Route 53`,
+		Types:  []string{tCertificate},
 		Inputs: []string{tCertificate + ": validationMethod DNS"},
 		check: func(e *eval) {
 			for _, c := range e.of(tCertificate) {

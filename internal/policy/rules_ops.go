@@ -50,9 +50,9 @@ var docTypes = []string{tPolicy, tRolePolicy, tUserPolicy, tGroupPolicy, tRole}
 var opsRules = []Rule{
 	{
 		ID: "SLW-ECR-001", Severity: Error, Reference: "ECR.2",
-		Title: "Repositories have immutable tags",
-		Fix:   `set imageTagMutability "IMMUTABLE" (tag releases by digest or commit)`,
-		Types: []string{tRepository},
+		Title:  "Repositories have immutable tags",
+		Fix:    `set imageTagMutability "IMMUTABLE" (tag releases by digest or commit)`,
+		Types:  []string{tRepository},
 		Inputs: []string{tRepository + ": imageTagMutability IMMUTABLE"},
 		check: func(e *eval) {
 			for _, r := range e.of(tRepository) {
@@ -64,9 +64,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-ECR-002", Severity: Error, Reference: "ECR.1",
-		Title: "Repositories scan images on push",
-		Fix:   "set imageScanningConfiguration.scanOnPush true",
-		Types: []string{tRepository},
+		Title:  "Repositories scan images on push",
+		Fix:    "set imageScanningConfiguration.scanOnPush true",
+		Types:  []string{tRepository},
 		Inputs: []string{tRepository + ": imageScanningConfiguration.scanOnPush true"},
 		check: func(e *eval) {
 			for _, r := range e.of(tRepository) {
@@ -78,9 +78,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-ECR-003", Severity: Error, Reference: "ECR.3",
-		Title: "Repositories have a lifecycle policy",
-		Fix:   "add an ecr.LifecyclePolicy expiring untagged images and keeping the last N tagged ones",
-		Types: []string{tRepository},
+		Title:  "Repositories have a lifecycle policy",
+		Fix:    "add an ecr.LifecyclePolicy expiring untagged images and keeping the last N tagged ones",
+		Types:  []string{tRepository},
 		Inputs: []string{tECRLifecycle + ": repository = the repository name, policy JSON with ≥ 1 rule"},
 		check: func(e *eval) {
 			for _, r := range e.of(tRepository) {
@@ -95,9 +95,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-SQS-001", Severity: Error, Reference: "SQS.1",
-		Title: "Queues are encrypted at rest",
-		Fix:   "set sqsManagedSseEnabled true (or kmsMasterKeyId)",
-		Types: []string{tQueue},
+		Title:  "Queues are encrypted at rest",
+		Fix:    "set sqsManagedSseEnabled true (or kmsMasterKeyId)",
+		Types:  []string{tQueue},
 		Inputs: []string{tQueue + ": sqsManagedSseEnabled true or kmsMasterKeyId non-empty"},
 		check: func(e *eval) {
 			for _, q := range e.of(tQueue) {
@@ -167,9 +167,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-SQS-003", Severity: Error, Reference: "Slipway design (SQS security best practices: enforce TLS)",
-		Title: "Every queue denies requests made without TLS",
-		Fix:   `queue policy: Deny "sqs:*" to Principal "*" when Bool aws:SecureTransport = "false"`,
-		Types: []string{tQueue},
+		Title:  "Every queue denies requests made without TLS",
+		Fix:    `queue policy: Deny "sqs:*" to Principal "*" when Bool aws:SecureTransport = "false"`,
+		Types:  []string{tQueue},
 		Inputs: []string{tQueuePolicy + `: queueUrl = the queue url, policy with Deny "sqs:*", Principal "*", Condition Bool aws:SecureTransport "false"`},
 		check: func(e *eval) {
 			for _, q := range e.of(tQueue) {
@@ -213,9 +213,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-IAM-002", Severity: Error, Reference: "IAM.5",
-		Title: "IAM users have no console password (CI keys only)",
-		Fix:   "remove the iam.UserLoginProfile; people use SSO, CI uses keys or OIDC",
-		Types: []string{tUser},
+		Title:  "IAM users have no console password (CI keys only)",
+		Fix:    "remove the iam.UserLoginProfile; people use SSO, CI uses keys or OIDC",
+		Types:  []string{tUser},
 		Inputs: []string{tLoginProfile + ": absent"},
 		check: func(e *eval) {
 			e.of(tUser)
@@ -262,9 +262,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-IAM-004", Severity: Error, Reference: "Slipway design (IAM path confinement)",
-		Title: "Every role, user, group, policy and instance profile lives under " + iamPath,
-		Fix:   `set path "` + iamPath + `"`,
-		Types: pathTypes,
+		Title:  "Every role, user, group, policy and instance profile lives under " + iamPath,
+		Fix:    `set path "` + iamPath + `"`,
+		Types:  pathTypes,
 		Inputs: []string{strings.Join(pathTypes, ", ") + ": path = " + iamPath},
 		check: func(e *eval) {
 			for _, r := range e.of(pathTypes...) {
@@ -277,9 +277,9 @@ var opsRules = []Rule{
 	{
 		ID: "SLW-IAM-005", Severity: Error, Reference: "CKV_AWS_358",
 		Title: "GitHub OIDC roles trust one repository, with audience sts.amazonaws.com",
-		Fix:   `trust condition StringEquals token.actions.githubusercontent.com:aud sts.amazonaws.com and ` +
+		Fix: `trust condition StringEquals token.actions.githubusercontent.com:aud sts.amazonaws.com and ` +
 			`StringLike/StringEquals …:sub "repo:<owner>/<name>:…"`,
-		Types: []string{tRole},
+		Types:  []string{tRole},
 		Inputs: []string{tRole + ": assumeRolePolicy statements with Principal.Federated …token.actions.githubusercontent.com"},
 		check: func(e *eval) {
 			for _, r := range e.peek(tRole) {
@@ -312,9 +312,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-IAM-006", Severity: Error, Reference: "CKV_AWS_60",
-		Title: "Roles are assumable only by named services or a federated identity, never by any AWS principal",
-		Fix:   `trust a Service principal (ec2.amazonaws.com, …) or the OIDC provider, not "AWS": "*"`,
-		Types: []string{tRole},
+		Title:  "Roles are assumable only by named services or a federated identity, never by any AWS principal",
+		Fix:    `trust a Service principal (ec2.amazonaws.com, …) or the OIDC provider, not "AWS": "*"`,
+		Types:  []string{tRole},
 		Inputs: []string{tRole + ": assumeRolePolicy Allow statements without Principal \"*\" / AWS \"*\""},
 		check: func(e *eval) {
 			for _, r := range e.of(tRole) {
@@ -333,9 +333,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-LOG-001", Severity: Error, Reference: "CKV_AWS_66",
-		Title: "Log groups expire their events",
-		Fix:   "set retentionInDays (slipway:logRetentionDays)",
-		Types: []string{tLogGroup},
+		Title:  "Log groups expire their events",
+		Fix:    "set retentionInDays (slipway:logRetentionDays)",
+		Types:  []string{tLogGroup},
 		Inputs: []string{tLogGroup + ": retentionInDays > 0"},
 		check: func(e *eval) {
 			for _, g := range e.peek(tLogGroup) {
@@ -348,9 +348,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-CW-001", Severity: Error, Reference: "CloudWatch.15",
-		Title: "Every alarm has an action and actions are enabled",
-		Fix:   "set alarmActions (the alarm topic) and leave actionsEnabled true",
-		Types: []string{tAlarm},
+		Title:  "Every alarm has an action and actions are enabled",
+		Fix:    "set alarmActions (the alarm topic) and leave actionsEnabled true",
+		Types:  []string{tAlarm},
 		Inputs: []string{tAlarm + ": alarmActions non-empty, actionsEnabled not false"},
 		check: func(e *eval) {
 			for _, a := range e.of(tAlarm) {
@@ -365,9 +365,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-CW-002", Severity: Error, Reference: "CloudWatch.15",
-		Title: "When the stack has an alarm topic, every alarm notifies it",
-		Fix:   "pass the topic ARN into every alarm's alarmActions (the host's AlarmActions seam for the recovery alarm)",
-		Types: []string{tTopic, tAlarm},
+		Title:  "When the stack has an alarm topic, every alarm notifies it",
+		Fix:    "pass the topic ARN into every alarm's alarmActions (the host's AlarmActions seam for the recovery alarm)",
+		Types:  []string{tTopic, tAlarm},
 		Inputs: []string{tAlarm + ": alarmActions contains the arn of a recorded " + tTopic},
 		check: func(e *eval) {
 			topics := e.peek(tTopic)
@@ -392,9 +392,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-SSM-001", Severity: Error, Reference: "CKV2_AWS_34",
-		Title: "Parameters holding secrets are SecureString",
-		Fix:   `set type "SecureString" and pass the value as a secret output`,
-		Types: []string{tParameter},
+		Title:  "Parameters holding secrets are SecureString",
+		Fix:    `set type "SecureString" and pass the value as a secret output`,
+		Types:  []string{tParameter},
 		Inputs: []string{tParameter + ": type SecureString when the name contains /secrets/ or the value is secret or holds a known secret"},
 		check: func(e *eval) {
 			for _, p := range e.of(tParameter) {
@@ -408,9 +408,9 @@ var opsRules = []Rule{
 	},
 	{
 		ID: "SLW-SSM-002", Severity: Error, Reference: "Slipway design (parameter path contract)",
-		Title: "Parameters live under /slipway/<stack>/, the only path the host may read",
-		Fix:   `name parameters "/slipway/<stack>/…" (release under release/, secrets under secrets/)`,
-		Types: []string{tParameter},
+		Title:  "Parameters live under /slipway/<stack>/, the only path the host may read",
+		Fix:    `name parameters "/slipway/<stack>/…" (release under release/, secrets under secrets/)`,
+		Types:  []string{tParameter},
 		Inputs: []string{tParameter + ": name starts with /slipway/<stack>/"},
 		check: func(e *eval) {
 			prefix := "/slipway/" + e.s.Name + "/"

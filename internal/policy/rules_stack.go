@@ -68,9 +68,9 @@ var stackRules = []Rule{
 	},
 	{
 		ID: "SLW-SEC-001", Severity: Error, Reference: "CKV_AWS_46",
-		Title: "No secret in user data",
-		Fix:   "put secrets in SSM SecureString parameters the host reads at release time, never in user data",
-		Types: []string{tInstance, tLaunchTemplate},
+		Title:  "No secret in user data",
+		Fix:    "put secrets in SSM SecureString parameters the host reads at release time, never in user data",
+		Types:  []string{tInstance, tLaunchTemplate},
 		Inputs: []string{tInstance + ": userData, userDataBase64 (decoded); " + tLaunchTemplate + ": userData (base64, decoded) — none contains a secret config value"},
 		check: func(e *eval) {
 			for _, r := range e.of(tInstance, tLaunchTemplate) {
@@ -91,9 +91,9 @@ var stackRules = []Rule{
 	},
 	{
 		ID: "SLW-SEC-002", Severity: Error, Reference: "Slipway design (secrets leave only as secret outputs)",
-		Title: "No secret in a non-secret stack output; outputs named like secrets are secret",
-		Fix:   "export secrets with pulumi.ToSecret (or a secret input's output)",
-		Types: []string{stackOutputs},
+		Title:  "No secret in a non-secret stack output; outputs named like secrets are secret",
+		Fix:    "export secrets with pulumi.ToSecret (or a secret input's output)",
+		Types:  []string{stackOutputs},
 		Inputs: []string{"stack outputs: not secret ⇒ no secret config value inside and name not matching secret|password|token|private_key"},
 		check: func(e *eval) {
 			names := make([]string, 0, len(e.s.Outputs))
@@ -123,9 +123,9 @@ var stackRules = []Rule{
 	},
 	{
 		ID: "SLW-SEC-003", Severity: Error, Reference: "Slipway design (no secret in plain text in state)",
-		Title: "No resource input holds a secret value outside a secret",
-		Fix:   "pass secrets as secret outputs (stacks.Secret.Output()); never .ApplyT them into a plain string",
-		Types: []string{anyResource},
+		Title:  "No resource input holds a secret value outside a secret",
+		Fix:    "pass secrets as secret outputs (stacks.Secret.Output()); never .ApplyT them into a plain string",
+		Types:  []string{anyResource},
 		Inputs: []string{"every resource: every string input not wrapped as secret must not contain a secret config value"},
 		check: func(e *eval) {
 			for _, r := range e.s.Resources {

@@ -159,7 +159,7 @@ var coreRules = []Rule{
 		},
 	},
 	{
-		ID: "SLW-DATA-001", Severity: Error, Reference: "Slipway design (CKV_AWS_3 intent)",
+		ID: "SLW-DATA-001", Severity: Error, Reference: "Slipway design (prod data survives any update or destroy)",
 		Title: "Prod data volumes are protected, retained on delete and leave a final snapshot",
 		Fix:   "register the volume with pulumi.Protect(true), pulumi.RetainOnDelete(true) and finalSnapshot true",
 		Types: []string{tVolume}, Profiles: []stacks.Profile{stacks.Prod},

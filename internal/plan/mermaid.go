@@ -21,7 +21,11 @@ func (p *Plan) WriteMermaid(w io.Writer) error {
 		if !r.Custom && !strings.HasPrefix(r.Type, "pulumi:providers:") {
 			shape = "[[\"%s\"]]" // components: subroutine shape
 		}
-		fmt.Fprintf(b, "  %s"+shape+"\n", ids[r.URN], label(r.Name, shortType(r.Type)))
+		typ := shortType(r.Type)
+		if shape != "[\"%s\"]" {
+			typ = r.Type
+		}
+		fmt.Fprintf(b, "  %s"+shape+"\n", ids[r.URN], label(r.Name, typ))
 		if parent, ok := ids[r.Parent]; ok {
 			fmt.Fprintf(b, "  %s --> %s\n", parent, ids[r.URN])
 		}

@@ -267,3 +267,28 @@ func strList(v any) []string {
 	}
 	return nil
 }
+
+// MarkdownTable renders the baseline as the rule table of docs/plan.md.
+func MarkdownTable() string {
+	esc := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;")
+	var b strings.Builder
+	b.WriteString("| id | severity | reference | what it checks | profiles | type tokens and input paths |\n")
+	b.WriteString("|---|---|---|---|---|---|\n")
+	for _, r := range Rules() {
+		profiles := "all"
+		if len(r.Profiles) > 0 {
+			ps := make([]string, len(r.Profiles))
+			for i, p := range r.Profiles {
+				ps[i] = string(p)
+			}
+			profiles = strings.Join(ps, ", ")
+		}
+		inputs := make([]string, len(r.Inputs))
+		for i, in := range r.Inputs {
+			inputs[i] = esc.Replace(in)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %s. Fix: %s | %s | %s |\n", r.ID, r.Severity, esc.Replace(r.Reference),
+			esc.Replace(r.Title), esc.Replace(r.Fix), profiles, strings.Join(inputs, "<br>"))
+	}
+	return b.String()
+}

@@ -52,12 +52,15 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 		}
 		outputs = out
 		for name, o := range out {
-			pulumi.ToOutput(o).ApplyT(func(v any) any {
+			// Exported, so RunErr awaits the apply before it returns:
+			// outputs derived from invokes (latestAmi) are not tracked
+			// by the context otherwise, and could resolve too late.
+			ctx.Export(name, pulumi.ToOutput(o).ApplyT(func(v any) any {
 				mu.Lock()
 				defer mu.Unlock()
 				values[name] = plain(v)
 				return v
-			})
+			}))
 		}
 		return nil
 	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))

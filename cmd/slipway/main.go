@@ -1,5 +1,10 @@
-// Command slipway is the operator's tool: review stacks per pull request
-// (create, destroy, reap) on the real Pulumi engine.
+// Command slipway is the operator's tool for the Slipway stacks:
+//
+//	slipway plan --stack dev        the offline plan (no AWS, no Pulumi CLI)
+//	slipway review up --pr 42       review stacks per pull request
+//
+// Each subcommand lives in its own file (plan.go, review.go) as a
+// run<Name>(args, …, stdout, stderr) int; main only dispatches.
 package main
 
 import (
@@ -15,17 +20,27 @@ import (
 const usage = `usage: slipway <command> [flags]
 
 commands:
-  review up|destroy|reap   review stacks per pull request (slipway review help)
+  plan     the offline plan of a stack: resources, policy verdicts, monthly cost
+           (slipway plan --stack dev [--format text|json|mermaid] [--project-dir .])
+  review   review stacks per pull request on the real Pulumi engine
+           (slipway review up|destroy --pr N, slipway review reap --ttl 72h)
+
+Run "slipway <command> -h" for a command's flags.
 `
 
-func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
 
+// run dispatches a subcommand and returns the process exit code.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
 	switch args[0] {
+	case "plan":
+		return runPlan(args[1:], program.Build, stdout, stderr)
 	case "review":
 		dir, err := projectDir()
 		if err != nil {
@@ -33,11 +48,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return runReview(args[1:], program.Run, dir, stdout, stderr)
-	case "help", "-h", "--help":
+	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0
 	}
-	fmt.Fprintf(stderr, "slipway: unknown command %q\n%s", args[0], usage)
+	fmt.Fprintf(stderr, "slipway: unknown command %q\n\n%s", args[0], usage)
 	return 2
 }
 

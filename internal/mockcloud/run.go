@@ -52,16 +52,15 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 		}
 		outputs = out
 		for name, o := range out {
-			done := pulumi.ToOutput(o).ApplyT(func(v any) any {
+			// Exported, so RunErr awaits the apply before it returns:
+			// outputs derived from invokes (latestAmi) are not tracked
+			// by the context otherwise, and could resolve too late.
+			ctx.Export(name, pulumi.ToOutput(o).ApplyT(func(v any) any {
 				mu.Lock()
 				defer mu.Unlock()
 				values[name] = plain(v)
 				return v
-			})
-			// Exported so RunErr waits for the callback itself to have
-			// run, not only for the value to resolve (otherwise an output
-			// can be reported as never resolved).
-			ctx.Export("mockcloud-collect-"+name, done)
+			}))
 		}
 		return nil
 	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))

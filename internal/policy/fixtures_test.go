@@ -1,0 +1,270 @@
+package policy
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+
+	"slipway/internal/mockcloud"
+	"slipway/stacks"
+)
+
+// testSecret is the secret config value the fixtures' stacks know.
+const testSecret = "fixture-secret-value-1234"
+
+// fx is a hand-built resource record: inputs as plain Go values, plus the
+// outputs AWS would compute.
+type fx struct {
+	typ, name string
+	id        string
+	in        map[string]any
+	out       map[string]any
+	protect   bool
+	retain    bool
+	region    string
+}
+
+// world is a stack of fixtures plus its outputs.
+type world struct {
+	profile stacks.Profile
+	stack   string
+	res     []*fx
+	outputs map[string]mockcloud.Output
+}
+
+func (w *world) add(typ, name, id string, in map[string]any, out map[string]any) *fx {
+	f := &fx{typ: typ, name: name, id: id, in: in, out: out, region: "us-east-1"}
+	w.res = append(w.res, f)
+	return f
+}
+
+// get returns the fixture of a type and name; it panics on a typo so a
+// mutation can never silently miss.
+func (w *world) get(typ, name string) *fx {
+	for _, f := range w.res {
+		if f.typ == typ && f.name == name {
+			return f
+		}
+	}
+	panic(fmt.Sprintf("fixture %s %s not found", typ, name))
+}
+
+func (w *world) drop(typ, name string) {
+	w.get(typ, name)
+	out := w.res[:0]
+	for _, f := range w.res {
+		if f.typ != typ || f.name != name {
+			out = append(out, f)
+		}
+	}
+	w.res = out
+}
+
+// set sets an input at a dotted path ("viewerCertificate.sslSupportMethod",
+// "origins[1].customOriginConfig.originSslProtocols").
+func (f *fx) set(path string, v any) {
+	parts := strings.Split(path, ".")
+	var cur any = f.in
+	for i, part := range parts {
+		name, idx := part, -1
+		if j := strings.Index(part, "["); j >= 0 {
+			name = part[:j]
+			idx, _ = strconv.Atoi(part[j+1 : len(part)-1])
+		}
+		m := cur.(map[string]any)
+		last := i == len(parts)-1
+		if idx < 0 {
+			if last {
+				if v == nil {
+					delete(m, name)
+				} else {
+					m[name] = v
+				}
+				return
+			}
+			if _, ok := m[name].(map[string]any); !ok {
+				m[name] = map[string]any{}
+			}
+			cur = m[name]
+			continue
+		}
+		arr := m[name].([]any)
+		if last {
+			arr[idx] = v
+			return
+		}
+		cur = arr[idx]
+	}
+}
+
+func (w *world) stackOf() Stack {
+	s := Stack{Name: w.stack, Profile: w.profile, Region: "us-east-1", Outputs: w.outputs, Secrets: []string{testSecret}}
+	for _, f := range w.res {
+		in := resource.NewPropertyMapFromMap(f.in)
+		out := in.Copy()
+		for k, v := range f.out {
+			out[resource.PropertyKey(k)] = resource.NewPropertyValue(v)
+		}
+		out["id"] = resource.NewProperty(f.id)
+		s.Resources = append(s.Resources, mockcloud.Resource{
+			URN:  "urn:pulumi:" + w.stack + "::slipway::" + f.typ + "::" + f.name,
+			Type: f.typ, Name: f.name, Custom: true, ID: f.id,
+			Inputs: in, Outputs: out, Protect: f.protect, RetainOnDelete: f.retain, Region: f.region,
+		})
+	}
+	return s
+}
+
+func doc(statements ...map[string]any) string {
+	b, _ := json.Marshal(map[string]any{"Version": "2012-10-17", "Statement": statements})
+	return string(b)
+}
+
+func denyInsecure(action, resource string) map[string]any {
+	return map[string]any{
+		"Sid": "DenyInsecureTransport", "Effect": "Deny", "Principal": "*", "Action": action,
+		"Resource": resource, "Condition": map[string]any{"Bool": map[string]any{"aws:SecureTransport": "false"}},
+	}
+}
+
+const (
+	acct       = "123456789012"
+	distARN    = "arn:aws:cloudfront::" + acct + ":distribution/EDISTRIBUTION1"
+	certARN    = "arn:aws:acm:us-east-1:" + acct + ":certificate/0f1e2d3c-aaaa-bbbb-cccc-123456789abc"
+	topicARN   = "arn:aws:sns:us-east-1:" + acct + ":slipway-alarms"
+	workARN    = "arn:aws:sqs:us-east-1:" + acct + ":slipway-work"
+	dlqARN     = "arn:aws:sqs:us-east-1:" + acct + ":slipway-dlq"
+	workURL    = "https://sqs.us-east-1.amazonaws.com/" + acct + "/slipway-work"
+	dlqURL     = "https://sqs.us-east-1.amazonaws.com/" + acct + "/slipway-dlq"
+	bucketName = "slipway-site-0a1b2c3d"
+)
+
+// good builds a stack of every concern, configured as the baseline
+// expects for the profile. Every rule that applies to the profile passes.
+func good(profile stacks.Profile) *world {
+	stack := map[stacks.Profile]string{stacks.Prod: "prod", stacks.Dev: "dev", stacks.Review: "pr-7"}[profile]
+	prod, review := profile == stacks.Prod, profile == stacks.Review
+	w := &world{profile: profile, stack: stack, outputs: map[string]mockcloud.Output{
+		"publicIp": {Value: "203.0.113.10"},
+		"siteUrl":  {Value: "https://example.com"},
+	}}
+
+	// Edge.
+	w.add(tBucketV2, "site", bucketName, map[string]any{"forceDestroy": review}, map[string]any{
+		"bucket": bucketName, "arn": "arn:aws:s3:::" + bucketName,
+		"bucketRegionalDomainName": bucketName + ".s3.us-east-1.amazonaws.com",
+	})
+	w.add(tBucketPAB, "site", bucketName, map[string]any{"bucket": bucketName, "blockPublicAcls": true,
+		"blockPublicPolicy": true, "ignorePublicAcls": true, "restrictPublicBuckets": true}, nil)
+	w.add(tBucketSSE, "site", bucketName, map[string]any{"bucket": bucketName, "rules": []any{
+		map[string]any{"applyServerSideEncryptionByDefault": map[string]any{"sseAlgorithm": "AES256"}}}}, nil)
+	w.add(tBucketPolicy, "site", bucketName, map[string]any{"bucket": bucketName, "policy": doc(
+		map[string]any{"Sid": "CloudFrontReads", "Effect": "Allow", "Principal": map[string]any{"Service": "cloudfront.amazonaws.com"},
+			"Action": "s3:GetObject", "Resource": "arn:aws:s3:::" + bucketName + "/*",
+			"Condition": map[string]any{"StringEquals": map[string]any{"AWS:SourceArn": distARN}}},
+		denyInsecure("s3:*", "arn:aws:s3:::"+bucketName+"/*"),
+	)}, nil)
+	w.add(tOAC, "site", "E2OACEXAMPLE", map[string]any{"originAccessControlOriginType": "s3",
+		"signingBehavior": "always", "signingProtocol": "sigv4"}, nil)
+	w.add(tHeadersPolicy, "security", "rhp-0123", map[string]any{"securityHeadersConfig": map[string]any{
+		"strictTransportSecurity": map[string]any{"accessControlMaxAgeSec": 63072000, "includeSubdomains": true, "override": true},
+		"contentTypeOptions":      map[string]any{"override": true},
+		"frameOptions":            map[string]any{"frameOption": "DENY", "override": true},
+	}}, nil)
+	cert := w.add(tCertificate, "site", certARN, map[string]any{"domainName": "example.com", "validationMethod": "DNS"},
+		map[string]any{"arn": certARN})
+	cert.region = "us-east-1"
+	w.add(tDistribution, "site", "EDISTRIBUTION1", map[string]any{
+		"enabled": true, "defaultRootObject": "index.html",
+		"defaultCacheBehavior": map[string]any{"viewerProtocolPolicy": "redirect-to-https", "responseHeadersPolicyId": "rhp-0123",
+			"targetOriginId": "site"},
+		"orderedCacheBehaviors": []any{map[string]any{"pathPattern": "/api/*", "viewerProtocolPolicy": "https-only", "targetOriginId": "api"}},
+		"origins": []any{
+			map[string]any{"originId": "site", "domainName": bucketName + ".s3.us-east-1.amazonaws.com", "originAccessControlId": "E2OACEXAMPLE"},
+			map[string]any{"originId": "api", "domainName": "ec2-203-0-113-10.compute-1.amazonaws.com",
+				"customOriginConfig": map[string]any{"originProtocolPolicy": "http-only", "httpPort": 80, "httpsPort": 443,
+					"originSslProtocols": []any{"TLSv1.2"}}},
+		},
+		"viewerCertificate": map[string]any{"acmCertificateArn": certARN, "minimumProtocolVersion": "TLSv1.2_2021", "sslSupportMethod": "sni-only"},
+		"loggingConfig":     map[string]any{"bucket": "slipway-logs.s3.amazonaws.com"},
+	}, map[string]any{"arn": distARN})
+	w.add(tZone, "site", "Z0123456789ABC", map[string]any{"name": "example.com", "forceDestroy": review}, nil)
+
+	// Core.
+	w.add(tVpc, "network", "vpc-0123", map[string]any{"cidrBlock": "10.40.0.0/16"}, nil)
+	w.add(tDefaultSG, "network-default", "sg-default", map[string]any{"vpcId": "vpc-0123"}, nil)
+	if prod {
+		w.add(tFlowLog, "network", "fl-0123", map[string]any{"vpcId": "vpc-0123", "trafficType": "ALL"}, nil)
+	}
+	w.add(tSubnet, "network-public-0", "subnet-0", map[string]any{"vpcId": "vpc-0123", "mapPublicIpOnLaunch": false}, nil)
+	w.add("aws:ec2/securityGroup:SecurityGroup", "network-host", "sg-host", map[string]any{"vpcId": "vpc-0123"}, nil)
+	w.add("aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule", "network-http", "sgr-1", map[string]any{
+		"securityGroupId": "sg-host", "ipProtocol": "tcp", "fromPort": 80, "toPort": 80, "prefixListId": "pl-0123"}, nil)
+	w.add("aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule", "network-egress-443", "sgr-2", map[string]any{
+		"securityGroupId": "sg-host", "ipProtocol": "tcp", "fromPort": 443, "toPort": 443, "cidrIpv4": "0.0.0.0/0"}, nil)
+	w.add(tInstance, "host", "i-0123", map[string]any{
+		"instanceType": "t4g.small", "monitoring": prod, "userData": "#cloud-config\npackages: [docker.io]\n",
+		"metadataOptions": map[string]any{"httpTokens": "required", "httpPutResponseHopLimit": 2},
+		"rootBlockDevice": map[string]any{"volumeType": "gp3", "volumeSize": 20, "encrypted": true},
+		"tags":            map[string]any{"Name": "slipway-" + stack},
+	}, nil)
+	vol := w.add(tVolume, "data", "vol-0123", map[string]any{"size": 20, "type": "gp3", "encrypted": true,
+		"finalSnapshot": prod, "tags": map[string]any{"slipway-backup": "slipway-" + stack}}, nil)
+	vol.protect, vol.retain = prod, prod
+	if prod {
+		w.add(tDLM, "data", "policy-0123", map[string]any{"state": "ENABLED", "policyDetails": map[string]any{
+			"resourceTypes": []any{"VOLUME"}, "targetTags": map[string]any{"slipway-backup": "slipway-" + stack},
+			"schedules": []any{map[string]any{"name": "daily",
+				"createRule": map[string]any{"interval": 24, "intervalUnit": "HOURS", "times": "03:00"},
+				"retainRule": map[string]any{"count": 14}}},
+		}}, nil)
+	}
+
+	// Registry, release, ops.
+	w.add(tRepository, "api", "slipway-api", map[string]any{"imageTagMutability": "IMMUTABLE",
+		"imageScanningConfiguration": map[string]any{"scanOnPush": true}, "forceDelete": review}, map[string]any{"name": "slipway-api"})
+	w.add(tECRLifecycle, "api", "slipway-api", map[string]any{"repository": "slipway-api",
+		"policy": `{"rules":[{"rulePriority":1,"selection":{"tagStatus":"untagged","countType":"sinceImagePushed","countUnit":"days","countNumber":1},"action":{"type":"expire"}}]}`}, nil)
+	w.add(tQueue, "work", workURL, map[string]any{"sqsManagedSseEnabled": true,
+		"redrivePolicy": `{"deadLetterTargetArn":"` + dlqARN + `","maxReceiveCount":5}`}, map[string]any{"arn": workARN, "url": workURL})
+	w.add(tQueue, "dlq", dlqURL, map[string]any{"sqsManagedSseEnabled": true}, map[string]any{"arn": dlqARN, "url": dlqURL})
+	w.add(tQueuePolicy, "work", workURL, map[string]any{"queueUrl": workURL, "policy": doc(denyInsecure("sqs:*", workARN))}, nil)
+	w.add(tQueuePolicy, "dlq", dlqURL, map[string]any{"queueUrl": dlqURL, "policy": doc(denyInsecure("sqs:*", dlqARN))}, nil)
+	w.add(tLogGroup, "api", "slipway-api-logs", map[string]any{"retentionInDays": 14}, nil)
+	w.add(tTopic, "alarms", topicARN, map[string]any{}, map[string]any{"arn": topicARN})
+	w.add(tAlarm, "host-recover", "slipway-host-recover", map[string]any{"actionsEnabled": true,
+		"alarmActions": []any{"arn:aws:automate:us-east-1:ec2:recover", topicARN}}, nil)
+	w.add(tParameter, "db-password", "/slipway/"+stack+"/secrets/db-password", map[string]any{
+		"name": "/slipway/" + stack + "/secrets/db-password", "type": "SecureString",
+		"value": resource.MakeSecret(resource.NewProperty(testSecret))}, nil)
+	w.add(tParameter, "release", "/slipway/"+stack+"/release/id", map[string]any{
+		"name": "/slipway/" + stack + "/release/id", "type": "String", "value": "r-1"}, nil)
+	w.add(tRole, "host", "slipway-host", map[string]any{"path": "/slipway/", "assumeRolePolicy": doc(map[string]any{
+		"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})}, nil)
+	w.add(tRolePolicy, "host", "slipway-host", map[string]any{"policy": doc(map[string]any{
+		"Effect": "Allow", "Action": []any{"ssm:GetParameter"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":parameter/slipway/" + stack + "/*"})}, nil)
+	w.add(tInstanceProfile, "host", "slipway-host", map[string]any{"path": "/slipway/"}, nil)
+	w.add(tRoleAttachment, "host-ssm", "slipway-host-ssm", map[string]any{"policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}, nil)
+	if !review {
+		w.add(tRole, "deploy-oidc", "slipway-deploy-oidc", map[string]any{"path": "/slipway/", "assumeRolePolicy": doc(map[string]any{
+			"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+			"Principal": map[string]any{"Federated": "arn:aws:iam::" + acct + ":oidc-provider/token.actions.githubusercontent.com"},
+			"Condition": map[string]any{
+				"StringEquals": map[string]any{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
+				"StringLike":   map[string]any{"token.actions.githubusercontent.com:sub": "repo:acme/shop:environment:" + stack},
+			}})}, nil)
+		w.add(tUser, "deploy", "slipway-deploy", map[string]any{"path": "/slipway/"}, map[string]any{"name": "slipway-deploy"})
+		w.add(tGroup, "deploy", "slipway-deployers", map[string]any{"path": "/slipway/"}, map[string]any{"name": "slipway-deployers"})
+		w.add(tPolicy, "deploy", "arn:aws:iam::"+acct+":policy/slipway/slipway-deploy", map[string]any{"path": "/slipway/",
+			"policy": doc(map[string]any{"Effect": "Allow", "Action": []any{"ecr:PutImage"}, "Resource": "arn:aws:ecr:us-east-1:" + acct + ":repository/slipway-*"})}, nil)
+		w.add(tGroupAttachment, "deploy", "slipway-deployers-attach", map[string]any{"group": "slipway-deployers",
+			"policyArn": "arn:aws:iam::" + acct + ":policy/slipway/slipway-deploy"}, nil)
+		w.add(tUserGroups, "deploy", "slipway-deploy-groups", map[string]any{"user": "slipway-deploy", "groups": []any{"slipway-deployers"}}, nil)
+		w.add(tAccessKey, "deploy", "AKIAEXAMPLE", map[string]any{"user": "slipway-deploy"}, nil)
+		w.outputs["deploySecretAccessKey"] = mockcloud.Output{Value: "mock-secret", Secret: true}
+	}
+	return w
+}

@@ -83,18 +83,6 @@ func parsePolicy(t *testing.T, doc string) policyDoc {
 }
 
 // strs normalises an IAM "string or list" field.
-func strs(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
+
+// strs normalises an IAM "string or list" field.
+var strs = mockcloud.Strings

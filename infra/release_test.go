@@ -3,7 +3,6 @@ package infra_test
 import (
 	"context"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -16,6 +15,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
 	"slipway/internal/mockcloud"
+	"slipway/internal/testproject"
 	"slipway/program"
 	"slipway/stacks"
 )
@@ -361,21 +361,7 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 // workload's sources and the fixture SPA build) into a directory the test
 // may change.
 func copyProject(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	copyTree(t, filepath.Join("..", "app"), filepath.Join(dir, "app"))
-	copyTree(t, filepath.Join("..", fixtureSPA), filepath.Join(dir, fixtureSPA))
-	matches, _ := filepath.Glob(filepath.Join("..", "Pulumi*.yaml"))
-	for _, m := range matches {
-		b, err := os.ReadFile(m)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(filepath.Join(dir, filepath.Base(m)), b, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	return dir
+	return testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA)
 }
 
 // An app-only change (new API source, so a new API image digest) is a new
@@ -454,39 +440,5 @@ func TestPreviewNeedsNoDocker(t *testing.T) {
 				t.Errorf("%s: image %s builds on preview", stack, img.Name)
 			}
 		}
-	}
-}
-
-// copyTree copies a directory, leaving out installed and built files
-// (node_modules, dist), which no image build context includes.
-func copyTree(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "dist") {
-			return filepath.SkipDir
-		}
-		rel, err := filepath.Rel(from, path)
-		if err != nil {
-			return err
-		}
-		target := filepath.Join(to, rel)
-		if d.IsDir() {
-			return os.MkdirAll(target, 0o755)
-		}
-		info, err := d.Info()
-		if err != nil {
-			return err
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return err
-		}
-		return os.WriteFile(target, b, info.Mode().Perm())
-	})
-	if err != nil {
-		t.Fatal(err)
 	}
 }

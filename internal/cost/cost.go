@@ -435,16 +435,6 @@ func orDefault(s, def string) string {
 	return s
 }
 
-func num(v any) (float64, bool) {
-	f, ok := v.(float64)
-	return f, ok
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
 func appendOnce(l []string, s string) []string {
 	for _, x := range l {
 		if x == s {
@@ -453,3 +443,9 @@ func appendOnce(l []string, s string) []string {
 	}
 	return append(l, s)
 }
+
+// Plain-value helpers, shared with the policy rules and the plan.
+var (
+	num  = mockcloud.Num
+	list = mockcloud.List
+)

@@ -521,28 +521,9 @@ func firstNonEmpty(s ...string) string {
 	return ""
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func strs(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
+// Plain-value helpers, shared with the policy rules and the cost model.
+var (
+	str  = mockcloud.Str
+	list = mockcloud.List
+	strs = mockcloud.Strings
+)

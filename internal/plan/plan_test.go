@@ -3,7 +3,6 @@ package plan
 import (
 	"bytes"
 	"encoding/json"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +16,7 @@ import (
 
 	"slipway/internal/mockcloud"
 	"slipway/internal/policy"
+	"slipway/internal/testproject"
 	"slipway/program"
 	"slipway/stacks"
 )
@@ -126,9 +126,7 @@ func TestRequiredSecretsAreWhatParseRequires(t *testing.T) {
 // A stack file with encrypted values: never decrypted, listed, marked
 // secret, and never written out.
 func TestEncryptedValuesArePlaceholders(t *testing.T) {
-	dir := t.TempDir()
-	copyFile(t, filepath.Join(projectDir, "Pulumi.yaml"), filepath.Join(dir, "Pulumi.yaml"))
-	copyWorkload(t, filepath.Join(projectDir, "app"), filepath.Join(dir, "app"))
+	dir := testproject.Copy(t, projectDir, "Pulumi.yaml", "app")
 	stackFile := "config:\n  slipway:dbPassword:\n    secure: AAABAKq0cnlwdGVkLWJ5LXB1bHVtaQ==\n" +
 		"  slipway:originSecret:\n    secure: AAABAE9yaWdpbi1zZWNyZXQtY2lwaGVy\n"
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(stackFile), 0o644); err != nil {
@@ -149,40 +147,6 @@ func TestEncryptedValuesArePlaceholders(t *testing.T) {
 		if strings.Contains(out.String(), leak) {
 			t.Errorf("JSON contains %q", leak)
 		}
-	}
-}
-
-// copyWorkload copies the workload's sources (what the image builds hash),
-// leaving out installed and built files.
-func copyWorkload(t *testing.T, from, to string) {
-	t.Helper()
-	err := filepath.WalkDir(from, func(path string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return err
-		}
-		if d.IsDir() && (d.Name() == "node_modules" || d.Name() == "dist") {
-			return filepath.SkipDir
-		}
-		rel, _ := filepath.Rel(from, path)
-		if d.IsDir() {
-			return os.MkdirAll(filepath.Join(to, rel), 0o755)
-		}
-		copyFile(t, path, filepath.Join(to, rel))
-		return nil
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-}
-
-func copyFile(t *testing.T, from, to string) {
-	t.Helper()
-	b, err := os.ReadFile(from)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(to, b, 0o644); err != nil {
-		t.Fatal(err)
 	}
 }
 
@@ -370,8 +334,7 @@ func TestCommandExitCodes(t *testing.T) {
 	}
 
 	// Bad config: exit 2, the message names key, value and what is accepted.
-	dir := t.TempDir()
-	copyFile(t, filepath.Join(projectDir, "Pulumi.yaml"), filepath.Join(dir, "Pulumi.yaml"))
+	dir := testproject.Copy(t, projectDir, "Pulumi.yaml")
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte("config:\n  slipway:vpcCidr: 8.8.0.0/16\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}

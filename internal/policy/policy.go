@@ -237,37 +237,6 @@ func (e *eval) find(typ string, ref any) (mockcloud.Resource, bool) {
 	return mockcloud.Resource{}, false
 }
 
-func str(v any) string {
-	s, _ := v.(string)
-	return s
-}
-
-func num(v any) (float64, bool) {
-	f, ok := v.(float64)
-	return f, ok
-}
-
-func list(v any) []any {
-	l, _ := v.([]any)
-	return l
-}
-
-func strList(v any) []string {
-	switch x := v.(type) {
-	case string:
-		return []string{x}
-	case []any:
-		out := make([]string, 0, len(x))
-		for _, e := range x {
-			if s, ok := e.(string); ok {
-				out = append(out, s)
-			}
-		}
-		return out
-	}
-	return nil
-}
-
 // MarkdownTable renders the baseline as the rule table of docs/plan.md.
 func MarkdownTable() string {
 	esc := strings.NewReplacer("|", `\|`, "\n", " ", "<", "&lt;", ">", "&gt;")
@@ -292,3 +261,11 @@ func MarkdownTable() string {
 	}
 	return b.String()
 }
+
+// Plain-value helpers, shared with the plan and the cost model.
+var (
+	str     = mockcloud.Str
+	num     = mockcloud.Num
+	list    = mockcloud.List
+	strList = mockcloud.Strings
+)

@@ -1,6 +1,9 @@
 package infra
 
 import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
 	"embed"
 	"fmt"
 	"slices"
@@ -134,6 +137,32 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 		return "", err
 	}
 	return "#cloud-config\n" + string(doc), nil
+}
+
+// userDataLimit is EC2's limit on user data, before base64 encoding.
+const userDataLimit = 16 << 10
+
+// encodeUserData gzips the cloud-config (cloud-init recognises gzip by its
+// magic bytes) and base64-encodes it for the instance's userDataBase64: the
+// host's scripts make the plain document larger than EC2's 16 KiB limit.
+func encodeUserData(doc string) (string, error) {
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return "", err
+	}
+	// A fixed header (no name, no time) keeps the bytes, and so the
+	// instance's inputs, identical for identical documents.
+	if _, err := zw.Write([]byte(doc)); err != nil {
+		return "", err
+	}
+	if err := zw.Close(); err != nil {
+		return "", err
+	}
+	if buf.Len() > userDataLimit {
+		return "", fmt.Errorf("host user data is %d bytes gzipped, over EC2's limit of %d: move files out of the bootstrap", buf.Len(), userDataLimit)
+	}
+	return base64.StdEncoding.EncodeToString(buf.Bytes()), nil
 }
 
 // With combines two concerns' additions to the first boot.

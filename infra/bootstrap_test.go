@@ -1,6 +1,8 @@
 package infra
 
 import (
+	"encoding/base64"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -166,5 +168,29 @@ func TestSubnetCIDR(t *testing.T) {
 	}
 	if _, err := subnetCIDR("10.0.0.0/16", 2, 4); err == nil {
 		t.Error("index beyond the split accepted")
+	}
+}
+
+func TestUserDataIsGzippedAndBounded(t *testing.T) {
+	doc, err := cloudConfig(testSettings(), Bootstrap{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := encodeUserData(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, _ := encodeUserData(doc)
+	if enc != again {
+		t.Fatal("the same document encodes differently: the host would be replaced on every up")
+	}
+	// Incompressible content past the limit is refused before AWS would.
+	rng := rand.New(rand.NewPCG(1, 2))
+	noise := make([]byte, 3*userDataLimit)
+	for i := range noise {
+		noise[i] = byte(rng.UintN(256))
+	}
+	if _, err := encodeUserData(base64.StdEncoding.EncodeToString(noise)); err == nil || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("oversized user data accepted: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package infra_test
 
 import (
+	"encoding/base64"
 	"reflect"
 	"slices"
 	"strings"
@@ -318,7 +319,12 @@ func TestUserDataIsABootstrapWithoutSecrets(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
 		host := one(t, res, "aws:ec2/instance:Instance")
-		ud := host.Str("userData")
+		ud := host.UserData()
+		// EC2 takes at most 16 KiB of user data before base64: the
+		// bootstrap travels gzipped.
+		if gz, err := base64.StdEncoding.DecodeString(host.Str("userDataBase64")); err != nil || len(gz) > 16384 || len(gz) == 0 {
+			t.Errorf("%s: user data is %d bytes gzipped (err %v); EC2 accepts at most 16384", stack, len(gz), err)
+		}
 		if !strings.HasPrefix(ud, "#cloud-config\n") {
 			t.Fatalf("%s: user data is not cloud-config", stack)
 		}

@@ -74,14 +74,18 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 	if args.Config.AMI != "" {
 		ami, keepAMI = pulumi.String(args.Config.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil)
 	}
-	settings := pulumi.All(args.Data.VolumeID, args.Account.ID).ApplyT(func(v []any) (string, error) {
-		return cloudConfig(hostSettings{
+	userData := pulumi.All(args.Data.VolumeID, args.Account.ID).ApplyT(func(v []any) (string, error) {
+		doc, err := cloudConfig(hostSettings{
 			Stack:         args.Stack,
 			Region:        args.Account.Region,
 			ParameterPath: args.ParameterPath,
 			DataVolumeID:  string(v[0].(pulumi.ID)),
 			Registry:      fmt.Sprintf("%s.dkr.ecr.%s.amazonaws.com", v[1], args.Account.Region),
 		}, args.Bootstrap)
+		if err != nil {
+			return "", err
+		}
+		return encodeUserData(doc)
 	}).(pulumi.StringOutput)
 
 	prod := args.Profile == stacks.Prod
@@ -106,7 +110,7 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 			Encrypted:           pulumi.Bool(true),
 			DeleteOnTermination: pulumi.Bool(true),
 		},
-		UserData: settings,
+		UserDataBase64: userData,
 		// The bootstrap runs once per instance, so a changed bootstrap is
 		// a new host; the data volume carries the state across.
 		UserDataReplaceOnChange: pulumi.Bool(true),

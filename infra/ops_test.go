@@ -600,7 +600,7 @@ func TestHostPublishesItsMetrics(t *testing.T) {
 			WriteFiles []struct{ Path, Permissions, Content string } `yaml:"write_files"`
 			Runcmd     [][]string
 		}
-		ud := one(t, res, "aws:ec2/instance:Instance").Str("userData")
+		ud := one(t, res, "aws:ec2/instance:Instance").UserData()
 		if err := yaml.Unmarshal([]byte(ud), &doc); err != nil {
 			t.Fatalf("%s: user data: %v", stack, err)
 		}

@@ -1,5 +1,12 @@
 package mockcloud
 
+import (
+	"bytes"
+	"compress/gzip"
+	"encoding/base64"
+	"io"
+)
+
 // Helpers for the plain Go values that In, Out and parsed JSON documents
 // give: the policy rules, the cost model, the plan and the tests read
 // resources through them.
@@ -38,4 +45,22 @@ func Strings(v any) []string {
 		return out
 	}
 	return nil
+}
+
+// UserData returns an instance's user data as cloud-init reads it: plain
+// userData, or userDataBase64 decoded and, when gzipped, decompressed.
+func (r Resource) UserData() string {
+	if s := r.Str("userData"); s != "" {
+		return s
+	}
+	b, err := base64.StdEncoding.DecodeString(r.Str("userDataBase64"))
+	if err != nil {
+		return ""
+	}
+	if zr, err := gzip.NewReader(bytes.NewReader(b)); err == nil {
+		if plain, err := io.ReadAll(zr); err == nil {
+			return string(plain)
+		}
+	}
+	return string(b)
 }

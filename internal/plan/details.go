@@ -1,6 +1,7 @@
 package plan
 
 import (
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -91,8 +92,12 @@ var details = map[string]func(d *describer, r mockcloud.Resource) []string{
 		if k := r.Str("keyName"); k != "" {
 			out = append(out, "SSH KEY "+k)
 		}
-		if ud := r.Str("userData"); ud != "" {
-			out = append(out, fmt.Sprintf("user data %d B", len(ud)))
+		if ud := r.UserData(); ud != "" {
+			size := fmt.Sprintf("user data %d B", len(ud))
+			if enc := r.Str("userDataBase64"); enc != "" {
+				size += fmt.Sprintf(" (%d B gzipped)", base64.StdEncoding.DecodedLen(len(enc)))
+			}
+			out = append(out, size)
 		}
 		return out
 	},

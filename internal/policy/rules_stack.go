@@ -74,7 +74,7 @@ var stackRules = []Rule{
 		Inputs: []string{tInstance + ": userData, userDataBase64 (decoded); " + tLaunchTemplate + ": userData (base64, decoded) — none contains a secret config value"},
 		check: func(e *eval) {
 			for _, r := range e.of(tInstance, tLaunchTemplate) {
-				texts := []string{r.Str("userData")}
+				texts := []string{r.UserData()}
 				for _, k := range []string{"userDataBase64", "userData"} {
 					if b, err := base64.StdEncoding.DecodeString(r.Str(k)); err == nil {
 						texts = append(texts, string(b))

@@ -3,8 +3,8 @@ package infra
 import (
 	"bytes"
 	"compress/gzip"
-	"encoding/base64"
 	"embed"
+	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"

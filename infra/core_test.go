@@ -62,6 +62,11 @@ func TestNetwork(t *testing.T) {
 		if len(subnets) != 2 {
 			t.Fatalf("%s: want 2 subnets, got %d", stack, len(subnets))
 		}
+		for _, sn := range subnets {
+			if !slices.Equal(sn.IgnoreChanges, []string{"availabilityZone"}) {
+				t.Errorf("%s: subnet %s would move (and take the host and its data with it) when AWS's zone list changes", stack, sn.Name)
+			}
+		}
 		if subnets[0].Str("availabilityZone") == subnets[1].Str("availabilityZone") {
 			t.Errorf("%s: both subnets in %s", stack, subnets[0].Str("availabilityZone"))
 		}

@@ -11,7 +11,7 @@ import (
 
 // dlmServiceRolePolicy is AWS's managed policy for Data Lifecycle Manager
 // snapshot schedules.
-const dlmServiceRolePolicy = "arn:aws:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole"
+const dlmServiceRolePolicy = "service-role/AWSDataLifecycleManagerServiceRole"
 
 // DataVolumeArgs shapes the Postgres data volume.
 type DataVolumeArgs struct {
@@ -22,6 +22,7 @@ type DataVolumeArgs struct {
 	SnapshotRetentionDays int
 	// BackupTag marks the volume for this stack's snapshot schedule.
 	BackupTag string
+	Account   account
 }
 
 // DataVolume is the EBS volume that holds Postgres data. It is a resource
@@ -44,7 +45,9 @@ func NewDataVolume(ctx *pulumi.Context, name string, args DataVolumeArgs, opts .
 	prod := args.Profile.ProtectsData()
 	// In prod an update can never delete the data: the engine refuses to
 	// delete a protected resource, and even a `pulumi destroy` after
-	// unprotecting leaves the volume (and a final snapshot) behind.
+	// unprotecting leaves the volume behind (retained). Should it ever be
+	// deleted through Pulumi anyway (retain switched off on purpose), AWS
+	// takes a final snapshot first.
 	volumeOpts := []pulumi.ResourceOption{pulumi.Parent(d), pulumi.Protect(prod), pulumi.RetainOnDelete(prod)}
 	vol, err := ebs.NewVolume(ctx, name, &ebs.VolumeArgs{
 		AvailabilityZone: args.AvailabilityZone,
@@ -80,7 +83,7 @@ func snapshotSchedule(ctx *pulumi.Context, name string, args DataVolumeArgs, d *
 	}
 	if _, err := iam.NewRolePolicyAttachment(ctx, name+"-snapshots", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
-		PolicyArn: pulumi.String(dlmServiceRolePolicy),
+		PolicyArn: args.Account.managedPolicy(dlmServiceRolePolicy),
 	}, parent); err != nil {
 		return err
 	}

@@ -17,7 +17,7 @@ const (
 	ubuntuOwner = "099720109477"
 	// ssmCorePolicy lets Session Manager reach the host: shell access is
 	// `aws ssm start-session`, never SSH.
-	ssmCorePolicy = "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"
+	ssmCorePolicy = "AmazonSSMManagedInstanceCore"
 	// dataDevice is where the data volume is attached; on Nitro hosts it
 	// shows up as an NVMe device found by volume id instead.
 	dataDevice = "/dev/sdf"
@@ -28,7 +28,7 @@ const (
 type HostArgs struct {
 	Config          stacks.HostConfig
 	Profile         stacks.Profile
-	Stack           string
+	Project, Stack  string
 	SubnetID        pulumi.IDOutput
 	SecurityGroupID pulumi.IDOutput
 	Data            *DataVolume
@@ -114,7 +114,7 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		// The bootstrap runs once per instance, so a changed bootstrap is
 		// a new host; the data volume carries the state across.
 		UserDataReplaceOnChange: pulumi.Bool(true),
-		Tags:                    pulumi.StringMap{"Name": pulumi.String("slipway-" + args.Stack)},
+		Tags:                    pulumi.StringMap{"Name": pulumi.String(args.Project + "-" + args.Stack)},
 	}, parent, keepAMI, pulumi.DependsOn(policies))
 	if err != nil {
 		return nil, err
@@ -200,7 +200,7 @@ func hostRole(ctx *pulumi.Context, name string, args HostArgs, h *Host) (*iam.In
 	h.RoleArn = role.Arn
 	ssm, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
-		PolicyArn: pulumi.String(ssmCorePolicy),
+		PolicyArn: args.Account.managedPolicy(ssmCorePolicy),
 	}, parent)
 	if err != nil {
 		return nil, nil, err

@@ -104,7 +104,10 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 			// The host gets an Elastic IP; nothing else should get a
 			// public address just by being launched here.
 			MapPublicIpOnLaunch: pulumi.Bool(false),
-		}, parent)
+			// The zone is chosen once: if AWS's list of available zones
+			// changes later, the subnet (and with it the host and the
+			// data volume in its zone) must not move.
+		}, parent, pulumi.IgnoreChanges([]string{"availabilityZone"}))
 		if err != nil {
 			return nil, err
 		}

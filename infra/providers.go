@@ -70,3 +70,8 @@ func (a account) arn(service, res string) pulumi.StringOutput {
 func (a account) globalARN(service, res string) pulumi.StringOutput {
 	return pulumi.Sprintf("arn:%s:%s::%s:%s", a.Partition, service, a.ID, res)
 }
+
+// managedPolicy is the ARN of an AWS-managed IAM policy, in this partition.
+func (a account) managedPolicy(name string) pulumi.StringOutput {
+	return pulumi.Sprintf("arn:%s:iam::aws:policy/%s", a.Partition, name)
+}

@@ -76,6 +76,7 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		Profile:               s.cfg.Profile,
 		SnapshotRetentionDays: s.cfg.Data.SnapshotRetentionDays,
 		BackupTag:             s.cfg.Project + "-" + s.cfg.Stack,
+		Account:               s.acct,
 	}, s.regional)
 	return err
 }
@@ -123,6 +124,7 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 	s.Host, err = NewHost(ctx, "host", HostArgs{
 		Config:          s.cfg.Host,
 		Profile:         s.cfg.Profile,
+		Project:         s.cfg.Project,
 		Stack:           s.cfg.Stack,
 		SubnetID:        s.Network.SubnetIDs[0],
 		SecurityGroupID: s.Network.HostSecurityGroupID,

@@ -29,8 +29,8 @@ func deployPolicyOf(t *testing.T, res *mockcloud.Result) policyDoc {
 	t.Helper()
 	var doc policyDoc
 	parts := res.ByType("aws:iam/policy:Policy")
-	if len(parts) != 3 {
-		t.Fatalf("%s: %d deploy policies, want 3 parts", res.Stack, len(parts))
+	if len(parts) != 4 {
+		t.Fatalf("%s: %d deploy policies, want 4 parts", res.Stack, len(parts))
 	}
 	for _, p := range parts {
 		raw := p.Str("policy")
@@ -77,10 +77,11 @@ func TestDeployPolicyIsLeastPrivilege(t *testing.T) {
 					continue
 				}
 				// Every other resource is this account's (S3 bucket and
-				// Route 53 ARNs carry no account; EC2 images none either).
+				// Route 53 ARNs carry no account; EC2 images none either;
+				// the CloudFront prefix list is owned by "aws").
 				if !strings.Contains(r, ":"+acct+":") && !strings.HasPrefix(r, "arn:aws:s3:::slipway-"+stack+"-") &&
 					!strings.HasPrefix(r, "arn:aws:s3:::slipway-pr-") && !strings.HasPrefix(r, "arn:aws:route53:::") &&
-					r != "arn:aws:ec2:us-east-1::image/*" {
+					r != "arn:aws:ec2:us-east-1::image/*" && r != "arn:aws:ec2:us-east-1:aws:prefix-list/*" {
 					t.Errorf("%s: %s names a resource outside the account: %s", stack, st.Sid, r)
 				}
 				if strings.Contains(r, "slipway-"+other) || strings.Contains(r, "/slipway/"+other+"/") {

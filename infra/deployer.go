@@ -169,13 +169,29 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 	return d, ctx.RegisterResourceOutputs(d, outputs)
 }
 
-// githubSubject is the only token subject the OIDC role trusts: the
-// configured GitHub environment, or else the main branch.
-func githubSubject(cfg stacks.DeployConfig) string {
-	if cfg.GitHubEnvironment != "" {
-		return "repo:" + cfg.GitHubRepository + ":environment:" + cfg.GitHubEnvironment
+// GitHubSubjects are the exact token subjects the OIDC role trusts, one
+// per way the workflows in .github/workflows reach the stack (a job that
+// names an environment gets the environment's subject, whatever its
+// branch or event):
+//   - prod: the deploy and preview jobs in the environment
+//     (slipway:githubEnvironment, default "production"), which has
+//     required reviewers;
+//   - dev: the deploy job in its environment (default "dev"); pull-request
+//     jobs without an environment (the dev preview, review stack up and
+//     destroy): repo:R:pull_request, which GitHub issues to branches of
+//     this repository only, never to forks; the scheduled review-stack
+//     reaper on the default branch: repo:R:ref:refs/heads/main.
+func GitHubSubjects(profile stacks.Profile, cfg stacks.DeployConfig) []string {
+	repo := "repo:" + cfg.GitHubRepository + ":"
+	env := cfg.GitHubEnvironment
+	if env == "" {
+		env = map[stacks.Profile]string{stacks.Prod: "production", stacks.Dev: "dev"}[profile]
 	}
-	return "repo:" + cfg.GitHubRepository + ":ref:refs/heads/main"
+	subjects := []string{repo + "environment:" + env}
+	if profile == stacks.Dev {
+		subjects = append(subjects, repo+"pull_request", repo+"ref:refs/heads/main")
+	}
+	return subjects
 }
 
 // githubRole is the keyless alternative: GitHub Actions exchanges its OIDC
@@ -196,7 +212,8 @@ func githubRole(ctx *pulumi.Context, name string, args DeployerArgs, policies []
 		[]string{"sts:AssumeRoleWithWebIdentity"}, nil,
 		conditions(
 			condition("StringEquals", githubOIDCHost+":aud", pulumi.String("sts.amazonaws.com")),
-			condition("StringEquals", githubOIDCHost+":sub", pulumi.String(githubSubject(args.Config.Deploy))),
+			condition("StringEquals", githubOIDCHost+":sub",
+				pulumi.ToStringArray(GitHubSubjects(args.Config.Profile, args.Config.Deploy))...),
 		)))
 	role, err := iam.NewRole(ctx, name+"-github", &iam.RoleArgs{
 		Path:               pulumi.String(iamPath),

@@ -9,13 +9,15 @@ import (
 // "Resource": "*", because AWS offers no resource-level permission for
 // them (the Service Authorization Reference lists no resource type):
 // describes and lists, the ECR login token, creates whose resource does
-// not exist yet, and Route 53 zone creation. Tests hold the policy to
-// this list.
+// not exist yet, Route 53 zone creation, and CloudWatch Logs' account
+// resource policy (vended log delivery to a log group writes it; the API
+// takes no resource ARN). Tests hold the policy to this list.
 var UnscopableDeployActions = []string{
 	"ec2:Describe*",
 	"ecr:GetAuthorizationToken",
 	"ssm:DescribeParameters", "ssm:ListDocuments", "ssm:ListAssociations", "ssm:ListCommands", "ssm:ListCommandInvocations",
-	"logs:DescribeLogGroups",
+	"logs:DescribeLogGroups", "logs:DescribeResourcePolicies", "logs:PutResourcePolicy",
+	"logs:DescribeDeliveries", "logs:DescribeDeliverySources", "logs:DescribeDeliveryDestinations",
 	"sqs:ListQueues",
 	"sns:ListTopics",
 	"cloudwatch:DescribeAlarms", "cloudwatch:ListDashboards",
@@ -27,14 +29,30 @@ var UnscopableDeployActions = []string{
 	"cloudfront:ListResponseHeadersPolicies", "cloudfront:ListOriginAccessControls", "cloudfront:ListFunctions",
 }
 
-// ec2ResourceDeletes are the EC2 actions that end or stop a resource;
+// ec2OwnResourceActions end, stop, modify, attach or detach a resource;
 // they are allowed only on resources tagged as one of the identity's
-// stacks (default tags put project and stack on every resource).
-var ec2ResourceDeletes = []string{
+// stacks (default tags put project and stack on every resource, at
+// creation). Every resource they name (instance and volume, gateway and
+// VPC) carries that tag.
+var ec2OwnResourceActions = []string{
 	"ec2:TerminateInstances", "ec2:StopInstances", "ec2:StartInstances", "ec2:RebootInstances",
-	"ec2:DeleteVolume", "ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway",
+	"ec2:ModifyInstanceAttribute", "ec2:ModifyInstanceMetadataOptions", "ec2:ModifyInstanceCreditSpecification",
+	"ec2:MonitorInstances", "ec2:UnmonitorInstances",
+	"ec2:ModifyVolume", "ec2:AttachVolume", "ec2:DetachVolume", "ec2:DeleteVolume",
+	"ec2:ModifyVpcAttribute", "ec2:ModifySubnetAttribute", "ec2:ModifySecurityGroupRules",
+	"ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
+	"ec2:DeleteVpc", "ec2:DeleteSubnet", "ec2:DeleteInternetGateway",
 	"ec2:DeleteRouteTable", "ec2:DeleteSecurityGroup", "ec2:ReleaseAddress", "ec2:DeleteFlowLogs",
-	"ec2:DeleteTags",
+	"ec2:CreateTags", "ec2:DeleteTags",
+}
+
+// ec2CreateActions are the creates that tag their resource in the same
+// call (tag-on-create): ec2:CreateTags is allowed on an untagged resource
+// only as part of one of them, and only with this identity's stack tag.
+var ec2CreateActions = []string{
+	"RunInstances", "CreateVpc", "CreateSubnet", "CreateInternetGateway", "CreateRouteTable",
+	"CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "AuthorizeSecurityGroupEgress",
+	"AllocateAddress", "CreateVolume", "CreateFlowLogs",
 }
 
 // ec2RegionalChanges create resources and change the links between them.
@@ -44,24 +62,21 @@ var ec2ResourceDeletes = []string{
 // (subnets, images, network interfaces) that a tag condition would
 // wrongly have to match too.
 var ec2RegionalChanges = []string{
-	"ec2:RunInstances", "ec2:CreateVpc", "ec2:ModifyVpcAttribute", "ec2:CreateSubnet", "ec2:ModifySubnetAttribute",
-	"ec2:CreateInternetGateway", "ec2:AttachInternetGateway", "ec2:DetachInternetGateway",
+	"ec2:RunInstances", "ec2:CreateVpc", "ec2:CreateSubnet", "ec2:CreateInternetGateway",
 	"ec2:CreateRouteTable", "ec2:CreateRoute", "ec2:ReplaceRoute", "ec2:DeleteRoute",
 	"ec2:AssociateRouteTable", "ec2:DisassociateRouteTable",
 	"ec2:CreateSecurityGroup", "ec2:AuthorizeSecurityGroupIngress", "ec2:AuthorizeSecurityGroupEgress",
-	"ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress", "ec2:ModifySecurityGroupRules",
+	"ec2:RevokeSecurityGroupIngress", "ec2:RevokeSecurityGroupEgress",
 	"ec2:UpdateSecurityGroupRuleDescriptionsIngress", "ec2:UpdateSecurityGroupRuleDescriptionsEgress",
 	"ec2:AllocateAddress", "ec2:AssociateAddress", "ec2:DisassociateAddress",
-	"ec2:CreateVolume", "ec2:ModifyVolume", "ec2:AttachVolume", "ec2:DetachVolume",
-	"ec2:ModifyInstanceAttribute", "ec2:ModifyInstanceMetadataOptions", "ec2:ModifyInstanceCreditSpecification",
-	"ec2:MonitorInstances", "ec2:UnmonitorInstances", "ec2:CreateFlowLogs", "ec2:CreateTags",
+	"ec2:CreateVolume", "ec2:CreateFlowLogs",
 }
 
 // deployPolicyParts names the parts of the deploy policy. One managed
-// policy holds at most 6,144 characters, and the whole is about twice
-// that, so it is split by concern into managed policies attached side by
-// side (a group or role takes up to 10).
-var deployPolicyParts = []string{"compute", "config", "edge"}
+// policy holds at most 6,144 characters, and the whole is about three
+// times that, so it is split by concern into managed policies attached
+// side by side (a group or role takes up to 10 by default).
+var deployPolicyParts = []string{"compute", "config", "edge", "identity"}
 
 // deployPolicy is the deploy identity's policy, by part. Allow statements
 // name this project's resources wherever the service allows; the Deny
@@ -87,12 +102,12 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 	iamARN := func(kind string) pulumi.StringArray {
 		return each(s.Names, func(p string) pulumi.StringOutput { return acct.globalARN("iam", kind+iamPath+p) })
 	}
+	stackValues := []pulumi.StringInput{}
+	for _, st := range s.Stacks {
+		stackValues = append(stackValues, pulumi.String(st))
+	}
 	tagged := func(key string) iam.GetPolicyDocumentStatementConditionArray {
-		values := []pulumi.StringInput{}
-		for _, st := range s.Stacks {
-			values = append(values, pulumi.String(st))
-		}
-		return conditions(condition("StringLike", key, values...))
+		return conditions(condition("StringLike", key, stackValues...))
 	}
 	ownTags, newTags := tagged("aws:ResourceTag/stack"), tagged("aws:RequestTag/stack")
 	// Keys and alarm topics live in the stack's region and in us-east-1.
@@ -126,8 +141,21 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 
 		// EC2: network, host, volume, address, flow logs (see above).
 		allow("Ec2InRegion", ec2RegionalChanges, ec2ARNs, nil),
-		allow("Ec2DeleteOwn", ec2ResourceDeletes, pulumi.StringArray{regional("ec2", "*")}, ownTags),
-
+		allow("Ec2ChangeOwn", ec2OwnResourceActions, pulumi.StringArray{regional("ec2", "*")},
+			append(ownTags, condition("StringLikeIfExists", "aws:RequestTag/stack", stackValues...))),
+		// Tags go on at creation, with this identity's stack tag, so an
+		// existing resource of someone else's cannot be tagged into reach.
+		allow("Ec2TagOnCreate", []string{"ec2:CreateTags"}, pulumi.StringArray{regional("ec2", "*")},
+			append(newTags, condition("StringEquals", "ec2:CreateAction", pulumi.ToStringArray(ec2CreateActions)...))),
+		// The VPC's default security group comes untagged from CreateVpc;
+		// adopting it tags it. Untagged security groups only.
+		allow("Ec2TagAdoptedSecurityGroup", []string{"ec2:CreateTags"}, pulumi.StringArray{regional("ec2", "security-group/*")},
+			append(newTags, condition("Null", "aws:ResourceTag/stack", pulumi.String("true")))),
+		// The CloudFront origin-facing prefix list is AWS's (owner "aws").
+		allow("Ec2ReadAwsPrefixLists", []string{"ec2:GetManagedPrefixListEntries"},
+			pulumi.StringArray{pulumi.Sprintf("arn:%s:ec2:%s:aws:prefix-list/*", acct.Partition, acct.Region)}, nil),
+	}
+	identity := []iam.GetPolicyDocumentStatementArgs{
 		// IAM: only roles and instance profiles named for these stacks
 		// under the project path; users, groups and policies read only.
 		allow("IamRoles", []string{"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
@@ -159,6 +187,10 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		allow("DlmOwn", []string{"dlm:GetLifecyclePolicy", "dlm:UpdateLifecyclePolicy", "dlm:DeleteLifecyclePolicy",
 			"dlm:TagResource", "dlm:UntagResource", "dlm:ListTagsForResource"},
 			pulumi.StringArray{regional("dlm", "policy/*")}, ownTags),
+		// Creating with tags needs the tag action on the new, untagged
+		// resource: allowed when the request carries this stack's tag.
+		allow("TagOnCreate", []string{"dlm:TagResource", "kms:TagResource"},
+			append(pulumi.StringArray{regional("dlm", "policy/*")}, bothRegions("kms", "key/*")...), newTags),
 
 		// SSM: the stacks' parameters (release, secrets) and the rollout
 		// document and association.
@@ -170,13 +202,17 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			"ssm:DescribeDocument", "ssm:GetDocument", "ssm:DescribeDocumentPermission", "ssm:UpdateDocumentDefaultVersion",
 			"ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
 			each(s.Names, func(p string) pulumi.StringOutput { return regional("ssm", "document/"+p) }), nil),
-		// Associations and commands run the project's documents on the
-		// project's host only: both carry the stack tag.
-		allow("SsmRunOwnDocumentsOnOwnHosts", []string{"ssm:CreateAssociation", "ssm:UpdateAssociation",
+		// Associations run the project's documents (by name) on the
+		// project's hosts (by tag: an association runs a document as root,
+		// so another instance must be out of reach). No ssm:SendCommand:
+		// the program sends none.
+		allow("SsmOwnAssociations", []string{"ssm:CreateAssociation", "ssm:UpdateAssociation",
 			"ssm:DeleteAssociation", "ssm:DescribeAssociation", "ssm:DescribeAssociationExecutions",
-			"ssm:SendCommand"},
-			join(each(s.Names, func(p string) pulumi.StringOutput { return regional("ssm", "document/"+p) }),
-				pulumi.StringArray{regional("ec2", "instance/*"), regional("ssm", "association/*")}), nil),
+			"ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
+			append(each(s.Names, func(p string) pulumi.StringOutput { return regional("ssm", "document/"+p) }),
+				regional("ssm", "association/*")), nil),
+		allow("SsmAssociateOwnHosts", []string{"ssm:CreateAssociation", "ssm:UpdateAssociation"},
+			pulumi.StringArray{regional("ec2", "instance/*")}, ownTags),
 
 		// ECR: the stacks' repositories, images pushed by `pulumi up`.
 		allow("EcrRepositories", []string{"ecr:CreateRepository", "ecr:DeleteRepository", "ecr:DescribeRepositories",
@@ -211,7 +247,8 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			"cloudfront:TagResource"}, pulumi.StringArray{cf("distribution")}, newTags),
 		allow("CloudFrontOwnDistributions", []string{"cloudfront:GetDistribution", "cloudfront:GetDistributionConfig",
 			"cloudfront:UpdateDistribution", "cloudfront:DeleteDistribution", "cloudfront:ListTagsForResource",
-			"cloudfront:TagResource", "cloudfront:UntagResource", "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation"},
+			"cloudfront:TagResource", "cloudfront:UntagResource", "cloudfront:CreateInvalidation", "cloudfront:GetInvalidation",
+			"cloudfront:AllowVendedLogDeliveryForResource"},
 			pulumi.StringArray{cf("distribution")}, ownTags),
 		allow("CloudFrontAccessControlAndPolicies", []string{"cloudfront:CreateOriginAccessControl", "cloudfront:GetOriginAccessControl",
 			"cloudfront:GetOriginAccessControlConfig", "cloudfront:UpdateOriginAccessControl", "cloudfront:DeleteOriginAccessControl",
@@ -223,6 +260,8 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		allow("AcmOwnCertificates", []string{"acm:DescribeCertificate", "acm:DeleteCertificate", "acm:ListTagsForCertificate",
 			"acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"},
 			pulumi.StringArray{pulumi.Sprintf("arn:%s:acm:%s:%s:certificate/*", acct.Partition, GlobalRegion, acct.ID)}, ownTags),
+		allow("AcmTagOnCreate", []string{"acm:AddTagsToCertificate"},
+			pulumi.StringArray{pulumi.Sprintf("arn:%s:acm:%s:%s:certificate/*", acct.Partition, GlobalRegion, acct.ID)}, newTags),
 		// Route 53 zone ids are not known in advance; zones of the
 		// account, records included. The broadest grant here (docs).
 		allow("Route53Zones", []string{"route53:GetHostedZone", "route53:ListResourceRecordSets",
@@ -239,7 +278,15 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		allow("LogsOwnGroups", []string{"logs:CreateLogGroup", "logs:DeleteLogGroup", "logs:PutRetentionPolicy",
 			"logs:DeleteRetentionPolicy", "logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource",
 			"logs:TagLogGroup", "logs:ListTagsLogGroup"},
-			each(s.Names, func(p string) pulumi.StringOutput { return regional("logs", "log-group:"+p) }), nil),
+			bothRegionsEach("logs", "log-group:"), nil),
+		// CloudFront access logs (vended delivery, us-east-1): sources and
+		// destinations by name; deliveries have generated ids only.
+		allow("LogsOwnDeliveries", []string{"logs:PutDeliverySource", "logs:GetDeliverySource", "logs:DeleteDeliverySource",
+			"logs:PutDeliveryDestination", "logs:GetDeliveryDestination", "logs:DeleteDeliveryDestination",
+			"logs:CreateDelivery", "logs:GetDelivery", "logs:DeleteDelivery", "logs:UpdateDeliveryConfiguration",
+			"logs:TagResource", "logs:UntagResource", "logs:ListTagsForResource"},
+			join(bothRegionsEach("logs", "delivery-source:"), bothRegionsEach("logs", "delivery-destination:"),
+				bothRegions("logs", "delivery:*")), nil),
 		allow("CloudWatchOwnAlarms", []string{"cloudwatch:PutMetricAlarm", "cloudwatch:DeleteAlarms",
 			"cloudwatch:TagResource", "cloudwatch:UntagResource", "cloudwatch:ListTagsForResource"},
 			bothRegionsEach("cloudwatch", "alarm:"), nil),
@@ -251,7 +298,7 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 			"sns:SetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:TagResource", "sns:UntagResource",
 			"sns:ListTagsForResource"}, bothRegionsEach("sns", ""), nil),
 	}
-	compute = append(compute,
+	identity = append(identity,
 		// The identity never changes itself (its user, group, policy or
 		// OIDC role): that takes an administrator (docs/operations.md).
 		statement("DenyChangingTheDeployIdentity", "Deny", nil, []string{"iam:Create*", "iam:Delete*", "iam:Update*",
@@ -265,8 +312,9 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		statement("DenyAssumingRoles", "Deny", nil, []string{"sts:AssumeRole"}, star, nil),
 	)
 	return map[string]pulumi.StringOutput{
-		"compute": statements(ctx, opts, compute...),
-		"config":  statements(ctx, opts, config...),
-		"edge":    statements(ctx, opts, edge...),
+		"compute":  statements(ctx, opts, compute...),
+		"config":   statements(ctx, opts, config...),
+		"edge":     statements(ctx, opts, edge...),
+		"identity": statements(ctx, opts, identity...),
 	}
 }

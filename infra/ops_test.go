@@ -2,6 +2,8 @@ package infra_test
 
 import (
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -29,8 +31,8 @@ func deployPolicyOf(t *testing.T, res *mockcloud.Result) policyDoc {
 	t.Helper()
 	var doc policyDoc
 	parts := res.ByType("aws:iam/policy:Policy")
-	if len(parts) != 3 {
-		t.Fatalf("%s: %d deploy policies, want 3 parts", res.Stack, len(parts))
+	if len(parts) != 4 {
+		t.Fatalf("%s: %d deploy policies, want 4 parts", res.Stack, len(parts))
 	}
 	for _, p := range parts {
 		raw := p.Str("policy")
@@ -77,10 +79,11 @@ func TestDeployPolicyIsLeastPrivilege(t *testing.T) {
 					continue
 				}
 				// Every other resource is this account's (S3 bucket and
-				// Route 53 ARNs carry no account; EC2 images none either).
+				// Route 53 ARNs carry no account; EC2 images none either;
+				// the CloudFront prefix list is owned by "aws").
 				if !strings.Contains(r, ":"+acct+":") && !strings.HasPrefix(r, "arn:aws:s3:::slipway-"+stack+"-") &&
 					!strings.HasPrefix(r, "arn:aws:s3:::slipway-pr-") && !strings.HasPrefix(r, "arn:aws:route53:::") &&
-					r != "arn:aws:ec2:us-east-1::image/*" {
+					r != "arn:aws:ec2:us-east-1::image/*" && r != "arn:aws:ec2:us-east-1:aws:prefix-list/*" {
 					t.Errorf("%s: %s names a resource outside the account: %s", stack, st.Sid, r)
 				}
 				if strings.Contains(r, "slipway-"+other) || strings.Contains(r, "/slipway/"+other+"/") {
@@ -278,11 +281,18 @@ func TestDeployIdentityOnlyInDevAndProd(t *testing.T) {
 }
 
 func TestGitHubOIDCRoleTrustsOnlyTheNamedRepository(t *testing.T) {
-	for _, tc := range []struct{ env, sub string }{
-		{"", "repo:acme/slipway:ref:refs/heads/main"},
-		{"production", "repo:acme/slipway:environment:production"},
+	// The subjects the workflows' jobs present (see GitHubSubjects):
+	// environment jobs, pull-request jobs and the scheduled reaper.
+	for _, tc := range []struct {
+		stack, env string
+		sub        []any
+	}{
+		{"prod", "", []any{"repo:acme/slipway:environment:production"}},
+		{"prod", "prod-approval", []any{"repo:acme/slipway:environment:prod-approval"}},
+		{"dev", "", []any{"repo:acme/slipway:environment:dev", "repo:acme/slipway:pull_request",
+			"repo:acme/slipway:ref:refs/heads/main"}},
 	} {
-		res := deploy(t, "prod", func(f *stacks.Files) {
+		res := deploy(t, tc.stack, func(f *stacks.Files) {
 			f.Values["slipway:githubRepository"] = "acme/slipway"
 			if tc.env != "" {
 				f.Values["slipway:githubEnvironment"] = tc.env
@@ -306,14 +316,15 @@ func TestGitHubOIDCRoleTrustsOnlyTheNamedRepository(t *testing.T) {
 		if p["Federated"] != provider.Out("arn") || strs(st.Action)[0] != "sts:AssumeRoleWithWebIdentity" {
 			t.Errorf("trust principal %v action %v", st.Principal, st.Action)
 		}
-		want := map[string]map[string]any{"StringEquals": {
-			"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
-			"token.actions.githubusercontent.com:sub": tc.sub,
-		}}
-		gotJSON, _ := json.Marshal(st.Condition)
-		wantJSON, _ := json.Marshal(want)
-		if string(gotJSON) != string(wantJSON) {
-			t.Errorf("trust condition %s, want %s", gotJSON, wantJSON)
+		eq := st.Condition["StringEquals"]
+		want := strs(tc.sub)
+		if len(st.Condition) != 1 || len(eq) != 2 || eq["token.actions.githubusercontent.com:aud"] != "sts.amazonaws.com" ||
+			!slices.Equal(strs(eq["token.actions.githubusercontent.com:sub"]), want) {
+			t.Errorf("%s: trust condition %v, want exactly aud sts.amazonaws.com and sub %v", tc.stack, st.Condition, want)
+		}
+		if !slices.Equal(infra.GitHubSubjects(map[string]stacks.Profile{"dev": stacks.Dev, "prod": stacks.Prod}[tc.stack],
+			stacks.DeployConfig{GitHubRepository: "acme/slipway", GitHubEnvironment: tc.env}), want) {
+			t.Errorf("%s: GitHubSubjects disagrees with the role", tc.stack)
 		}
 		var attached, policies []string
 		for _, att := range res.ByType("aws:iam/rolePolicyAttachment:RolePolicyAttachment") {
@@ -655,5 +666,85 @@ func TestDashboardShowsTheSignals(t *testing.T) {
 		if res.Outputs["dashboardUrl"].Value != want {
 			t.Errorf("%s: dashboardUrl %v", stack, res.Outputs["dashboardUrl"].Value)
 		}
+	}
+}
+
+// Every workflow job that takes AWS credentials must be able to use them:
+// the OIDC subject GitHub gives the job is one the stack's role trusts,
+// and access keys are passed only when no role is configured (with both,
+// configure-aws-credentials uses the keys to call sts:AssumeRole, which
+// the deploy policy denies).
+func TestWorkflowJobsCanAssumeTheDeployRole(t *testing.T) {
+	files, err := filepath.Glob("../.github/workflows/*.yml")
+	if err != nil || len(files) < 3 {
+		t.Fatalf("workflows: %v %v", files, err)
+	}
+	checked := 0
+	for _, file := range files {
+		raw, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wf struct {
+			On   map[string]any `yaml:"on"`
+			Jobs map[string]struct {
+				If          string
+				Environment any
+				Steps       []struct {
+					Uses string
+					With map[string]string
+				}
+				Permissions map[string]string
+			}
+		}
+		if err := yaml.Unmarshal(raw, &wf); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for name, job := range wf.Jobs {
+			for _, step := range job.Steps {
+				if !strings.HasPrefix(step.Uses, "aws-actions/configure-aws-credentials@") {
+					continue
+				}
+				checked++
+				where := filepath.Base(file) + " " + name
+				for _, k := range []string{"aws-access-key-id", "aws-secret-access-key"} {
+					if !strings.HasPrefix(step.With[k], "${{ secrets.AWS_ROLE_ARN == '' && secrets.") {
+						t.Errorf("%s: %s = %q: pass keys only when AWS_ROLE_ARN is empty", where, k, step.With[k])
+					}
+				}
+				if step.With["role-to-assume"] != "${{ secrets.AWS_ROLE_ARN }}" || job.Permissions["id-token"] != "write" {
+					t.Errorf("%s: role-to-assume %q, id-token %q", where, step.With["role-to-assume"], job.Permissions["id-token"])
+				}
+				// The subject GitHub puts in the job's token.
+				env, _ := job.Environment.(string)
+				var subject string
+				switch {
+				case env != "":
+					subject = "environment:" + env
+				case strings.Contains(job.If, "github.event_name == 'pull_request'"):
+					subject = "pull_request"
+				case strings.Contains(job.If, "'schedule'"):
+					subject = "ref:refs/heads/main" // schedules run on the default branch
+				default:
+					subject = "ref:refs/heads/main"
+				}
+				if _, isPR := wf.On["pull_request"]; isPR && env == "" && !strings.Contains(job.If, "'schedule'") {
+					subject = "pull_request"
+				}
+				// Which identity: prod's secrets live in the production
+				// environment; everything else uses dev's.
+				profile := stacks.Dev
+				if env == "production" {
+					profile = stacks.Prod
+				}
+				subjects := infra.GitHubSubjects(profile, stacks.DeployConfig{GitHubRepository: "acme/slipway"})
+				if !slices.Contains(subjects, "repo:acme/slipway:"+subject) {
+					t.Errorf("%s: its token's subject repo:acme/slipway:%s is not trusted by %s's role (%v)", where, subject, profile, subjects)
+				}
+			}
+		}
+	}
+	if checked < 6 {
+		t.Errorf("only %d jobs configure AWS credentials", checked)
 	}
 }

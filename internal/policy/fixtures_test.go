@@ -189,8 +189,20 @@ func good(profile stacks.Profile) *world {
 					"originSslProtocols": []any{"TLSv1.2"}}},
 		},
 		"viewerCertificate": map[string]any{"acmCertificateArn": certARN, "minimumProtocolVersion": "TLSv1.2_2021", "sslSupportMethod": "sni-only"},
-		"loggingConfig":     map[string]any{"bucket": "slipway-logs.s3.amazonaws.com"},
 	}, map[string]any{"arn": distARN})
+	if prod {
+		// Access logs as the real prod stack ships them: vended log
+		// delivery to a log group (infra/site.go accessLogs).
+		w.add(tLogDelivery, "site-access-logs", "slipway-prod-site-access-logs-1a2b", map[string]any{
+			"logType": "ACCESS_LOGS", "resourceArn": distARN}, map[string]any{"name": "slipway-prod-site-access-logs-1a2b",
+			"arn": "arn:aws:logs:us-east-1:" + acct + ":delivery-source:slipway-prod-site-access-logs-1a2b"})
+		w.add(tLogDeliveryTo, "site-access-logs", "slipway-prod-site-access-logs-3c4d", map[string]any{"outputFormat": "json"},
+			map[string]any{"name": "slipway-prod-site-access-logs-3c4d",
+				"arn": "arn:aws:logs:us-east-1:" + acct + ":delivery-destination:slipway-prod-site-access-logs-3c4d"})
+		w.add(tLogDelivered, "site-access-logs", "delivery-0123", map[string]any{
+			"deliverySourceName":     "slipway-prod-site-access-logs-1a2b",
+			"deliveryDestinationArn": "arn:aws:logs:us-east-1:" + acct + ":delivery-destination:slipway-prod-site-access-logs-3c4d"}, nil)
+	}
 	w.add(tZone, "site", "Z0123456789ABC", map[string]any{"name": "example.com", "forceDestroy": review}, nil)
 
 	// Core.

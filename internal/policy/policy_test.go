@@ -53,7 +53,9 @@ var violations = map[string]violation{
 		w.get(tHeadersPolicy, "security").set("securityHeadersConfig.strictTransportSecurity.accessControlMaxAgeSec", 300)
 	}},
 	"SLW-CF-006": {dev, func(w *world) { w.get(tDistribution, "site").set("defaultRootObject", nil) }},
-	"SLW-CF-007": {prod, func(w *world) { w.get(tDistribution, "site").set("loggingConfig", nil) }},
+	"SLW-CF-007": {prod, func(w *world) {
+		w.get(tLogDelivery, "site-access-logs").set("resourceArn", "arn:aws:cloudfront::"+acct+":distribution/EOTHER")
+	}},
 	"SLW-CF-008": {dev, func(w *world) { w.get(tDistribution, "site").set("origins[0].originAccessControlId", nil) }},
 	"SLW-CF-009": {dev, func(w *world) {
 		w.get(tDistribution, "site").set("origins[0].domainName", "someone-elses.s3.us-east-1.amazonaws.com")
@@ -253,5 +255,30 @@ func TestSecretsInsideSecretsAreFine(t *testing.T) {
 	r, _ := ruleByID("SLW-SEC-003")
 	if got := r.Evaluate(w.stackOf()); got.Status != Pass {
 		t.Fatalf("secret-wrapped header flagged: %v", got.Findings)
+	}
+}
+
+// SLW-CF-007's other ways to fail: a source nobody delivers, a delivery to
+// a destination that does not exist, and no logging at all.
+func TestAccessLogsNeedADelivery(t *testing.T) {
+	r, _ := ruleByID("SLW-CF-007")
+	for name, break_ := range map[string]func(w *world){
+		"no delivery":       func(w *world) { w.drop(tLogDelivered, "site-access-logs") },
+		"no destination":    func(w *world) { w.drop(tLogDeliveryTo, "site-access-logs") },
+		"other source":      func(w *world) { w.get(tLogDelivered, "site-access-logs").set("deliverySourceName", "someone-else") },
+		"no source":         func(w *world) { w.drop(tLogDelivery, "site-access-logs") },
+		"source not ACCESS": func(w *world) { w.get(tLogDelivery, "site-access-logs").set("logType", "CONNECTION_LOGS") },
+	} {
+		w := good(prod)
+		break_(w)
+		if res := r.Evaluate(w.stackOf()); res.Status != Fail {
+			t.Errorf("%s: status %s", name, res.Status)
+		}
+	}
+	w := good(prod)
+	w.drop(tLogDelivery, "site-access-logs")
+	w.get(tDistribution, "site").set("loggingConfig", map[string]any{"bucket": "logs.s3.amazonaws.com"})
+	if res := r.Evaluate(w.stackOf()); res.Status != Pass {
+		t.Errorf("legacy S3 logging: status %s %v", res.Status, res.Findings)
 	}
 }

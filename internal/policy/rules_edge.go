@@ -23,6 +23,8 @@ const (
 	tOAI           = "aws:cloudfront/originAccessIdentity:OriginAccessIdentity"
 	tHeadersPolicy = "aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy"
 	tLogDelivery   = "aws:cloudwatch/logDeliverySource:LogDeliverySource"
+	tLogDeliveryTo = "aws:cloudwatch/logDeliveryDestination:LogDeliveryDestination"
+	tLogDelivered  = "aws:cloudwatch/logDelivery:LogDelivery"
 	tCertificate   = "aws:acm/certificate:Certificate"
 )
 
@@ -301,23 +303,35 @@ var edgeRules = []Rule{
 	{
 		ID: "SLW-CF-007", Severity: Error, Reference: "CloudFront.5",
 		Title: "Prod distributions log viewer requests",
-		Fix:   "set loggingConfig.bucket, or deliver ACCESS_LOGS with a cloudwatch.LogDeliverySource for the distribution",
+		Fix:   "set loggingConfig.bucket, or deliver ACCESS_LOGS: a cloudwatch.LogDeliverySource for the distribution, a LogDeliveryDestination and a LogDelivery joining them",
 		Types: []string{tDistribution}, Profiles: []stacks.Profile{stacks.Prod},
 		Inputs: []string{tDistribution + ": loggingConfig.bucket non-empty, or " + tLogDelivery +
-			": logType ACCESS_LOGS, resourceArn = the distribution's ARN"},
+			": logType ACCESS_LOGS, resourceArn = the distribution's ARN, and " + tLogDelivered +
+			": deliverySourceName = that source's name, deliveryDestinationArn = a " + tLogDeliveryTo},
 		check: func(e *eval) {
 			for _, d := range e.of(tDistribution) {
 				if d.Str("loggingConfig.bucket") != "" {
 					continue
 				}
-				logged := false
+				sourced, delivered := false, false
 				for _, s := range e.peek(tLogDelivery) {
-					if s.Str("logType") == "ACCESS_LOGS" && refersTo(s.In("resourceArn"), d) {
-						logged = true
+					if s.Str("logType") != "ACCESS_LOGS" || !refersTo(s.In("resourceArn"), d) {
+						continue
+					}
+					sourced = true
+					// A source alone delivers nothing: a delivery must
+					// join it to a destination.
+					for _, l := range e.peek(tLogDelivered) {
+						if _, ok := e.find(tLogDeliveryTo, l.In("deliveryDestinationArn")); ok && refersTo(l.In("deliverySourceName"), s) {
+							delivered = true
+						}
 					}
 				}
-				if !logged {
+				switch {
+				case !sourced:
 					e.fail(d, "no access logging (loggingConfig or LogDeliverySource)")
+				case !delivered:
+					e.fail(d, "its LogDeliverySource has no LogDelivery to a LogDeliveryDestination")
 				}
 			}
 		},

@@ -240,6 +240,11 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	// parameters (the release id) or its target (a new host) change, and
 	// `pulumi up` waits for the result: a failed rollout fails the update.
 	// An unchanged release changes nothing here and runs nothing.
+	//
+	// The provider waits (waitForSuccessTimeoutSeconds) on create only, so a
+	// new release id or a new host replaces the association rather than
+	// updating it: every rollout is a create that `pulumi up` waits for.
+	// The old association goes first, so two never run against one host.
 	if _, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
 		Name: document.Name,
 		Targets: ssm.AssociationTargetArray{&ssm.AssociationTargetArgs{
@@ -251,7 +256,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
 		ComplianceSeverity:           pulumi.String("HIGH"),
-	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam})); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam}),
+		pulumi.ReplaceOnChanges([]string{"parameters", "targets"}),
+		pulumi.DeleteBeforeReplace(true)); err != nil {
 		return nil, err
 	}
 

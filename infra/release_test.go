@@ -351,6 +351,17 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); w < 300 {
 			t.Errorf("%s: pulumi up does not wait for the rollout (%v)", stack, assoc.In("waitForSuccessTimeoutSeconds"))
 		}
+		// waitForSuccessTimeoutSeconds applies to create only, so every
+		// release (new parameters) and every new host (new targets) must be
+		// a create: replace, deleting the old association first.
+		for _, key := range []string{"parameters", "targets"} {
+			if !slices.Contains(assoc.ReplaceOnChanges, key) {
+				t.Errorf("%s: a change of the association's %s is an in-place update, which pulumi up does not wait for (replaceOnChanges %v)", stack, key, assoc.ReplaceOnChanges)
+			}
+		}
+		if !assoc.DeleteBeforeReplace {
+			t.Errorf("%s: the rollout association is not deleted before it is replaced", stack)
+		}
 		if assoc.In("scheduleExpression") != nil {
 			t.Errorf("%s: the rollout runs on a schedule", stack)
 		}

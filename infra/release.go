@@ -35,9 +35,35 @@ const (
 	originHeaderName = "X-Origin-Verify"
 	// datadogProfile is the compose profile of the Datadog agent.
 	datadogProfile = "datadog"
-	// defaultRolloutTimeout bounds how long `pulumi up` waits for a
-	// rollout: pulls plus the slowest health check's start period.
-	defaultRolloutTimeout = 900
+)
+
+// The rollout's time budget, in seconds: one set of numbers for the SSM
+// document, the release script (the document passes them; the script's
+// defaults, used at boot, are the same) and `pulumi up`'s wait, so SSM
+// never kills the script mid-rollback and `pulumi up` never gives up on a
+// rollout that is still running. release_budget_test.go checks the relation
+// on the rendered document and the script.
+const (
+	// hostReadyWait: a brand-new host may be reached by SSM before
+	// cloud-init has installed the release script and started Docker.
+	hostReadyWait = 300
+	// pullTimeout bounds `docker compose pull` (three images at most change).
+	pullTimeout = 240
+	// upWait bounds one `docker compose up --wait`: the health chain
+	// db -> api -> worker/proxy is about 90 s when healthy, and an unhealthy
+	// API is reported after start_period + retries x interval (about 65 s).
+	upWait = 240
+	// rolloutWork is one rollout's worst case: pull, up, rollback up.
+	rolloutWork = pullTimeout + 2*upWait
+	// lockWait: the boot unit may be running a whole rollout when SSM
+	// arrives on a new host (plus its fetch).
+	lockWait = rolloutWork + 60
+	// rolloutDocumentTimeout: everything above, plus a margin for fetching
+	// and logging.
+	rolloutDocumentTimeout = hostReadyWait + lockWait + rolloutWork + 120
+	// defaultRolloutTimeout is how long `pulumi up` waits for a rollout:
+	// the document's timeout plus SSM's own dispatch and reporting delay.
+	defaultRolloutTimeout = rolloutDocumentTimeout + 300
 )
 
 // ReleaseArgs shapes one stack's release. QueueURL and LogGroups are the
@@ -65,8 +91,9 @@ type ReleaseArgs struct {
 	LogGroups map[string]pulumi.StringInput
 	// InstanceID is the host the release rolls out to.
 	InstanceID pulumi.IDOutput
-	// RolloutTimeoutSeconds bounds the wait for a healthy rollout
-	// (default 900).
+	// RolloutTimeoutSeconds bounds `pulumi up`'s wait for a healthy
+	// rollout (default defaultRolloutTimeout; never below it, or the wait
+	// could end while the host is still rolling back).
 	RolloutTimeoutSeconds int
 }
 
@@ -235,6 +262,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	timeout := args.RolloutTimeoutSeconds
 	if timeout == 0 {
 		timeout = defaultRolloutTimeout
+	}
+	if timeout < defaultRolloutTimeout {
+		return nil, fmt.Errorf("release: rollout timeout %d s is below the rollout's worst case (%d s)", timeout, defaultRolloutTimeout)
 	}
 	// The association runs the document on the host whenever its
 	// parameters (the release id) or its target (a new host) change, and
@@ -406,11 +436,15 @@ func rolloutDocument() (string, error) {
 			"action": "aws:runShellScript",
 			"name":   "release",
 			"inputs": map[string]any{
-				"timeoutSeconds": strconv.Itoa(defaultRolloutTimeout),
+				"timeoutSeconds": strconv.Itoa(rolloutDocumentTimeout),
 				"runCommand": []string{
 					"set -eu",
-					"for i in $(seq 1 120); do [ -x " + releaseScript + " ] && break; sleep 5; done",
-					"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi",
+					// Bounded: a host that never gets ready fails in the
+					// script (no release script, no Docker), visibly.
+					fmt.Sprintf("timeout %d sh -c 'until [ -x %s ]; do sleep 5; done; "+
+						"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi' || "+
+						"echo 'host not ready after %d s; trying anyway' >&2", hostReadyWait, releaseScript, hostReadyWait),
+					fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d", lockWait, pullTimeout, upWait),
 					"exec " + releaseScript + " '{{ releaseId }}'",
 				},
 			},

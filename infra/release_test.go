@@ -8,6 +8,7 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -348,8 +349,18 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 		if assoc.Str("parameters.releaseId") != res.Outputs["releaseId"].Value {
 			t.Errorf("%s: association releaseId %q", stack, assoc.Str("parameters.releaseId"))
 		}
-		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); w < 300 {
-			t.Errorf("%s: pulumi up does not wait for the rollout (%v)", stack, assoc.In("waitForSuccessTimeoutSeconds"))
+		// pulumi up waits longer than the document may run (the document's
+		// own budget is checked in release_budget_test.go).
+		var steps struct {
+			MainSteps []struct{ Inputs struct{ TimeoutSeconds string } }
+		}
+		_ = json.Unmarshal([]byte(doc.Str("content")), &steps)
+		docTimeout, err := strconv.Atoi(steps.MainSteps[0].Inputs.TimeoutSeconds)
+		if err != nil {
+			t.Fatalf("%s: document timeoutSeconds: %v", stack, err)
+		}
+		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); int(w) < docTimeout+120 {
+			t.Errorf("%s: pulumi up waits %v s for the rollout, not comfortably above the document's %d s", stack, assoc.In("waitForSuccessTimeoutSeconds"), docTimeout)
 		}
 		// waitForSuccessTimeoutSeconds applies to create only, so every
 		// release (new parameters) and every new host (new targets) must be

@@ -26,7 +26,11 @@ fi
 : "${SLIPWAY_PARAMETER_PATH:?missing in /etc/slipway/host.env}"
 root="${SLIPWAY_RELEASES:-/var/lib/slipway/releases}"
 fetch="${SLIPWAY_FETCH:-/usr/local/lib/slipway/slipway-fetch}"
-wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-600}"
+# The time budget (seconds), from infra/release.go: the SSM document passes
+# the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
+lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
+pull_timeout="${SLIPWAY_PULL_TIMEOUT:-240}"
+wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 keep="${SLIPWAY_KEEP_RELEASES:-5}"
 
 log() { echo "slipway-release: $*" >&2; }
@@ -123,7 +127,7 @@ rollout() {
 		log "release $id: first release on this host"
 	fi
 
-	if ! compose "$root/$id" pull --quiet; then
+	if ! (cd "$root/$id" && timeout "$pull_timeout" docker compose pull --quiet); then
 		# Nothing has changed on the host yet.
 		die "release $id: pulling its images failed; still running ${current:-nothing}"
 	fi
@@ -158,7 +162,7 @@ mkdir -p "$root"
 chmod 0700 "$root"
 # One rollout at a time: the boot unit and an SSM run may overlap.
 exec 9>"$root/.lock"
-flock --wait 900 9 || die "another release is still running"
+flock --wait "$lock_wait" 9 || die "another release is still running after ${lock_wait}s"
 
 case "${1:-}" in
 boot)

@@ -2,7 +2,9 @@ package app
 
 import (
 	"context"
+	"net"
 	"os"
+	"regexp"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -189,5 +191,63 @@ func TestNoSecretsInComposeFiles(t *testing.T) {
 func TestEmbedded(t *testing.T) {
 	if !strings.Contains(string(ComposeFile), "${API_IMAGE}") || !strings.Contains(string(ProxyTemplate), "${ORIGIN_HEADER_VARIABLE}") {
 		t.Error("embedded artefacts are not the expected files")
+	}
+}
+
+// nginx resolves its upstream's name once, at start, and an API-only release recreates the api
+// container while the proxy keeps running: the api must come back at the same address, whatever
+// the nginx version. So the api has a fixed address on the project's network, outside the range
+// Docker hands out to the other containers, and everything (dev's extra services included) is on
+// that network.
+func TestAPIHasAFixedAddress(t *testing.T) {
+	for _, files := range [][]string{{"compose.yaml"}, {"compose.yaml", "compose.override.yaml"}} {
+		p := load(t, files, "datadog")
+		nw, ok := p.Networks["app"]
+		if !ok || len(nw.Ipam.Config) != 1 {
+			t.Fatalf("%v: network app = %+v, want one IPAM pool", files, nw)
+		}
+		pool := nw.Ipam.Config[0]
+		_, subnet, err := net.ParseCIDR(pool.Subnet)
+		if err != nil {
+			t.Fatalf("%v: subnet %q: %v", files, pool.Subnet, err)
+		}
+		_, dynamic, err := net.ParseCIDR(pool.IPRange)
+		if err != nil || !subnet.Contains(dynamic.IP) {
+			t.Fatalf("%v: ip_range %q is not inside %s", files, pool.IPRange, pool.Subnet)
+		}
+		// Never the VPC's block (stacks accept only private ones) nor Docker's default pools
+		// (172.17-31/16, 192.168/16).
+		if subnet.IP.IsPrivate() {
+			t.Errorf("%v: subnet %s may clash with the VPC or Docker's default pools", files, subnet)
+		}
+		for name, svc := range p.Services {
+			if len(svc.Networks) != 1 {
+				t.Errorf("%v: %s networks = %v, want only app", files, name, svc.Networks)
+				continue
+			}
+			cfg, ok := svc.Networks["app"]
+			if !ok {
+				t.Errorf("%v: %s is not on network app: %v", files, name, svc.Networks)
+				continue
+			}
+			if name != "api" {
+				if cfg != nil && cfg.Ipv4Address != "" {
+					t.Errorf("%v: %s has a fixed address too", files, name)
+				}
+				continue
+			}
+			ip := net.ParseIP(cfg.Ipv4Address)
+			if cfg == nil || ip == nil || !subnet.Contains(ip) || dynamic.Contains(ip) || ip.Equal(subnet.IP) || ip[len(ip)-1] == 1 {
+				t.Errorf("%v: api address %+v must be in %s, outside the dynamic range %s, not the network or gateway address", files, cfg, subnet, dynamic)
+			}
+		}
+	}
+	// The proxy's upstream is the api's name, which now always resolves to that address.
+	envsh, err := os.ReadFile("proxy/docker-entrypoint.d/15-slipway-env.envsh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`API_UPSTREAM="\$\{API_UPSTREAM:-api:3000\}"`).Match(envsh) {
+		t.Error("the proxy's default upstream is not api:3000")
 	}
 }

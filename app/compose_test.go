@@ -4,8 +4,8 @@ import (
 	"context"
 	"net"
 	"os"
-	"regexp"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -50,10 +50,16 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 		t.Fatal(err)
 	}
 	for name, content := range map[string]string{
-		"app.env":     "PORT=3000\nDATABASE_HOST=db\n",
-		"secrets.env": "DATABASE_PASSWORD=sample\nPOSTGRES_PASSWORD=sample\nORIGIN_HEADER_VALUE=sample-origin-value\n",
-		"dev.env":     string(dev),
+		"app.env":             "PORT=3000\nDATABASE_HOST=db\n",
+		"secrets/db.env":      "POSTGRES_PASSWORD=sample-db\n",
+		"secrets/api.env":     "DATABASE_PASSWORD=sample-api\n",
+		"secrets/proxy.env":   "ORIGIN_HEADER_VALUE=sample-origin-value\n",
+		"secrets/datadog.env": "DD_API_KEY=sample-dd\n",
+		"dev.env":             string(dev),
 	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -95,8 +101,10 @@ func TestProductionCompose(t *testing.T) {
 		if svc.Restart != types.RestartPolicyUnlessStopped {
 			t.Errorf("%s restart = %q", name, svc.Restart)
 		}
-		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" || filepath.Base(svc.EnvFiles[1].Path) != "secrets.env" {
-			t.Errorf("%s env files = %+v", name, svc.EnvFiles)
+		want := map[string]string{"db": "db.env", "api": "api.env", "worker": "api.env", "proxy": "proxy.env"}[name]
+		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" ||
+			svc.EnvFiles[1].Path != filepath.Join(filepath.Dir(svc.EnvFiles[0].Path), "secrets", want) {
+			t.Errorf("%s env files = %+v, want app.env and secrets/%s", name, svc.EnvFiles, want)
 		}
 		l := svc.Logging
 		if l == nil || l.Driver != "awslogs" || l.Options["awslogs-group"] != releaseEnv[groups[name]] || l.Options["awslogs-region"] != "eu-west-1" {
@@ -249,5 +257,30 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 	}
 	if !regexp.MustCompile(`API_UPSTREAM="\$\{API_UPSTREAM:-api:3000\}"`).Match(envsh) {
 		t.Error("the proxy's default upstream is not api:3000")
+	}
+}
+
+// Each service sees only its own secrets: the internet-facing proxy and the Datadog agent (which
+// mounts the Docker socket) never get the database password, the database never gets the origin
+// secret.
+func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
+	p := load(t, []string{"compose.yaml"}, "datadog")
+	want := map[string][]string{
+		"db":            {"POSTGRES_PASSWORD"},
+		"api":           {"DATABASE_PASSWORD"},
+		"worker":        {"DATABASE_PASSWORD"},
+		"proxy":         {"ORIGIN_HEADER_VALUE"},
+		"datadog-agent": {"DD_API_KEY"},
+	}
+	for name, svc := range p.Services {
+		var got []string
+		for _, k := range secretKeys {
+			if _, ok := svc.Environment[k]; ok {
+				got = append(got, k)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want[name], ",") {
+			t.Errorf("%s gets secrets %v, want %v", name, got, want[name])
+		}
 	}
 }

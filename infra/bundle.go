@@ -20,15 +20,27 @@ import (
 //	app.env       the non-secret settings every service reads
 //	compose.env   compose's own settings, installed as .env beside
 //	              compose.yaml (COMPOSE_PROFILES)
-//
-// The nginx template is not part of it: the proxy image ships it, so a
-// template change is a new proxy image with a new digest, and the running
-// proxy can never disagree with its own configuration.
+//	default.conf.template
+//	              the nginx template (app/proxy/templates), installed as
+//	              proxy/templates/default.conf.template and mounted read-only
+//	              over the proxy image's copy: a configuration change needs
+//	              no image build. The proxy's compose label carries its hash,
+//	              so a template change recreates the proxy (and only it).
 const (
-	bundleCompose    = "compose.yaml"
-	bundleAppEnv     = "app.env"
-	bundleComposeEnv = "compose.env"
+	bundleCompose       = "compose.yaml"
+	bundleAppEnv        = "app.env"
+	bundleComposeEnv    = "compose.env"
+	bundleProxyTemplate = "default.conf.template"
 )
+
+// bundleFiles are the bundle's SSM parameters under <path>release/ (the
+// id is written after them).
+var bundleFiles = []string{bundleCompose, bundleAppEnv, bundleComposeEnv, bundleProxyTemplate}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
 
 // varRef matches compose interpolation: $$ (a literal $), ${NAME},
 // ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error} and $NAME.

@@ -75,6 +75,9 @@ type ReleaseArgs struct {
 	ParameterPath string // "/slipway/<stack>/"
 	// Compose is the workload's production compose file (app.ComposeFile).
 	Compose []byte
+	// ProxyTemplate is the nginx template (app.ProxyTemplate), shipped in
+	// the bundle and mounted over the proxy image's copy.
+	ProxyTemplate []byte
 	// Images are the built images by name (api, proxy, db), as
 	// "<repository>@sha256:..." digests.
 	Images   map[string]pulumi.StringOutput
@@ -131,44 +134,34 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	if !args.Database.Password.IsSet() || !args.Origin.Secret.IsSet() {
 		return nil, fmt.Errorf("release: database password and origin secret are required")
 	}
+	if len(args.ProxyTemplate) == 0 {
+		return nil, fmt.Errorf("release: the nginx template (app.ProxyTemplate) is required")
+	}
 	profiles := []string{}
 	if args.Datadog.Enabled() {
 		profiles = append(profiles, datadogProfile)
 	}
 
 	// Secrets: SecureString parameters read by the host at release time
-	// into a root-only secrets.env. The values come from secret config and
-	// stay secret outputs. They use the AWS-managed aws/ssm key, whose key
-	// policy lets the account's principals decrypt through SSM, so the host
-	// needs no KMS grant beyond its parameter-path read (host.go).
-	secrets := []struct {
-		key   string
-		value stacks.Secret
-	}{
-		{"DATABASE_PASSWORD", args.Database.Password},
-		{"POSTGRES_PASSWORD", args.Database.Password},
-		{"ORIGIN_HEADER_VALUE", args.Origin.Secret},
-	}
-	if args.Datadog.Enabled() {
-		secrets = append(secrets, struct {
-			key   string
-			value stacks.Secret
-		}{"DD_API_KEY", args.Datadog.APIKey})
-	}
+	// into per-service, root-only env files (secretFiles). The values come
+	// from secret config and stay secret outputs. They use the AWS-managed
+	// aws/ssm key, whose key policy lets the account's principals decrypt
+	// through SSM, so the host needs no KMS grant beyond its parameter-path
+	// read (host.go).
 	var deps []pulumi.Resource
 	versions := pulumi.Map{}
-	for _, s := range secrets {
+	for _, s := range secretFiles(args) {
 		p, err := ssm.NewParameter(ctx, "secret-"+strings.ToLower(strings.ReplaceAll(s.key, "_", "-")), &ssm.ParameterArgs{
-			Name:        pulumi.String(args.ParameterPath + secretsDir + s.key),
+			Name:        pulumi.String(args.ParameterPath + secretsDir + s.file + "/" + s.key),
 			Type:        pulumi.String("SecureString"),
 			Value:       s.value.Output(),
-			Description: pulumi.String("Slipway " + args.Stack + ": " + s.key + " for secrets.env on the host"),
+			Description: pulumi.String("Slipway " + args.Stack + ": " + s.key + " for secrets/" + s.file + ".env on the host"),
 		}, parent)
 		if err != nil {
 			return nil, err
 		}
 		deps = append(deps, p)
-		versions[s.key] = p.Version
+		versions[s.file+"/"+s.key] = p.Version
 	}
 
 	// Images the compose file names by tag (the Datadog agent) are pinned
@@ -204,7 +197,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 			})
 		}).(pulumi.StringMapOutput)
 
-	for _, file := range []string{bundleCompose, bundleAppEnv, bundleComposeEnv} {
+	for _, file := range bundleFiles {
 		content := bundle.MapIndex(pulumi.String(file))
 		// The bundle is public to anyone who may read the path, so it
 		// holds no secret; the advanced tier only when a file outgrows
@@ -305,6 +298,31 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"releaseId": r.ID, "images": r.Images})
 }
 
+// secretFile is one secret and the service env file it goes to on the host:
+// secrets/<file>.env, which only the services that need it read.
+type secretFile struct {
+	file, key string
+	value     stacks.Secret
+}
+
+// secretFiles is the one mapping of secrets to services' env files. Its
+// SSM layout is /slipway/<stack>/secrets/<file>/<KEY>, so the fetcher needs
+// no copy of it. app/compose.yaml lists each service's file: the internet-
+// facing proxy and the Datadog agent never see the database password, the
+// database never sees the origin secret, and rotating one secret recreates
+// only the services that read it.
+func secretFiles(args ReleaseArgs) []secretFile {
+	out := []secretFile{
+		{"db", "POSTGRES_PASSWORD", args.Database.Password},
+		{"api", "DATABASE_PASSWORD", args.Database.Password}, // api and worker
+		{"proxy", "ORIGIN_HEADER_VALUE", args.Origin.Secret},
+	}
+	if args.Datadog.Enabled() {
+		out = append(out, secretFile{"datadog", "DD_API_KEY", args.Datadog.APIKey})
+	}
+	return out
+}
+
 func tierFor(content string) string {
 	if len(content) > standardTierLimit {
 		return "Advanced"
@@ -317,6 +335,9 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	vars := map[string]string{
 		"DB_DATA_DIR": DataDir + "/postgres", // created by slipway-mount-data for uid 999
 		"AWS_REGION":  args.Region,
+		// The proxy's label: a template change recreates the proxy (compose
+		// does not look into bind-mounted files).
+		"PROXY_TEMPLATE_SHA256": sha256Hex(args.ProxyTemplate),
 	}
 	for _, image := range Images {
 		ref, ok := in.images[image]
@@ -368,7 +389,7 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	if err != nil {
 		return nil, err
 	}
-	appEnv, err := envFile("# Non-secret settings of stack "+args.Stack+" (secrets are in secrets.env).\n", app)
+	appEnv, err := envFile("# Non-secret settings of stack "+args.Stack+" (secrets are in secrets/<service>.env).\n", app)
 	if err != nil {
 		return nil, err
 	}
@@ -377,7 +398,10 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{bundleCompose: compose, bundleAppEnv: appEnv, bundleComposeEnv: cenv}, nil
+	return map[string]string{
+		bundleCompose: compose, bundleAppEnv: appEnv, bundleComposeEnv: cenv,
+		bundleProxyTemplate: string(args.ProxyTemplate),
+	}, nil
 }
 
 // taggedImages lists the images of enabled services that the compose file

@@ -193,23 +193,31 @@ func fakeFetch(args []string) int {
 		return 3
 	}
 	src := filepath.Join(root, id)
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return 1
-	}
-	for _, e := range entries {
-		in, _ := os.Open(filepath.Join(src, e.Name()))
-		mode := os.FileMode(0o644)
-		if e.Name() == "secrets.env" {
-			mode = 0o600
+	err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		o, err := os.OpenFile(filepath.Join(out, e.Name()), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		rel, _ := filepath.Rel(src, p)
+		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		in, err := os.Open(p)
 		if err != nil {
-			return 1
+			return err
 		}
-		_, _ = io.Copy(o, in)
-		in.Close()
-		o.Close()
+		defer in.Close()
+		// Deliberately readable by all: the script must make secrets root-only.
+		o, err := os.OpenFile(filepath.Join(out, rel), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		_, err = io.Copy(o, in)
+		return err
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake fetch:", err)
+		return 1
 	}
 	fmt.Println(id)
 	return 0
@@ -229,7 +237,9 @@ func releaseFixture(t *testing.T, bundles, apiDigestChar string) string {
 	dir := filepath.Join(bundles, id)
 	writeTree(t, dir, map[string]string{
 		"compose.yaml": files[bundleCompose], "app.env": files[bundleAppEnv], ".env": files[bundleComposeEnv],
-		"id": id + "\n", "secrets.env": "DATABASE_PASSWORD='pw'\n",
+		"proxy/templates/default.conf.template": files[bundleProxyTemplate],
+		"id":                                    id + "\n", "secrets/db.env": "POSTGRES_PASSWORD='pw'\n", "secrets/api.env": "DATABASE_PASSWORD='pw'\n",
+		"secrets/proxy.env": "ORIGIN_HEADER_VALUE='origin-secret-value'\n",
 	})
 	return id
 }
@@ -336,9 +346,11 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if e.link("current") != a || e.link("previous") != "" {
 		t.Errorf("links: current=%s previous=%s", e.link("current"), e.link("previous"))
 	}
-	info, err := os.Stat(filepath.Join(e.releases, a, "secrets.env"))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("secrets.env: %v %v", info.Mode(), err)
+	for _, f := range []string{"secrets", "secrets/db.env", "secrets/api.env", "secrets/proxy.env"} {
+		info, err := os.Stat(filepath.Join(e.releases, a, f))
+		if err != nil || info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is not root-only: %v %v", f, info.Mode(), err)
+		}
 	}
 	if info, _ := os.Stat(e.releases); info.Mode().Perm() != 0o700 {
 		t.Errorf("releases dir mode %v", info.Mode())

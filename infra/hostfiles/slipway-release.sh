@@ -108,7 +108,8 @@ stage() {
 		return 1
 		;;
 	esac
-	chmod 0600 "$incoming/secrets.env"
+	# Root-only, whatever the fetcher did: secrets/<service>.env.
+	chmod -R go= "$incoming/secrets"
 	rm -rf "${root:?}/$id"
 	mv -T "$incoming" "$root/$id"
 	echo "$id"

@@ -148,11 +148,19 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 			return "", fmt.Errorf("compose service %s: image %q is not pinned by digest", name, image)
 		}
 	}
-	out, err := yaml.Marshal(resolved)
-	if err != nil {
+	// Two-space indentation: the file stays within a standard-tier
+	// parameter (4 KB) where yaml.v3's default four spaces would not.
+	var out strings.Builder
+	out.WriteString("# Rendered by the Slipway release from app/compose.yaml. Do not edit on the host.\n")
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(resolved); err != nil {
 		return "", err
 	}
-	return "# Rendered by the Slipway release from app/compose.yaml. Do not edit on the host.\n" + string(out), nil
+	if err := enc.Close(); err != nil {
+		return "", err
+	}
+	return out.String(), nil
 }
 
 // walkStrings applies f to every string value (not to keys, as compose

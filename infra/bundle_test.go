@@ -113,6 +113,13 @@ func TestBundleWithoutLogGroupsUsesJSONFileLogs(t *testing.T) {
 	if strings.Contains(files[bundleCompose], "${") {
 		t.Errorf("unresolved variable left:\n%s", files[bundleCompose])
 	}
+	// Every file of the usual release fits a standard-tier parameter (the
+	// advanced tier costs money); log group names add about 150 bytes.
+	for name, content := range files {
+		if len(content)+200 > standardTierLimit {
+			t.Errorf("%s is %d bytes, too close to the standard tier's %d", name, len(content), standardTierLimit)
+		}
+	}
 }
 
 func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {

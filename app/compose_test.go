@@ -2,8 +2,10 @@ package app
 
 import (
 	"context"
+	"net"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -48,10 +50,16 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 		t.Fatal(err)
 	}
 	for name, content := range map[string]string{
-		"app.env":     "PORT=3000\nDATABASE_HOST=db\n",
-		"secrets.env": "DATABASE_PASSWORD=sample\nPOSTGRES_PASSWORD=sample\nORIGIN_HEADER_VALUE=sample-origin-value\n",
-		"dev.env":     string(dev),
+		"app.env":             "PORT=3000\nDATABASE_HOST=db\n",
+		"secrets/db.env":      "POSTGRES_PASSWORD=sample-db\n",
+		"secrets/api.env":     "DATABASE_PASSWORD=sample-api\n",
+		"secrets/proxy.env":   "ORIGIN_HEADER_VALUE=sample-origin-value\n",
+		"secrets/datadog.env": "DD_API_KEY=sample-dd\n",
+		"dev.env":             string(dev),
 	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -93,8 +101,10 @@ func TestProductionCompose(t *testing.T) {
 		if svc.Restart != types.RestartPolicyUnlessStopped {
 			t.Errorf("%s restart = %q", name, svc.Restart)
 		}
-		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" || filepath.Base(svc.EnvFiles[1].Path) != "secrets.env" {
-			t.Errorf("%s env files = %+v", name, svc.EnvFiles)
+		want := map[string]string{"db": "db.env", "api": "api.env", "worker": "api.env", "proxy": "proxy.env"}[name]
+		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" ||
+			svc.EnvFiles[1].Path != filepath.Join(filepath.Dir(svc.EnvFiles[0].Path), "secrets", want) {
+			t.Errorf("%s env files = %+v, want app.env and secrets/%s", name, svc.EnvFiles, want)
 		}
 		l := svc.Logging
 		if l == nil || l.Driver != "awslogs" || l.Options["awslogs-group"] != releaseEnv[groups[name]] || l.Options["awslogs-region"] != "eu-west-1" {
@@ -189,5 +199,88 @@ func TestNoSecretsInComposeFiles(t *testing.T) {
 func TestEmbedded(t *testing.T) {
 	if !strings.Contains(string(ComposeFile), "${API_IMAGE}") || !strings.Contains(string(ProxyTemplate), "${ORIGIN_HEADER_VARIABLE}") {
 		t.Error("embedded artefacts are not the expected files")
+	}
+}
+
+// nginx resolves its upstream's name once, at start, and an API-only release recreates the api
+// container while the proxy keeps running: the api must come back at the same address, whatever
+// the nginx version. So the api has a fixed address on the project's network, outside the range
+// Docker hands out to the other containers, and everything (dev's extra services included) is on
+// that network.
+func TestAPIHasAFixedAddress(t *testing.T) {
+	for _, files := range [][]string{{"compose.yaml"}, {"compose.yaml", "compose.override.yaml"}} {
+		p := load(t, files, "datadog")
+		nw, ok := p.Networks["app"]
+		if !ok || len(nw.Ipam.Config) != 1 {
+			t.Fatalf("%v: network app = %+v, want one IPAM pool", files, nw)
+		}
+		pool := nw.Ipam.Config[0]
+		_, subnet, err := net.ParseCIDR(pool.Subnet)
+		if err != nil {
+			t.Fatalf("%v: subnet %q: %v", files, pool.Subnet, err)
+		}
+		_, dynamic, err := net.ParseCIDR(pool.IPRange)
+		if err != nil || !subnet.Contains(dynamic.IP) {
+			t.Fatalf("%v: ip_range %q is not inside %s", files, pool.IPRange, pool.Subnet)
+		}
+		// Never the VPC's block (stacks accept only private ones) nor Docker's default pools
+		// (172.17-31/16, 192.168/16).
+		if subnet.IP.IsPrivate() {
+			t.Errorf("%v: subnet %s may clash with the VPC or Docker's default pools", files, subnet)
+		}
+		for name, svc := range p.Services {
+			if len(svc.Networks) != 1 {
+				t.Errorf("%v: %s networks = %v, want only app", files, name, svc.Networks)
+				continue
+			}
+			cfg, ok := svc.Networks["app"]
+			if !ok {
+				t.Errorf("%v: %s is not on network app: %v", files, name, svc.Networks)
+				continue
+			}
+			if name != "api" {
+				if cfg != nil && cfg.Ipv4Address != "" {
+					t.Errorf("%v: %s has a fixed address too", files, name)
+				}
+				continue
+			}
+			ip := net.ParseIP(cfg.Ipv4Address)
+			if cfg == nil || ip == nil || !subnet.Contains(ip) || dynamic.Contains(ip) || ip.Equal(subnet.IP) || ip[len(ip)-1] == 1 {
+				t.Errorf("%v: api address %+v must be in %s, outside the dynamic range %s, not the network or gateway address", files, cfg, subnet, dynamic)
+			}
+		}
+	}
+	// The proxy's upstream is the api's name, which now always resolves to that address.
+	envsh, err := os.ReadFile("proxy/docker-entrypoint.d/15-slipway-env.envsh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`API_UPSTREAM="\$\{API_UPSTREAM:-api:3000\}"`).Match(envsh) {
+		t.Error("the proxy's default upstream is not api:3000")
+	}
+}
+
+// Each service sees only its own secrets: the internet-facing proxy and the Datadog agent (which
+// mounts the Docker socket) never get the database password, the database never gets the origin
+// secret.
+func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
+	p := load(t, []string{"compose.yaml"}, "datadog")
+	want := map[string][]string{
+		"db":            {"POSTGRES_PASSWORD"},
+		"api":           {"DATABASE_PASSWORD"},
+		"worker":        {"DATABASE_PASSWORD"},
+		"proxy":         {"ORIGIN_HEADER_VALUE"},
+		"datadog-agent": {"DD_API_KEY"},
+	}
+	for name, svc := range p.Services {
+		var got []string
+		for _, k := range secretKeys {
+			if _, ok := svc.Environment[k]; ok {
+				got = append(got, k)
+			}
+		}
+		if strings.Join(got, ",") != strings.Join(want[name], ",") {
+			t.Errorf("%s gets secrets %v, want %v", name, got, want[name])
+		}
 	}
 }

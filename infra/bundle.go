@@ -20,15 +20,27 @@ import (
 //	app.env       the non-secret settings every service reads
 //	compose.env   compose's own settings, installed as .env beside
 //	              compose.yaml (COMPOSE_PROFILES)
-//
-// The nginx template is not part of it: the proxy image ships it, so a
-// template change is a new proxy image with a new digest, and the running
-// proxy can never disagree with its own configuration.
+//	default.conf.template
+//	              the nginx template (app/proxy/templates), installed as
+//	              proxy/templates/default.conf.template and mounted read-only
+//	              over the proxy image's copy: a configuration change needs
+//	              no image build. The proxy's compose label carries its hash,
+//	              so a template change recreates the proxy (and only it).
 const (
-	bundleCompose    = "compose.yaml"
-	bundleAppEnv     = "app.env"
-	bundleComposeEnv = "compose.env"
+	bundleCompose       = "compose.yaml"
+	bundleAppEnv        = "app.env"
+	bundleComposeEnv    = "compose.env"
+	bundleProxyTemplate = "default.conf.template"
 )
+
+// bundleFiles are the bundle's SSM parameters under <path>release/ (the
+// id is written after them).
+var bundleFiles = []string{bundleCompose, bundleAppEnv, bundleComposeEnv, bundleProxyTemplate}
+
+func sha256Hex(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
 
 // varRef matches compose interpolation: $$ (a literal $), ${NAME},
 // ${NAME:-default}, ${NAME-default}, ${NAME:?error}, ${NAME?error} and $NAME.
@@ -136,11 +148,19 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 			return "", fmt.Errorf("compose service %s: image %q is not pinned by digest", name, image)
 		}
 	}
-	out, err := yaml.Marshal(resolved)
-	if err != nil {
+	// Two-space indentation: the file stays within a standard-tier
+	// parameter (4 KB) where yaml.v3's default four spaces would not.
+	var out strings.Builder
+	out.WriteString("# Rendered by the Slipway release from app/compose.yaml. Do not edit on the host.\n")
+	enc := yaml.NewEncoder(&out)
+	enc.SetIndent(2)
+	if err := enc.Encode(resolved); err != nil {
 		return "", err
 	}
-	return "# Rendered by the Slipway release from app/compose.yaml. Do not edit on the host.\n" + string(out), nil
+	if err := enc.Close(); err != nil {
+		return "", err
+	}
+	return out.String(), nil
 }
 
 // walkStrings applies f to every string value (not to keys, as compose

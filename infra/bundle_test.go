@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -43,7 +44,7 @@ func TestInterpolateIsStrict(t *testing.T) {
 
 func testRelease(datadog bool) ReleaseArgs {
 	args := ReleaseArgs{
-		Stack: "dev", Region: "eu-west-1", ParameterPath: "/slipway/dev/", Compose: app.ComposeFile,
+		Stack: "dev", Region: "eu-west-1", ParameterPath: "/slipway/dev/", Compose: app.ComposeFile, ProxyTemplate: app.ProxyTemplate,
 		Database:             stacks.DatabaseConfig{Name: "app", User: "app", Password: stacks.NewSecret("pw")},
 		Origin:               stacks.OriginConfig{Secret: stacks.NewSecret("origin")},
 		Datadog:              stacks.DatadogConfig{Site: "datadoghq.eu"},
@@ -112,6 +113,13 @@ func TestBundleWithoutLogGroupsUsesJSONFileLogs(t *testing.T) {
 	if strings.Contains(files[bundleCompose], "${") {
 		t.Errorf("unresolved variable left:\n%s", files[bundleCompose])
 	}
+	// Every file of the usual release fits a standard-tier parameter (the
+	// advanced tier costs money); log group names add about 150 bytes.
+	for name, content := range files {
+		if len(content)+200 > standardTierLimit {
+			t.Errorf("%s is %d bytes, too close to the standard tier's %d", name, len(content), standardTierLimit)
+		}
+	}
 }
 
 func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {
@@ -132,6 +140,60 @@ func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {
 	delete(in.logGroups, "db")
 	if _, err := renderBundle(testRelease(false), nil, in); err == nil || !strings.Contains(err.Error(), "DB_LOG_GROUP") {
 		t.Errorf("missing DB log group: err = %v", err)
+	}
+}
+
+// The nginx template travels in the bundle, byte for byte the file the image
+// and the end-to-end test use, and the proxy's label follows its content so
+// that a template-only release recreates the proxy and nothing else.
+func TestBundleShipsTheProxyTemplate(t *testing.T) {
+	files, err := renderBundle(testRelease(false), nil, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	source, err := os.ReadFile(filepath.Join("..", "app", "proxy", "templates", "default.conf.template"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if files[bundleProxyTemplate] != string(source) {
+		t.Error("the bundle's nginx template is not app/proxy/templates/default.conf.template")
+	}
+	if !slices.Contains(bundleFiles, bundleProxyTemplate) {
+		t.Error("the template is not stored with the bundle")
+	}
+	var doc struct {
+		Services map[string]map[string]any `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(files[bundleCompose]), &doc); err != nil {
+		t.Fatal(err)
+	}
+	mounts, _ := doc.Services["proxy"]["volumes"].([]any)
+	want := "./proxy/templates/default.conf.template:/etc/nginx/templates/default.conf.template:ro"
+	if len(mounts) != 1 || mounts[0] != want {
+		t.Errorf("proxy volumes = %v, want %s", mounts, want)
+	}
+
+	changed := testRelease(false)
+	changed.ProxyTemplate = append(append([]byte{}, app.ProxyTemplate...), "\n# changed\n"...)
+	other, err := renderBundle(changed, nil, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc2 struct {
+		Services map[string]map[string]any `yaml:"services"`
+	}
+	if err := yaml.Unmarshal([]byte(other[bundleCompose]), &doc2); err != nil {
+		t.Fatal(err)
+	}
+	for name, svc := range doc.Services {
+		a, _ := json.Marshal(svc)
+		b, _ := json.Marshal(doc2.Services[name])
+		if (name == "proxy") == (string(a) == string(b)) {
+			t.Errorf("a template change: service %s changed=%v", name, string(a) != string(b))
+		}
+	}
+	if releaseID(files, nil) == releaseID(other, nil) {
+		t.Error("a template change keeps the release id")
 	}
 }
 

@@ -35,9 +35,35 @@ const (
 	originHeaderName = "X-Origin-Verify"
 	// datadogProfile is the compose profile of the Datadog agent.
 	datadogProfile = "datadog"
-	// defaultRolloutTimeout bounds how long `pulumi up` waits for a
-	// rollout: pulls plus the slowest health check's start period.
-	defaultRolloutTimeout = 900
+)
+
+// The rollout's time budget, in seconds: one set of numbers for the SSM
+// document, the release script (the document passes them; the script's
+// defaults, used at boot, are the same) and `pulumi up`'s wait, so SSM
+// never kills the script mid-rollback and `pulumi up` never gives up on a
+// rollout that is still running. release_budget_test.go checks the relation
+// on the rendered document and the script.
+const (
+	// hostReadyWait: a brand-new host may be reached by SSM before
+	// cloud-init has installed the release script and started Docker.
+	hostReadyWait = 300
+	// pullTimeout bounds `docker compose pull` (three images at most change).
+	pullTimeout = 240
+	// upWait bounds one `docker compose up --wait`: the health chain
+	// db -> api -> worker/proxy is about 90 s when healthy, and an unhealthy
+	// API is reported after start_period + retries x interval (about 65 s).
+	upWait = 240
+	// rolloutWork is one rollout's worst case: pull, up, rollback up.
+	rolloutWork = pullTimeout + 2*upWait
+	// lockWait: the boot unit may be running a whole rollout when SSM
+	// arrives on a new host (plus its fetch).
+	lockWait = rolloutWork + 60
+	// rolloutDocumentTimeout: everything above, plus a margin for fetching
+	// and logging.
+	rolloutDocumentTimeout = hostReadyWait + lockWait + rolloutWork + 120
+	// defaultRolloutTimeout is how long `pulumi up` waits for a rollout:
+	// the document's timeout plus SSM's own dispatch and reporting delay.
+	defaultRolloutTimeout = rolloutDocumentTimeout + 300
 )
 
 // ReleaseArgs shapes one stack's release. QueueURL and LogGroups are the
@@ -49,6 +75,9 @@ type ReleaseArgs struct {
 	ParameterPath string // "/slipway/<stack>/"
 	// Compose is the workload's production compose file (app.ComposeFile).
 	Compose []byte
+	// ProxyTemplate is the nginx template (app.ProxyTemplate), shipped in
+	// the bundle and mounted over the proxy image's copy.
+	ProxyTemplate []byte
 	// Images are the built images by name (api, proxy, db), as
 	// "<repository>@sha256:..." digests.
 	Images   map[string]pulumi.StringOutput
@@ -65,8 +94,9 @@ type ReleaseArgs struct {
 	LogGroups map[string]pulumi.StringInput
 	// InstanceID is the host the release rolls out to.
 	InstanceID pulumi.IDOutput
-	// RolloutTimeoutSeconds bounds the wait for a healthy rollout
-	// (default 900).
+	// RolloutTimeoutSeconds bounds `pulumi up`'s wait for a healthy
+	// rollout (default defaultRolloutTimeout; never below it, or the wait
+	// could end while the host is still rolling back).
 	RolloutTimeoutSeconds int
 }
 
@@ -104,44 +134,34 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	if !args.Database.Password.IsSet() || !args.Origin.Secret.IsSet() {
 		return nil, fmt.Errorf("release: database password and origin secret are required")
 	}
+	if len(args.ProxyTemplate) == 0 {
+		return nil, fmt.Errorf("release: the nginx template (app.ProxyTemplate) is required")
+	}
 	profiles := []string{}
 	if args.Datadog.Enabled() {
 		profiles = append(profiles, datadogProfile)
 	}
 
 	// Secrets: SecureString parameters read by the host at release time
-	// into a root-only secrets.env. The values come from secret config and
-	// stay secret outputs. They use the AWS-managed aws/ssm key, whose key
-	// policy lets the account's principals decrypt through SSM, so the host
-	// needs no KMS grant beyond its parameter-path read (host.go).
-	secrets := []struct {
-		key   string
-		value stacks.Secret
-	}{
-		{"DATABASE_PASSWORD", args.Database.Password},
-		{"POSTGRES_PASSWORD", args.Database.Password},
-		{"ORIGIN_HEADER_VALUE", args.Origin.Secret},
-	}
-	if args.Datadog.Enabled() {
-		secrets = append(secrets, struct {
-			key   string
-			value stacks.Secret
-		}{"DD_API_KEY", args.Datadog.APIKey})
-	}
+	// into per-service, root-only env files (secretFiles). The values come
+	// from secret config and stay secret outputs. They use the AWS-managed
+	// aws/ssm key, whose key policy lets the account's principals decrypt
+	// through SSM, so the host needs no KMS grant beyond its parameter-path
+	// read (host.go).
 	var deps []pulumi.Resource
 	versions := pulumi.Map{}
-	for _, s := range secrets {
+	for _, s := range secretFiles(args) {
 		p, err := ssm.NewParameter(ctx, "secret-"+strings.ToLower(strings.ReplaceAll(s.key, "_", "-")), &ssm.ParameterArgs{
-			Name:        pulumi.String(args.ParameterPath + secretsDir + s.key),
+			Name:        pulumi.String(args.ParameterPath + secretsDir + s.file + "/" + s.key),
 			Type:        pulumi.String("SecureString"),
 			Value:       s.value.Output(),
-			Description: pulumi.String("Slipway " + args.Stack + ": " + s.key + " for secrets.env on the host"),
+			Description: pulumi.String("Slipway " + args.Stack + ": " + s.key + " for secrets/" + s.file + ".env on the host"),
 		}, parent)
 		if err != nil {
 			return nil, err
 		}
 		deps = append(deps, p)
-		versions[s.key] = p.Version
+		versions[s.file+"/"+s.key] = p.Version
 	}
 
 	// Images the compose file names by tag (the Datadog agent) are pinned
@@ -177,7 +197,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 			})
 		}).(pulumi.StringMapOutput)
 
-	for _, file := range []string{bundleCompose, bundleAppEnv, bundleComposeEnv} {
+	for _, file := range bundleFiles {
 		content := bundle.MapIndex(pulumi.String(file))
 		// The bundle is public to anyone who may read the path, so it
 		// holds no secret; the advanced tier only when a file outgrows
@@ -236,10 +256,18 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	if timeout == 0 {
 		timeout = defaultRolloutTimeout
 	}
+	if timeout < defaultRolloutTimeout {
+		return nil, fmt.Errorf("release: rollout timeout %d s is below the rollout's worst case (%d s)", timeout, defaultRolloutTimeout)
+	}
 	// The association runs the document on the host whenever its
 	// parameters (the release id) or its target (a new host) change, and
 	// `pulumi up` waits for the result: a failed rollout fails the update.
 	// An unchanged release changes nothing here and runs nothing.
+	//
+	// The provider waits (waitForSuccessTimeoutSeconds) on create only, so a
+	// new release id or a new host replaces the association rather than
+	// updating it: every rollout is a create that `pulumi up` waits for.
+	// The old association goes first, so two never run against one host.
 	if _, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
 		Name: document.Name,
 		Targets: ssm.AssociationTargetArray{&ssm.AssociationTargetArgs{
@@ -251,7 +279,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
 		ComplianceSeverity:           pulumi.String("HIGH"),
-	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam})); err != nil {
+	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam}),
+		pulumi.ReplaceOnChanges([]string{"parameters", "targets"}),
+		pulumi.DeleteBeforeReplace(true)); err != nil {
 		return nil, err
 	}
 
@@ -268,6 +298,31 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"releaseId": r.ID, "images": r.Images})
 }
 
+// secretFile is one secret and the service env file it goes to on the host:
+// secrets/<file>.env, which only the services that need it read.
+type secretFile struct {
+	file, key string
+	value     stacks.Secret
+}
+
+// secretFiles is the one mapping of secrets to services' env files. Its
+// SSM layout is /slipway/<stack>/secrets/<file>/<KEY>, so the fetcher needs
+// no copy of it. app/compose.yaml lists each service's file: the internet-
+// facing proxy and the Datadog agent never see the database password, the
+// database never sees the origin secret, and rotating one secret recreates
+// only the services that read it.
+func secretFiles(args ReleaseArgs) []secretFile {
+	out := []secretFile{
+		{"db", "POSTGRES_PASSWORD", args.Database.Password},
+		{"api", "DATABASE_PASSWORD", args.Database.Password}, // api and worker
+		{"proxy", "ORIGIN_HEADER_VALUE", args.Origin.Secret},
+	}
+	if args.Datadog.Enabled() {
+		out = append(out, secretFile{"datadog", "DD_API_KEY", args.Datadog.APIKey})
+	}
+	return out
+}
+
 func tierFor(content string) string {
 	if len(content) > standardTierLimit {
 		return "Advanced"
@@ -280,6 +335,9 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	vars := map[string]string{
 		"DB_DATA_DIR": DataDir + "/postgres", // created by slipway-mount-data for uid 999
 		"AWS_REGION":  args.Region,
+		// The proxy's label: a template change recreates the proxy (compose
+		// does not look into bind-mounted files).
+		"PROXY_TEMPLATE_SHA256": sha256Hex(args.ProxyTemplate),
 	}
 	for _, image := range Images {
 		ref, ok := in.images[image]
@@ -331,7 +389,7 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	if err != nil {
 		return nil, err
 	}
-	appEnv, err := envFile("# Non-secret settings of stack "+args.Stack+" (secrets are in secrets.env).\n", app)
+	appEnv, err := envFile("# Non-secret settings of stack "+args.Stack+" (secrets are in secrets/<service>.env).\n", app)
 	if err != nil {
 		return nil, err
 	}
@@ -340,7 +398,10 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	if err != nil {
 		return nil, err
 	}
-	return map[string]string{bundleCompose: compose, bundleAppEnv: appEnv, bundleComposeEnv: cenv}, nil
+	return map[string]string{
+		bundleCompose: compose, bundleAppEnv: appEnv, bundleComposeEnv: cenv,
+		bundleProxyTemplate: string(args.ProxyTemplate),
+	}, nil
 }
 
 // taggedImages lists the images of enabled services that the compose file
@@ -399,11 +460,15 @@ func rolloutDocument() (string, error) {
 			"action": "aws:runShellScript",
 			"name":   "release",
 			"inputs": map[string]any{
-				"timeoutSeconds": strconv.Itoa(defaultRolloutTimeout),
+				"timeoutSeconds": strconv.Itoa(rolloutDocumentTimeout),
 				"runCommand": []string{
 					"set -eu",
-					"for i in $(seq 1 120); do [ -x " + releaseScript + " ] && break; sleep 5; done",
-					"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi",
+					// Bounded: a host that never gets ready fails in the
+					// script (no release script, no Docker), visibly.
+					fmt.Sprintf("timeout %d sh -c 'until [ -x %s ]; do sleep 5; done; "+
+						"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi' || "+
+						"echo 'host not ready after %d s; trying anyway' >&2", hostReadyWait, releaseScript, hostReadyWait),
+					fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d", lockWait, pullTimeout, upWait),
 					"exec " + releaseScript + " '{{ releaseId }}'",
 				},
 			},

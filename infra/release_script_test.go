@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"sort"
 	"strings"
@@ -40,7 +41,24 @@ func TestMain(m *testing.M) {
 
 type dockerState struct {
 	Running map[string]string // service -> config hash
+	// DBPassword is the database's password: set from POSTGRES_PASSWORD
+	// only when the data directory is initialised (the first db), changed
+	// only by ALTER ROLE, as with the real image.
+	DBPassword string
 }
+
+// envValue reads KEY from a release's env file (KEY=v or KEY='v').
+func envValue(dir, file, key string) string {
+	b, _ := os.ReadFile(filepath.Join(dir, file))
+	for _, l := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(l, key+"="); ok {
+			return strings.TrimSuffix(strings.TrimPrefix(v, "'"), "'")
+		}
+	}
+	return ""
+}
+
+var alterRole = regexp.MustCompile(`(?m)^ALTER ROLE "[^"]+" WITH PASSWORD '((?:[^']|'')*)';$`)
 
 func stateFile() string { return filepath.Join(os.Getenv("FAKE_DOCKER_STATE"), "state.json") }
 
@@ -119,7 +137,37 @@ func fakeDocker(args []string) int {
 			return 1
 		}
 		return 0
-	case "ps", "logs":
+	case "ps":
+		// ps --quiet --status running db: the running db container, if any.
+		if slices.Contains(args, "--quiet") && slices.Contains(args, "db") {
+			if _, ok := st.Running["db"]; ok {
+				fmt.Println("0123456789ab")
+			}
+		}
+		return 0
+	case "logs":
+		return 0
+	case "exec":
+		if len(args) < 4 || !slices.Equal(args[1:4], []string{"-T", "db", "psql"}) {
+			fmt.Fprintln(os.Stderr, "fake docker: unexpected exec", args)
+			return 2
+		}
+		if _, ok := st.Running["db"]; !ok {
+			fmt.Fprintln(os.Stderr, "service db is not running")
+			return 1
+		}
+		sql, _ := io.ReadAll(os.Stdin)
+		m := alterRole.FindSubmatch(sql)
+		if m == nil || !strings.Contains(string(sql), "SET log_min_error_statement") {
+			fmt.Fprintf(os.Stderr, "fake docker: unexpected SQL\n")
+			return 1
+		}
+		st.DBPassword = strings.ReplaceAll(string(m[1]), "''", "'")
+		b, _ := json.Marshal(st)
+		logLine("exec db psql (argv: %s)", strings.Join(args, " "))
+		if err := os.WriteFile(stateFile(), b, 0o600); err != nil {
+			return 1
+		}
 		return 0
 	case "up":
 		for _, want := range []string{"--detach", "--remove-orphans", "--wait"} {
@@ -146,6 +194,9 @@ func fakeDocker(args []string) int {
 		}
 		sort.Strings(recreated)
 		sort.Strings(removed)
+		if st.DBPassword == "" {
+			st.DBPassword = envValue(dir, "secrets/db.env", "POSTGRES_PASSWORD") // initdb
+		}
 		st.Running = hashes
 		b, _ := json.Marshal(st)
 		if err := os.WriteFile(stateFile(), b, 0o600); err != nil {
@@ -159,6 +210,10 @@ func fakeDocker(args []string) int {
 					healthy = false
 				}
 			}
+		}
+		if got := envValue(dir, "secrets/api.env", "DATABASE_PASSWORD"); got != st.DBPassword {
+			fmt.Fprintln(os.Stderr, "container slipway-api-1 is unhealthy (password authentication failed)")
+			healthy = false
 		}
 		logLine("up %s recreate=%s remove=%s healthy=%v", filepath.Base(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
 		if !healthy {
@@ -193,23 +248,31 @@ func fakeFetch(args []string) int {
 		return 3
 	}
 	src := filepath.Join(root, id)
-	entries, err := os.ReadDir(src)
-	if err != nil {
-		return 1
-	}
-	for _, e := range entries {
-		in, _ := os.Open(filepath.Join(src, e.Name()))
-		mode := os.FileMode(0o644)
-		if e.Name() == "secrets.env" {
-			mode = 0o600
+	err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
 		}
-		o, err := os.OpenFile(filepath.Join(out, e.Name()), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, mode)
+		rel, _ := filepath.Rel(src, p)
+		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(rel)), 0o755); err != nil {
+			return err
+		}
+		in, err := os.Open(p)
 		if err != nil {
-			return 1
+			return err
 		}
-		_, _ = io.Copy(o, in)
-		in.Close()
-		o.Close()
+		defer in.Close()
+		// Deliberately readable by all: the script must make secrets root-only.
+		o, err := os.OpenFile(filepath.Join(out, rel), os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o644)
+		if err != nil {
+			return err
+		}
+		defer o.Close()
+		_, err = io.Copy(o, in)
+		return err
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "fake fetch:", err)
+		return 1
 	}
 	fmt.Println(id)
 	return 0
@@ -219,17 +282,30 @@ func fakeFetch(args []string) int {
 // and stores it for the stand-in fetcher; it returns the release id.
 func releaseFixture(t *testing.T, bundles, apiDigestChar string) string {
 	t.Helper()
+	return releaseFixtureWithPassword(t, bundles, apiDigestChar, "pw", 1)
+}
+
+// releaseFixtureWithPassword is a release whose database password is pw,
+// version version of the secret parameters.
+func releaseFixtureWithPassword(t *testing.T, bundles, apiDigestChar, pw string, version int) string {
+	t.Helper()
 	in := testInputs()
 	in.images["api"] = strings.Replace(in.images["api"], strings.Repeat("a", 64), strings.Repeat(apiDigestChar, 64), 1)
 	files, err := renderBundle(testRelease(false), nil, in)
 	if err != nil {
 		t.Fatal(err)
 	}
-	id := releaseID(files, map[string]int{"DATABASE_PASSWORD": 1})
+	id := releaseID(files, map[string]int{"api/DATABASE_PASSWORD": version, "db/POSTGRES_PASSWORD": version})
 	dir := filepath.Join(bundles, id)
 	writeTree(t, dir, map[string]string{
-		"compose.yaml": files[bundleCompose], "app.env": files[bundleAppEnv], ".env": files[bundleComposeEnv],
-		"id": id + "\n", "secrets.env": "DATABASE_PASSWORD='pw'\n",
+		"compose.yaml":                          files[bundleCompose],
+		"app.env":                               files[bundleAppEnv],
+		".env":                                  files[bundleComposeEnv],
+		"proxy/templates/default.conf.template": files[bundleProxyTemplate],
+		"id":                                    id + "\n",
+		"secrets/db.env":                        "POSTGRES_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n",
+		"secrets/api.env":                       "DATABASE_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n",
+		"secrets/proxy.env":                     "ORIGIN_HEADER_VALUE='origin-secret-value'\n",
 	})
 	return id
 }
@@ -239,6 +315,14 @@ type scriptEnv struct {
 	bin, state, bundles    string
 	releases               string
 	unhealthy, pullFailure string
+	fullLog                string // every stand-in log line so far
+}
+
+func (e *scriptEnv) dbPassword() string {
+	var st dockerState
+	b, _ := os.ReadFile(filepath.Join(e.state, "state.json"))
+	_ = json.Unmarshal(b, &st)
+	return st.DBPassword
 }
 
 func newScriptEnv(t *testing.T) *scriptEnv {
@@ -296,6 +380,7 @@ func (e *scriptEnv) run(args ...string) (string, bool) {
 // ups returns the stand-in's "up" log lines since the last call.
 func (e *scriptEnv) log() []string {
 	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
+	e.fullLog += string(b)
 	_ = os.Remove(filepath.Join(e.state, "log"))
 	var ups []string
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -336,9 +421,11 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if e.link("current") != a || e.link("previous") != "" {
 		t.Errorf("links: current=%s previous=%s", e.link("current"), e.link("previous"))
 	}
-	info, err := os.Stat(filepath.Join(e.releases, a, "secrets.env"))
-	if err != nil || info.Mode().Perm() != 0o600 {
-		t.Errorf("secrets.env: %v %v", info.Mode(), err)
+	for _, f := range []string{"secrets", "secrets/db.env", "secrets/api.env", "secrets/proxy.env"} {
+		info, err := os.Stat(filepath.Join(e.releases, a, f))
+		if err != nil || info.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is not root-only: %v %v", f, info.Mode(), err)
+		}
 	}
 	if info, _ := os.Stat(e.releases); info.Mode().Perm() != 0o700 {
 		t.Errorf("releases dir mode %v", info.Mode())
@@ -457,5 +544,55 @@ func TestFetcher(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SLIPWAY_FETCH=hostfiles/slipway-fetch.py", "PYTHONDONTWRITEBYTECODE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("fetcher unit tests: %v\n%s", err, out)
+	}
+}
+
+// Rotating slipway:dbPassword: Postgres keeps the password it was
+// initialised with, so the release applies the new one to the running
+// database before `up` (else the new API cannot log in and every release
+// rolls back), and a rollback applies the old one again. The value never
+// reaches the log or a command line.
+func TestReleaseScriptRotatesTheDatabasePassword(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixtureWithPassword(t, e.bundles, "a", "first-pw-1111", 1)
+	b := releaseFixtureWithPassword(t, e.bundles, "a", "rotated-pw-2$2\\2", 2)
+	c := releaseFixtureWithPassword(t, e.bundles, "e", "third-pw-3333", 3)
+	e.unhealthy = strings.Repeat("e", 64)
+
+	e.store(a)
+	if out, ok := e.run(a); !ok || e.dbPassword() != "first-pw-1111" {
+		t.Fatalf("first release: ok=%v password=%q\n%s", ok, e.dbPassword(), out)
+	}
+	e.log()
+
+	e.store(b)
+	out, ok := e.run(b)
+	if !ok || e.link("current") != b {
+		t.Fatalf("a release with a rotated database password failed:\n%s", out)
+	}
+	if e.dbPassword() != "rotated-pw-2$2\\2" {
+		t.Errorf("the running database has password %q", e.dbPassword())
+	}
+	if ups := e.log(); len(ups) != 1 || !strings.Contains(ups[0], "healthy=true") {
+		t.Errorf("ups: %v", ups)
+	}
+
+	// A failed release after another rotation: the rollback restores the
+	// password its own API uses.
+	e.store(c)
+	out2, ok := e.run(c)
+	if ok || e.link("current") != b {
+		t.Fatalf("unhealthy release: ok=%v current=%s\n%s", ok, e.link("current"), out2)
+	}
+	if ups := e.log(); len(ups) != 2 || !strings.Contains(ups[1], "up "+b) || !strings.Contains(ups[1], "healthy=true") {
+		t.Errorf("the rollback was not healthy: %v\n%s", ups, out2)
+	}
+	if e.dbPassword() != "rotated-pw-2$2\\2" {
+		t.Errorf("after the rollback the database password is %q", e.dbPassword())
+	}
+	for _, pw := range []string{"first-pw", "rotated-pw", "third-pw"} {
+		if strings.Contains(out+out2+e.fullLog, pw) {
+			t.Errorf("a database password reached the log or a command line (%s)", pw)
+		}
 	}
 }

@@ -8,12 +8,15 @@ import (
 	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"gopkg.in/yaml.v3"
 
+	"slipway/app"
 	"slipway/internal/mockcloud"
 	"slipway/internal/testproject"
 	"slipway/program"
@@ -156,8 +159,12 @@ func loadCompose(t *testing.T, compose, appEnv, composeEnv string) {
 	dir := t.TempDir()
 	for name, content := range map[string]string{
 		"compose.yaml": compose, "app.env": appEnv, ".env": composeEnv,
-		"secrets.env": "DATABASE_PASSWORD='x'\nPOSTGRES_PASSWORD='x'\nORIGIN_HEADER_VALUE='y'\nDD_API_KEY='z'\n",
+		"secrets/db.env": "POSTGRES_PASSWORD='x'\n", "secrets/api.env": "DATABASE_PASSWORD='x'\n",
+		"secrets/proxy.env": "ORIGIN_HEADER_VALUE='y'\n", "secrets/datadog.env": "DD_API_KEY='z'\n",
 	} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
+			t.Fatal(err)
+		}
 		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
 			t.Fatal(err)
 		}
@@ -185,7 +192,11 @@ func TestReleaseBundle(t *testing.T) {
 		compose := param(t, res, base+"compose.yaml")
 		appEnv := param(t, res, base+"app.env")
 		composeEnv := param(t, res, base+"compose.env")
-		for _, p := range []mockcloud.Resource{compose, appEnv, composeEnv} {
+		template := param(t, res, base+"default.conf.template")
+		if template.Str("value") != string(app.ProxyTemplate) {
+			t.Errorf("%s: the bundle's nginx template is not app/proxy/templates/default.conf.template", stack)
+		}
+		for _, p := range []mockcloud.Resource{compose, appEnv, composeEnv, template} {
 			if p.Str("type") != "String" {
 				t.Errorf("%s: %s type %s", stack, p.Str("name"), p.Str("type"))
 			}
@@ -241,14 +252,44 @@ func TestReleaseBundle(t *testing.T) {
 func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack, withDatadog)
+		// Per service: secrets/<service>/<KEY> becomes secrets/<service>.env
+		// on the host, read only by that service.
 		want := map[string]string{
-			"DATABASE_PASSWORD": testDBPassword, "POSTGRES_PASSWORD": testDBPassword,
-			"ORIGIN_HEADER_VALUE": testOriginSecret, "DD_API_KEY": testDatadogKey,
+			"api/DATABASE_PASSWORD": testDBPassword, "db/POSTGRES_PASSWORD": testDBPassword,
+			"proxy/ORIGIN_HEADER_VALUE": testOriginSecret, "datadog/DD_API_KEY": testDatadogKey,
 		}
 		for key, value := range want {
 			p := param(t, res, "/slipway/"+stack+"/secrets/"+key)
 			if p.Str("type") != "SecureString" || p.Str("value") != value || !p.IsSecretInput("value") {
 				t.Errorf("%s: %s type=%s secret=%v", stack, key, p.Str("type"), p.IsSecretInput("value"))
+			}
+		}
+		n := 0
+		for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
+			if strings.HasPrefix(p.Str("name"), "/slipway/"+stack+"/secrets/") {
+				n++
+			}
+		}
+		if n != len(want) {
+			t.Errorf("%s: %d secret parameters, want exactly %v", stack, n, want)
+		}
+		// Each service reads only its own secrets.
+		compose := param(t, res, "/slipway/"+stack+"/release/compose.yaml").Str("value")
+		var doc struct {
+			Services map[string]struct {
+				EnvFile []string `yaml:"env_file"`
+			} `yaml:"services"`
+		}
+		if err := yaml.Unmarshal([]byte(compose), &doc); err != nil {
+			t.Fatal(err)
+		}
+		for svc, files := range map[string][]string{
+			"db": {"./app.env", "./secrets/db.env"}, "api": {"./app.env", "./secrets/api.env"},
+			"worker": {"./app.env", "./secrets/api.env"}, "proxy": {"./app.env", "./secrets/proxy.env"},
+			"datadog-agent": {"./app.env", "./secrets/datadog.env"},
+		} {
+			if got := doc.Services[svc].EnvFile; !slices.Equal(got, files) {
+				t.Errorf("%s: %s reads %v, want %v", stack, svc, got, files)
 			}
 		}
 		// No secret value anywhere in plain text: not in user data, the
@@ -348,8 +389,31 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 		if assoc.Str("parameters.releaseId") != res.Outputs["releaseId"].Value {
 			t.Errorf("%s: association releaseId %q", stack, assoc.Str("parameters.releaseId"))
 		}
-		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); w < 300 {
-			t.Errorf("%s: pulumi up does not wait for the rollout (%v)", stack, assoc.In("waitForSuccessTimeoutSeconds"))
+		// pulumi up waits longer than the document may run (the document's
+		// own budget is checked in release_budget_test.go).
+		var steps struct {
+			MainSteps []struct {
+				Inputs struct{ TimeoutSeconds string }
+			}
+		}
+		_ = json.Unmarshal([]byte(doc.Str("content")), &steps)
+		docTimeout, err := strconv.Atoi(steps.MainSteps[0].Inputs.TimeoutSeconds)
+		if err != nil {
+			t.Fatalf("%s: document timeoutSeconds: %v", stack, err)
+		}
+		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); int(w) < docTimeout+120 {
+			t.Errorf("%s: pulumi up waits %v s for the rollout, not comfortably above the document's %d s", stack, assoc.In("waitForSuccessTimeoutSeconds"), docTimeout)
+		}
+		// waitForSuccessTimeoutSeconds applies to create only, so every
+		// release (new parameters) and every new host (new targets) must be
+		// a create: replace, deleting the old association first.
+		for _, key := range []string{"parameters", "targets"} {
+			if !slices.Contains(assoc.ReplaceOnChanges, key) {
+				t.Errorf("%s: a change of the association's %s is an in-place update, which pulumi up does not wait for (replaceOnChanges %v)", stack, key, assoc.ReplaceOnChanges)
+			}
+		}
+		if !assoc.DeleteBeforeReplace {
+			t.Errorf("%s: the rollout association is not deleted before it is replaced", stack)
 		}
 		if assoc.In("scheduleExpression") != nil {
 			t.Errorf("%s: the rollout runs on a schedule", stack)

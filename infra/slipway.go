@@ -150,6 +150,7 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 		Region:               s.cfg.Region,
 		ParameterPath:        parameterPath(s.cfg),
 		Compose:              app.ComposeFile,
+		ProxyTemplate:        app.ProxyTemplate,
 		Images:               s.Registry.Digests,
 		Database:             s.cfg.Database,
 		Origin:               s.cfg.Origin,

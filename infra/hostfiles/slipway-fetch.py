@@ -3,9 +3,10 @@
 
 Usage: slipway-fetch --path /slipway/<stack>/ --out DIR [--expect-id ID]
 
-Writes compose.yaml, app.env, .env (from compose.env) and id from
-<path>release/, and secrets.env (mode 0600) from the SecureString parameters
-under <path>secrets/. Prints the release id. Exits 3 when the stored release
+Writes compose.yaml, app.env, .env (from compose.env), the nginx template
+(proxy/templates/default.conf.template) and id from <path>release/, and one
+secrets/<service>.env (mode 0600, directory 0700) per service from the
+SecureString parameters <path>secrets/<service>/<KEY>. Prints the release id. Exits 3 when the stored release
 is not the expected one (a newer `pulumi up` overtook this rollout).
 
 Uses boto3 from Ubuntu's archive (python3-boto3) with the instance role;
@@ -14,19 +15,28 @@ Ubuntu 24.04 ships no awscli package.
 
 import argparse
 import os
+import re
 import sys
 
-BUNDLE = {"compose.yaml": "compose.yaml", "app.env": "app.env", "compose.env": ".env", "id": "id"}
+BUNDLE = {
+    "compose.yaml": "compose.yaml",
+    "app.env": "app.env",
+    "compose.env": ".env",
+    "default.conf.template": "proxy/templates/default.conf.template",
+    "id": "id",
+}
+# <service>/<KEY> below <path>secrets/ (the layout infra/release.go writes).
+SECRET_NAME = re.compile(r"^([a-z0-9][a-z0-9-]*)/([A-Z_][A-Z0-9_]*)$")
 
 
 class FetchError(Exception):
     pass
 
 
-def parameters(client, path, decrypt):
-    """All parameters directly below path, as {leaf name: value}."""
+def parameters(client, path, decrypt, recursive=False):
+    """All parameters below path (directly, unless recursive), as {name relative to path: value}."""
     out = {}
-    kwargs = {"Path": path, "Recursive": False, "WithDecryption": decrypt}
+    kwargs = {"Path": path, "Recursive": recursive, "WithDecryption": decrypt}
     while True:
         page = client.get_parameters_by_path(**kwargs)
         for p in page.get("Parameters", []):
@@ -40,11 +50,12 @@ def parameters(client, path, decrypt):
 def secret_line(key, value):
     # Single quotes: compose reads the value literally (no $ interpolation).
     if "'" in value or "\n" in value or "\r" in value:
-        raise FetchError("secret %s contains a quote or newline, which secrets.env cannot hold literally" % key)
+        raise FetchError("secret %s contains a quote or newline, which an env file cannot hold literally" % key)
     return "%s='%s'\n" % (key, value)
 
 
 def write(path, content, mode):
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
     with os.fdopen(fd, "w") as f:
         f.write(content)
@@ -61,11 +72,20 @@ def fetch(client, path, out, expect_id=None):
     release_id = release["id"].strip()
     if expect_id and release_id != expect_id:
         raise FetchError("stored release is %s, not %s: a newer release overtook this one" % (release_id, expect_id))
-    secrets = parameters(client, path + "secrets/", True)
+    secrets = parameters(client, path + "secrets/", True, recursive=True)
     if not secrets:
         raise FetchError("no secrets under %ssecrets/" % path)
-    lines = "".join(secret_line(k, secrets[k]) for k in sorted(secrets))
-    write(os.path.join(out, "secrets.env"), lines, 0o600)
+    files = {}
+    for name in sorted(secrets):
+        m = SECRET_NAME.match(name)
+        if not m:
+            raise FetchError("secret %ssecrets/%s is not named <service>/<KEY>" % (path, name))
+        files.setdefault(m.group(1), []).append(secret_line(m.group(2), secrets[name]))
+    secrets_dir = os.path.join(out, "secrets")
+    os.makedirs(secrets_dir, mode=0o700, exist_ok=True)
+    os.chmod(secrets_dir, 0o700)
+    for service, lines in files.items():
+        write(os.path.join(secrets_dir, service + ".env"), "".join(lines), 0o600)
     for name, filename in BUNDLE.items():
         content = release[name]
         if not content.endswith("\n"):

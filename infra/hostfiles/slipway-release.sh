@@ -26,7 +26,11 @@ fi
 : "${SLIPWAY_PARAMETER_PATH:?missing in /etc/slipway/host.env}"
 root="${SLIPWAY_RELEASES:-/var/lib/slipway/releases}"
 fetch="${SLIPWAY_FETCH:-/usr/local/lib/slipway/slipway-fetch}"
-wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-600}"
+# The time budget (seconds), from infra/release.go: the SSM document passes
+# the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
+lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
+pull_timeout="${SLIPWAY_PULL_TIMEOUT:-240}"
+wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 keep="${SLIPWAY_KEEP_RELEASES:-5}"
 
 log() { echo "slipway-release: $*" >&2; }
@@ -71,7 +75,38 @@ changed_services() {
 	} | awk 'NF { print $1 }' | sort -u | tr '\n' ' ' | sed 's/ $//'
 }
 
+# sync_db_password DIR makes the running database accept the password the
+# release in DIR gives its API. Postgres applies POSTGRES_PASSWORD only when it
+# initialises its data directory, so after a rotation of slipway:dbPassword
+# the new API would be locked out and every release rolled back; and a
+# rollback needs the old password back. As the superuser, over the container's
+# local socket (trusted by the official image); the value travels on stdin,
+# never on a command line, and psql's output (which may quote the statement)
+# is discarded, as is the server's log of a failed statement. Idempotent.
+# Without a running database there is nothing to do: a first start initialises
+# it with the release's password.
+sync_db_password() {
+	local dir="$1" user password
+	if [ -z "$(compose "$dir" ps --quiet --status running db 2>/dev/null)" ]; then
+		return 0
+	fi
+	user="$(sed -n 's/^POSTGRES_USER=//p' "$dir/app.env")"
+	password="$(sed -n "s/^POSTGRES_PASSWORD='\(.*\)'\$/\1/p" "$dir/secrets/db.env")"
+	if [ -z "$user" ] || [ -z "$password" ]; then
+		log "release $(basename "$dir"): no POSTGRES_USER in app.env or POSTGRES_PASSWORD in secrets/db.env"
+		return 1
+	fi
+	if ! printf 'SET log_min_error_statement = panic;\nSET log_statement = none;\nALTER ROLE "%s" WITH PASSWORD '"'%s'"';\n' \
+		"${user//\"/\"\"}" "${password//\'/\'\'}" |
+		compose "$dir" exec -T db psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 --username "$user" --dbname postgres >/dev/null 2>&1; then
+		log "release $(basename "$dir"): setting the database password failed"
+		return 1
+	fi
+	log "release $(basename "$dir"): database password applied"
+}
+
 up() {
+	sync_db_password "$1" || return 1
 	compose "$1" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
 }
 
@@ -104,7 +139,8 @@ stage() {
 		return 1
 		;;
 	esac
-	chmod 0600 "$incoming/secrets.env"
+	# Root-only, whatever the fetcher did: secrets/<service>.env.
+	chmod -R go= "$incoming/secrets"
 	rm -rf "${root:?}/$id"
 	mv -T "$incoming" "$root/$id"
 	echo "$id"
@@ -123,7 +159,7 @@ rollout() {
 		log "release $id: first release on this host"
 	fi
 
-	if ! compose "$root/$id" pull --quiet; then
+	if ! (cd "$root/$id" && timeout "$pull_timeout" docker compose pull --quiet); then
 		# Nothing has changed on the host yet.
 		die "release $id: pulling its images failed; still running ${current:-nothing}"
 	fi
@@ -158,7 +194,7 @@ mkdir -p "$root"
 chmod 0700 "$root"
 # One rollout at a time: the boot unit and an SSM run may overlap.
 exec 9>"$root/.lock"
-flock --wait 900 9 || die "another release is still running"
+flock --wait "$lock_wait" 9 || die "another release is still running after ${lock_wait}s"
 
 case "${1:-}" in
 boot)

@@ -21,7 +21,7 @@ class StubSSM:
 
     def get_parameters_by_path(self, Path, Recursive, WithDecryption, NextToken=None):
         self.calls.append((Path, WithDecryption))
-        names = sorted(n for n in self.params if n.startswith(Path) and "/" not in n[len(Path):])
+        names = sorted(n for n in self.params if n.startswith(Path) and (Recursive or "/" not in n[len(Path):]))
         start = int(NextToken or 0)
         page = {"Parameters": [{"Name": n, "Value": self.params[n]} for n in names[start:start + 1]]}
         if start + 1 < len(names):
@@ -34,9 +34,11 @@ def bundle(**extra):
         "/slipway/dev/release/compose.yaml": "name: slipway\n",
         "/slipway/dev/release/app.env": "PORT=3000",
         "/slipway/dev/release/compose.env": "# compose\n",
+        "/slipway/dev/release/default.conf.template": "upstream api { server ${API_UPSTREAM}; }\n",
         "/slipway/dev/release/id": "0123456789abcdef0123",
-        "/slipway/dev/secrets/DATABASE_PASSWORD": "pa$$word",
-        "/slipway/dev/secrets/ORIGIN_HEADER_VALUE": "origin",
+        "/slipway/dev/secrets/db/POSTGRES_PASSWORD": "pa$$word",
+        "/slipway/dev/secrets/api/DATABASE_PASSWORD": "pa$$word",
+        "/slipway/dev/secrets/proxy/ORIGIN_HEADER_VALUE": "origin",
     }
     p.update(extra)
     return p
@@ -50,13 +52,21 @@ class FetchTest(unittest.TestCase):
         ssm = StubSSM(bundle())
         rid = fetch_mod.fetch(ssm, "/slipway/dev/", self.out, "0123456789abcdef0123")
         self.assertEqual(rid, "0123456789abcdef0123")
-        self.assertEqual(sorted(os.listdir(self.out)), [".env", "app.env", "compose.yaml", "id", "secrets.env"])
+        self.assertEqual(sorted(os.listdir(self.out)), [".env", "app.env", "compose.yaml", "id", "proxy", "secrets"])
         with open(os.path.join(self.out, "app.env")) as f:
             self.assertEqual(f.read(), "PORT=3000\n")
-        with open(os.path.join(self.out, "secrets.env")) as f:
-            # single quotes: compose must not interpolate the $ in a secret
-            self.assertEqual(f.read(), "DATABASE_PASSWORD='pa$$word'\nORIGIN_HEADER_VALUE='origin'\n")
-        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(self.out, "secrets.env")).st_mode), 0o600)
+        with open(os.path.join(self.out, "proxy", "templates", "default.conf.template")) as f:
+            self.assertEqual(f.read(), "upstream api { server ${API_UPSTREAM}; }\n")
+        # One file per service, each with only its own secrets; single quotes: compose must not
+        # interpolate the $ in a secret.
+        secrets = os.path.join(self.out, "secrets")
+        self.assertEqual(sorted(os.listdir(secrets)), ["api.env", "db.env", "proxy.env"])
+        want = {"db.env": "POSTGRES_PASSWORD='pa$$word'\n", "api.env": "DATABASE_PASSWORD='pa$$word'\n", "proxy.env": "ORIGIN_HEADER_VALUE='origin'\n"}
+        for name, content in want.items():
+            with open(os.path.join(secrets, name)) as f:
+                self.assertEqual(f.read(), content)
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(secrets, name)).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(secrets).st_mode), 0o700)
         # secrets are decrypted, the bundle is read without decryption
         self.assertIn(("/slipway/dev/secrets/", True), ssm.calls)
         self.assertIn(("/slipway/dev/release/", False), ssm.calls)
@@ -73,7 +83,19 @@ class FetchTest(unittest.TestCase):
             fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
 
     def test_refuses_a_secret_env_files_cannot_hold(self):
-        p = bundle(**{"/slipway/dev/secrets/DD_API_KEY": "it's"})
+        p = bundle(**{"/slipway/dev/secrets/datadog/DD_API_KEY": "it's"})
+        with self.assertRaises(fetch_mod.FetchError):
+            fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
+
+    def test_refuses_a_secret_outside_a_service(self):
+        # The old flat layout (secrets/<KEY>) would give every service every secret: refused.
+        p = bundle(**{"/slipway/dev/secrets/DATABASE_PASSWORD": "pw"})
+        with self.assertRaises(fetch_mod.FetchError):
+            fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
+
+    def test_refuses_a_bundle_without_the_template(self):
+        p = bundle()
+        del p["/slipway/dev/release/default.conf.template"]
         with self.assertRaises(fetch_mod.FetchError):
             fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
 

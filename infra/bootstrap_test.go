@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -192,5 +193,24 @@ func TestUserDataIsGzippedAndBounded(t *testing.T) {
 	}
 	if _, err := encodeUserData(base64.StdEncoding.EncodeToString(noise)); err == nil || !strings.Contains(err.Error(), "limit") {
 		t.Fatalf("oversized user data accepted: %v", err)
+	}
+}
+
+// The boot unit runs the release script, which may first wait for a
+// rollout SSM started and then roll out (and back) itself: systemd must not
+// kill it before the release budget is spent.
+func TestBootUnitOutlastsTheReleaseBudget(t *testing.T) {
+	unit, err := hostFiles.ReadFile("hostfiles/slipway.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var timeout int
+	for _, line := range strings.Split(string(unit), "\n") {
+		if v, ok := strings.CutPrefix(line, "TimeoutStartSec="); ok {
+			timeout, _ = strconv.Atoi(strings.TrimSpace(v))
+		}
+	}
+	if need := lockWait + rolloutWork + 60; timeout < need {
+		t.Fatalf("slipway.service TimeoutStartSec=%d, the boot path may need %d s", timeout, need)
 	}
 }

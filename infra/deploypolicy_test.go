@@ -238,6 +238,23 @@ func (l *lifecycle) roleARN(name string) string {
 	return ""
 }
 
+// bounded adds the role's permissions boundary, as AWS puts it in the
+// request context (iam:PermissionsBoundary), to ctx.
+func (l *lifecycle) bounded(roleARN string, ctx map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range ctx {
+		out[k] = v
+	}
+	for _, r := range l.res.ByType("aws:iam/role:Role") {
+		if r.Out("arn") == roleARN {
+			if b, ok := r.In("permissionsBoundary").(string); ok && b != "" {
+				out["iam:PermissionsBoundary"] = []string{b}
+			}
+		}
+	}
+	return out
+}
+
 func (l *lifecycle) bucket(name string) string { return "arn:aws:s3:::" + name }
 
 func (l *lifecycle) queueARN(url string) string {
@@ -340,15 +357,27 @@ var resourceCalls = map[string]func(l *lifecycle){
 	},
 	// IAM roles of the stack (not the deploy identity).
 	"aws:iam/role:Role": func(l *lifecycle) {
-		l.add(nil, l.r.Out("arn").(string), "iam:CreateRole", "iam:TagRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
+		arn := l.r.Out("arn").(string)
+		l.add(l.bounded(arn, nil), arn, "iam:CreateRole", "iam:PutRolePermissionsBoundary")
+		l.add(nil, arn, "iam:TagRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
 			"iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:DeleteRole")
 	},
 	"aws:iam/rolePolicy:RolePolicy": func(l *lifecycle) {
-		l.add(nil, l.roleARN(l.str("role")), "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy")
+		arn := l.roleARN(l.str("role"))
+		l.add(l.bounded(arn, nil), arn, "iam:PutRolePolicy", "iam:DeleteRolePolicy")
+		l.add(nil, arn, "iam:GetRolePolicy")
 	},
 	"aws:iam/rolePolicyAttachment:RolePolicyAttachment": func(l *lifecycle) {
-		l.add(map[string][]string{"iam:PolicyARN": {l.str("policyArn")}}, l.roleARN(l.str("role")),
+		arn := l.roleARN(l.str("role"))
+		l.add(l.bounded(arn, map[string][]string{"iam:PolicyARN": {l.str("policyArn")}}), arn,
 			"iam:AttachRolePolicy", "iam:DetachRolePolicy")
+	},
+	// The role boundary (dev, prod): an administrator creates and changes
+	// it (the deploy identity is denied every write); CI's previews and
+	// updates read it.
+	"aws:iam/policy:Policy": func(l *lifecycle) {
+		arn := l.r.Out("arn").(string)
+		l.add(nil, arn, "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags")
 	},
 	"aws:iam/instanceProfile:InstanceProfile": func(l *lifecycle) {
 		arn := l.r.Out("arn").(string)
@@ -618,7 +647,7 @@ func programInvokes(t *testing.T) []string {
 func deployDoc(t *testing.T, res *mockcloud.Result) iamDoc {
 	t.Helper()
 	var doc iamDoc
-	for _, p := range res.ByType("aws:iam/policy:Policy") {
+	for _, p := range deployPolicies(res) {
 		var part iamDoc
 		if err := json.Unmarshal([]byte(p.Str("policy")), &part); err != nil {
 			t.Fatalf("%s: %v", p.Name, err)

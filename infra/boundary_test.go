@@ -275,3 +275,20 @@ func TestRoleBoundaryCoversRoles(t *testing.T) {
 		}
 	}
 }
+
+// Prod's identity works within prod's boundary, and dev's is no way out.
+func TestProdDeployPolicyUsesProdBoundary(t *testing.T) {
+	doc := deployDoc(t, deploy(t, "prod"))
+	host := "arn:aws:iam::" + acct + ":role/slipway/slipway-prod-host-1"
+	for b, want := range map[string]bool{boundaryARN("prod"): true, boundaryARN("dev"): false, "": false} {
+		ctx := map[string][]string{}
+		if b != "" {
+			ctx["iam:PermissionsBoundary"] = []string{b}
+		}
+		for _, a := range []string{"iam:CreateRole", "iam:PutRolePolicy", "iam:PutRolePermissionsBoundary"} {
+			if got, why := iamAllows(t, doc, iamCall{a, host, ctx}); got != want {
+				t.Errorf("prod's deploy identity %s with boundary %q: %v (%s), want %v", a, b, got, why, want)
+			}
+		}
+	}
+}

@@ -756,4 +756,89 @@ func TestDeployPolicyRefusesEscalations(t *testing.T) {
 			t.Errorf("dev's deploy identity may %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
 		}
 	}
+	escalationsThroughRoles(t, doc)
+}
+
+// escalationsThroughRoles: the identity may write a role's rights only on
+// a role that carries its stacks' boundary, never take a boundary off, and
+// never change a boundary; with the boundary, the calls the program makes
+// go through.
+func escalationsThroughRoles(t *testing.T, doc iamDoc) {
+	t.Helper()
+	role := func(name string) string { return "arn:aws:iam::" + acct + ":role/slipway/" + name }
+	policy := func(name string) string { return "arn:aws:iam::" + acct + ":policy/slipway/" + name }
+	devBoundary, prodBoundary := policy("slipway-dev-role-boundary"), policy("slipway-prod-role-boundary")
+	bounded := func(b string, extra ...string) map[string][]string {
+		ctx := map[string][]string{}
+		if b != "" {
+			ctx["iam:PermissionsBoundary"] = []string{b}
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			ctx[extra[i]] = []string{extra[i+1]}
+		}
+		return ctx
+	}
+	ssmCore := []string{"iam:PolicyARN", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+	own := []string{"iam:PolicyARN", policy("slipway-dev-extra")}
+	for _, host := range []string{role("slipway-dev-host-1"), role("slipway-pr-7-host-1"), role("slipway-dev-new-1")} {
+		for _, c := range []iamCall{
+			// Without a boundary, or with another one (prod's, or a
+			// project policy the identity would like to be the limit).
+			{"iam:CreateRole", host, bounded("")},
+			{"iam:CreateRole", host, bounded(prodBoundary)},
+			{"iam:PutRolePolicy", host, bounded("")},
+			{"iam:PutRolePolicy", host, bounded(policy("slipway-dev-deploy-policy-identity-1"))},
+			{"iam:DeleteRolePolicy", host, bounded("")},
+			{"iam:AttachRolePolicy", host, bounded("", ssmCore...)},
+			{"iam:AttachRolePolicy", host, bounded("", own...)},
+			{"iam:DetachRolePolicy", host, bounded("", ssmCore...)},
+			{"iam:PutRolePermissionsBoundary", host, bounded(policy("slipway-dev-anything"))},
+			{"iam:PutRolePermissionsBoundary", host, bounded(prodBoundary)},
+			// Taking the boundary off, with or without it in the context.
+			{"iam:DeleteRolePermissionsBoundary", host, bounded(devBoundary)},
+			{"iam:DeleteRolePermissionsBoundary", host, bounded("")},
+			// Within the boundary, but an AWS policy that is not one of the two.
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, "iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")},
+		} {
+			if ok, why := iamAllows(t, doc, c); ok {
+				t.Errorf("dev's deploy identity may %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
+			}
+		}
+		for _, c := range []iamCall{
+			{"iam:CreateRole", host, bounded(devBoundary)},
+			{"iam:PutRolePolicy", host, bounded(devBoundary)},
+			{"iam:DeleteRolePolicy", host, bounded(devBoundary)},
+			{"iam:PutRolePermissionsBoundary", host, bounded(devBoundary)},
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, ssmCore...)},
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, own...)},
+			{"iam:DetachRolePolicy", host, bounded(devBoundary, ssmCore...)},
+		} {
+			if ok, why := iamAllows(t, doc, c); !ok {
+				t.Errorf("dev's deploy identity may not %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
+			}
+		}
+	}
+	// Changing a boundary (dev's or prod's) or creating one, or taking one
+	// off a role: an administrator's job. Explicit denies, so they hold
+	// even if the identity is someday given a broader policy too.
+	broader := iamDoc{Statement: append([]iamStatement{{Sid: "Broader", Effect: "Allow", Action: "*", Resource: "*"}}, doc.Statement...)}
+	for _, b := range []string{devBoundary, prodBoundary} {
+		for _, a := range []string{"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
+			"iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:TagPolicy", "iam:UntagPolicy"} {
+			if ok, why := iamAllows(t, broader, iamCall{a, b, nil}); ok {
+				t.Errorf("dev's deploy identity may %s on %s (%s)", a, b, why)
+			}
+		}
+	}
+	for _, r := range []string{role("slipway-dev-host-1"), role("anything")} {
+		if ok, why := iamAllows(t, broader, iamCall{"iam:DeleteRolePermissionsBoundary", r, bounded(devBoundary)}); ok {
+			t.Errorf("dev's deploy identity may take the boundary off %s (%s)", r, why)
+		}
+	}
+	// Reading its own boundary is what previews and refreshes do.
+	for _, a := range []string{"iam:GetPolicy", "iam:GetPolicyVersion"} {
+		if ok, why := iamAllows(t, doc, iamCall{a, devBoundary, nil}); !ok {
+			t.Errorf("dev's deploy identity may not %s its boundary (%s)", a, why)
+		}
+	}
 }

@@ -23,6 +23,8 @@ type DataVolumeArgs struct {
 	// BackupTag marks the volume for this stack's snapshot schedule.
 	BackupTag string
 	Account   account
+	// PermissionsBoundary is the stack's role boundary (snapshot role).
+	PermissionsBoundary pulumi.StringInput
 }
 
 // DataVolume is the EBS volume that holds Postgres data. It is a resource
@@ -77,6 +79,8 @@ func snapshotSchedule(ctx *pulumi.Context, name string, args DataVolumeArgs, d *
 	role, err := iam.NewRole(ctx, name+"-snapshots", &iam.RoleArgs{
 		Path:             pulumi.String(iamPath),
 		AssumeRolePolicy: assumeRolePolicy(ctx, parent, "dlm.amazonaws.com", nil),
+		// The deploy identity may change this role only within it.
+		PermissionsBoundary: args.PermissionsBoundary,
 	}, parent)
 	if err != nil {
 		return err

@@ -47,6 +47,9 @@ type deployScope struct {
 	// Dashboards are the dashboard names (not auto-named: see
 	// dashboardName).
 	Dashboards []string
+	// Boundary names the role boundary every role of these stacks
+	// carries (boundary.go); Boundaries matches every stack's.
+	Boundary, Boundaries string
 }
 
 func newDeployScope(cfg stacks.Config) deployScope {
@@ -54,7 +57,8 @@ func newDeployScope(cfg stacks.Config) deployScope {
 	if cfg.Profile == stacks.Dev {
 		stackPatterns = append(stackPatterns, "pr-*")
 	}
-	s := deployScope{Stacks: stackPatterns, Self: cfg.Project + "-" + cfg.Stack + "-" + deployName + "-*"}
+	s := deployScope{Stacks: stackPatterns, Self: cfg.Project + "-" + cfg.Stack + "-" + deployName + "-*",
+		Boundary: RoleBoundaryName(cfg.Project, boundaryOwner(cfg)), Boundaries: RoleBoundaryName(cfg.Project, "*")}
 	for _, st := range stackPatterns {
 		s.Names = append(s.Names, cfg.Project+"-"+st+"-*")
 		s.Parameters = append(s.Parameters, "/"+cfg.Project+"/"+st+"/*")

@@ -155,20 +155,29 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		allow("Ec2ReadAwsPrefixLists", []string{"ec2:GetManagedPrefixListEntries"},
 			pulumi.StringArray{pulumi.Sprintf("arn:%s:ec2:%s:aws:prefix-list/*", acct.Partition, acct.Region)}, nil),
 	}
+	// A role's rights may be created or changed only on a role that
+	// carries the stacks' role boundary (boundary.go), so whatever the
+	// identity writes into a role, the role can do no more than the
+	// boundary allows.
+	boundary := acct.globalARN("iam", "policy"+iamPath+s.Boundary)
+	withinBoundary := conditions(condition("StringEquals", "iam:PermissionsBoundary", boundary))
 	identity := []iam.GetPolicyDocumentStatementArgs{
 		// IAM: only roles and instance profiles named for these stacks
 		// under the project path; users, groups and policies read only.
-		allow("IamRoles", []string{"iam:CreateRole", "iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
+		allow("IamRoles", []string{"iam:DeleteRole", "iam:GetRole", "iam:UpdateRole",
 			"iam:UpdateRoleDescription", "iam:UpdateAssumeRolePolicy", "iam:TagRole", "iam:UntagRole", "iam:ListRoleTags",
-			"iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy", "iam:ListRolePolicies",
+			"iam:GetRolePolicy", "iam:ListRolePolicies",
 			"iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"}, iamARN("role"), nil),
+		allow("IamRolesWithinBoundary", []string{"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
+			"iam:PutRolePermissionsBoundary"}, iamARN("role"), withinBoundary),
 		// Managed policies may be attached only if they are AWS's two
-		// the host and the snapshots use, or the project's own.
+		// the host and the snapshots use, or the project's own, and only
+		// to a role within the boundary.
 		allow("IamAttachKnownPolicies", []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, iamARN("role"),
-			conditions(condition("ArnLike", "iam:PolicyARN",
+			append(conditions(condition("ArnLike", "iam:PolicyARN",
 				pulumi.Sprintf("arn:%s:iam::aws:policy/AmazonSSMManagedInstanceCore", acct.Partition),
 				pulumi.Sprintf("arn:%s:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole", acct.Partition),
-				acct.globalARN("iam", "policy"+iamPath+"*")))),
+				acct.globalARN("iam", "policy"+iamPath+"*"))), withinBoundary...)),
 		allow("IamInstanceProfiles", []string{"iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
 			"iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
 			"iam:TagInstanceProfile", "iam:UntagInstanceProfile", "iam:ListInstanceProfileTags"}, iamARN("instance-profile"), nil),
@@ -310,6 +319,12 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 		// Nor does it assume roles: rewriting a project role's trust to
 		// name itself would otherwise be a way out of this policy.
 		statement("DenyAssumingRoles", "Deny", nil, []string{"sts:AssumeRole"}, star, nil),
+		// No role loses its boundary, and no boundary changes: only an
+		// administrator changes what the project's roles may do at most.
+		statement("DenyRemovingRoleBoundaries", "Deny", nil, []string{"iam:DeleteRolePermissionsBoundary"}, star, nil),
+		statement("DenyChangingRoleBoundaries", "Deny", nil, []string{"iam:CreatePolicy", "iam:CreatePolicyVersion",
+			"iam:DeletePolicyVersion", "iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:TagPolicy", "iam:UntagPolicy"},
+			pulumi.StringArray{acct.globalARN("iam", "policy"+iamPath+s.Boundaries)}, nil),
 	)
 	return map[string]pulumi.StringOutput{
 		"compute":  statements(ctx, opts, compute...),

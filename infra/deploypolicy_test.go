@@ -238,6 +238,23 @@ func (l *lifecycle) roleARN(name string) string {
 	return ""
 }
 
+// bounded adds the role's permissions boundary, as AWS puts it in the
+// request context (iam:PermissionsBoundary), to ctx.
+func (l *lifecycle) bounded(roleARN string, ctx map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for k, v := range ctx {
+		out[k] = v
+	}
+	for _, r := range l.res.ByType("aws:iam/role:Role") {
+		if r.Out("arn") == roleARN {
+			if b, ok := r.In("permissionsBoundary").(string); ok && b != "" {
+				out["iam:PermissionsBoundary"] = []string{b}
+			}
+		}
+	}
+	return out
+}
+
 func (l *lifecycle) bucket(name string) string { return "arn:aws:s3:::" + name }
 
 func (l *lifecycle) queueARN(url string) string {
@@ -340,15 +357,27 @@ var resourceCalls = map[string]func(l *lifecycle){
 	},
 	// IAM roles of the stack (not the deploy identity).
 	"aws:iam/role:Role": func(l *lifecycle) {
-		l.add(nil, l.r.Out("arn").(string), "iam:CreateRole", "iam:TagRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
+		arn := l.r.Out("arn").(string)
+		l.add(l.bounded(arn, nil), arn, "iam:CreateRole", "iam:PutRolePermissionsBoundary")
+		l.add(nil, arn, "iam:TagRole", "iam:GetRole", "iam:UpdateAssumeRolePolicy",
 			"iam:ListRolePolicies", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole", "iam:DeleteRole")
 	},
 	"aws:iam/rolePolicy:RolePolicy": func(l *lifecycle) {
-		l.add(nil, l.roleARN(l.str("role")), "iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy")
+		arn := l.roleARN(l.str("role"))
+		l.add(l.bounded(arn, nil), arn, "iam:PutRolePolicy", "iam:DeleteRolePolicy")
+		l.add(nil, arn, "iam:GetRolePolicy")
 	},
 	"aws:iam/rolePolicyAttachment:RolePolicyAttachment": func(l *lifecycle) {
-		l.add(map[string][]string{"iam:PolicyARN": {l.str("policyArn")}}, l.roleARN(l.str("role")),
+		arn := l.roleARN(l.str("role"))
+		l.add(l.bounded(arn, map[string][]string{"iam:PolicyARN": {l.str("policyArn")}}), arn,
 			"iam:AttachRolePolicy", "iam:DetachRolePolicy")
+	},
+	// The role boundary (dev, prod): an administrator creates and changes
+	// it (the deploy identity is denied every write); CI's previews and
+	// updates read it.
+	"aws:iam/policy:Policy": func(l *lifecycle) {
+		arn := l.r.Out("arn").(string)
+		l.add(nil, arn, "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions", "iam:ListPolicyTags")
 	},
 	"aws:iam/instanceProfile:InstanceProfile": func(l *lifecycle) {
 		arn := l.r.Out("arn").(string)
@@ -618,7 +647,7 @@ func programInvokes(t *testing.T) []string {
 func deployDoc(t *testing.T, res *mockcloud.Result) iamDoc {
 	t.Helper()
 	var doc iamDoc
-	for _, p := range res.ByType("aws:iam/policy:Policy") {
+	for _, p := range deployPolicies(res) {
 		var part iamDoc
 		if err := json.Unmarshal([]byte(p.Str("policy")), &part); err != nil {
 			t.Fatalf("%s: %v", p.Name, err)
@@ -725,6 +754,91 @@ func TestDeployPolicyRefusesEscalations(t *testing.T) {
 	} {
 		if ok, why := iamAllows(t, doc, c); ok {
 			t.Errorf("dev's deploy identity may %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
+		}
+	}
+	escalationsThroughRoles(t, doc)
+}
+
+// escalationsThroughRoles: the identity may write a role's rights only on
+// a role that carries its stacks' boundary, never take a boundary off, and
+// never change a boundary; with the boundary, the calls the program makes
+// go through.
+func escalationsThroughRoles(t *testing.T, doc iamDoc) {
+	t.Helper()
+	role := func(name string) string { return "arn:aws:iam::" + acct + ":role/slipway/" + name }
+	policy := func(name string) string { return "arn:aws:iam::" + acct + ":policy/slipway/" + name }
+	devBoundary, prodBoundary := policy("slipway-dev-role-boundary"), policy("slipway-prod-role-boundary")
+	bounded := func(b string, extra ...string) map[string][]string {
+		ctx := map[string][]string{}
+		if b != "" {
+			ctx["iam:PermissionsBoundary"] = []string{b}
+		}
+		for i := 0; i+1 < len(extra); i += 2 {
+			ctx[extra[i]] = []string{extra[i+1]}
+		}
+		return ctx
+	}
+	ssmCore := []string{"iam:PolicyARN", "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}
+	own := []string{"iam:PolicyARN", policy("slipway-dev-extra")}
+	for _, host := range []string{role("slipway-dev-host-1"), role("slipway-pr-7-host-1"), role("slipway-dev-new-1")} {
+		for _, c := range []iamCall{
+			// Without a boundary, or with another one (prod's, or a
+			// project policy the identity would like to be the limit).
+			{"iam:CreateRole", host, bounded("")},
+			{"iam:CreateRole", host, bounded(prodBoundary)},
+			{"iam:PutRolePolicy", host, bounded("")},
+			{"iam:PutRolePolicy", host, bounded(policy("slipway-dev-deploy-policy-identity-1"))},
+			{"iam:DeleteRolePolicy", host, bounded("")},
+			{"iam:AttachRolePolicy", host, bounded("", ssmCore...)},
+			{"iam:AttachRolePolicy", host, bounded("", own...)},
+			{"iam:DetachRolePolicy", host, bounded("", ssmCore...)},
+			{"iam:PutRolePermissionsBoundary", host, bounded(policy("slipway-dev-anything"))},
+			{"iam:PutRolePermissionsBoundary", host, bounded(prodBoundary)},
+			// Taking the boundary off, with or without it in the context.
+			{"iam:DeleteRolePermissionsBoundary", host, bounded(devBoundary)},
+			{"iam:DeleteRolePermissionsBoundary", host, bounded("")},
+			// Within the boundary, but an AWS policy that is not one of the two.
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, "iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess")},
+		} {
+			if ok, why := iamAllows(t, doc, c); ok {
+				t.Errorf("dev's deploy identity may %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
+			}
+		}
+		for _, c := range []iamCall{
+			{"iam:CreateRole", host, bounded(devBoundary)},
+			{"iam:PutRolePolicy", host, bounded(devBoundary)},
+			{"iam:DeleteRolePolicy", host, bounded(devBoundary)},
+			{"iam:PutRolePermissionsBoundary", host, bounded(devBoundary)},
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, ssmCore...)},
+			{"iam:AttachRolePolicy", host, bounded(devBoundary, own...)},
+			{"iam:DetachRolePolicy", host, bounded(devBoundary, ssmCore...)},
+		} {
+			if ok, why := iamAllows(t, doc, c); !ok {
+				t.Errorf("dev's deploy identity may not %s on %s %v (%s)", c.Action, c.ARN, c.Context, why)
+			}
+		}
+	}
+	// Changing a boundary (dev's or prod's) or creating one, or taking one
+	// off a role: an administrator's job. Explicit denies, so they hold
+	// even if the identity is someday given a broader policy too.
+	broader := iamDoc{Statement: append([]iamStatement{{Sid: "Broader", Effect: "Allow", Action: "*", Resource: "*"}}, doc.Statement...)}
+	for _, b := range []string{devBoundary, prodBoundary} {
+		for _, a := range []string{"iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
+			"iam:SetDefaultPolicyVersion", "iam:DeletePolicy", "iam:TagPolicy", "iam:UntagPolicy"} {
+			if ok, why := iamAllows(t, broader, iamCall{a, b, nil}); ok {
+				t.Errorf("dev's deploy identity may %s on %s (%s)", a, b, why)
+			}
+		}
+	}
+	for _, r := range []string{role("slipway-dev-host-1"), role("anything")} {
+		if ok, why := iamAllows(t, broader, iamCall{"iam:DeleteRolePermissionsBoundary", r, bounded(devBoundary)}); ok {
+			t.Errorf("dev's deploy identity may take the boundary off %s (%s)", r, why)
+		}
+	}
+	// Reading its own boundary is what previews and refreshes do.
+	for _, a := range []string{"iam:GetPolicy", "iam:GetPolicyVersion"} {
+		if ok, why := iamAllows(t, doc, iamCall{a, devBoundary, nil}); !ok {
+			t.Errorf("dev's deploy identity may not %s its boundary (%s)", a, why)
 		}
 	}
 }

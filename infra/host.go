@@ -41,6 +41,9 @@ type HostArgs struct {
 	Bootstrap Bootstrap
 	// AlarmActions are notified when the host is recovered.
 	AlarmActions []pulumi.StringInput
+	// PermissionsBoundary is the stack's role boundary (boundary.go): the
+	// role's grants must fit inside it.
+	PermissionsBoundary pulumi.StringInput
 }
 
 // Host is the one EC2 instance that runs the compose stack.
@@ -193,6 +196,8 @@ func hostRole(ctx *pulumi.Context, name string, args HostArgs, h *Host) (*iam.In
 		Path:             pulumi.String(iamPath),
 		Description:      pulumi.String("Slipway app host " + args.Stack),
 		AssumeRolePolicy: assumeRolePolicy(ctx, parent, "ec2.amazonaws.com", nil),
+		// The deploy identity may change this role only within it.
+		PermissionsBoundary: args.PermissionsBoundary,
 	}, parent)
 	if err != nil {
 		return nil, nil, err

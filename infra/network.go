@@ -27,6 +27,8 @@ type NetworkArgs struct {
 	FlowLogs         bool
 	LogRetentionDays int
 	Account          account
+	// PermissionsBoundary is the stack's role boundary (flow-log role).
+	PermissionsBoundary pulumi.StringInput
 }
 
 // Network is a VPC of the stack's own with public subnets only: no NAT
@@ -191,6 +193,8 @@ func flowLogs(ctx *pulumi.Context, name string, vpcID pulumi.IDOutput, args Netw
 	role, err := iam.NewRole(ctx, name+"-flow-logs", &iam.RoleArgs{
 		Path:             pulumi.String(iamPath),
 		AssumeRolePolicy: assumeRolePolicy(ctx, invoke, "vpc-flow-logs.amazonaws.com", args.Account.ID),
+		// The deploy identity may change this role only within it.
+		PermissionsBoundary: args.PermissionsBoundary,
 	}, parent)
 	if err != nil {
 		return err

@@ -30,7 +30,7 @@ func globMatch(pattern, s string) bool {
 func deployPolicyOf(t *testing.T, res *mockcloud.Result) policyDoc {
 	t.Helper()
 	var doc policyDoc
-	parts := res.ByType("aws:iam/policy:Policy")
+	parts := deployPolicies(res)
 	if len(parts) != 4 {
 		t.Fatalf("%s: %d deploy policies, want 4 parts", res.Stack, len(parts))
 	}
@@ -250,7 +250,7 @@ func TestDeployIdentityOnlyInDevAndProd(t *testing.T) {
 			}
 			attached = append(attached, att.Str("policyArn"))
 		}
-		for _, p := range res.ByType("aws:iam/policy:Policy") {
+		for _, p := range deployPolicies(res) {
 			if p.Str("path") != "/slipway/" {
 				t.Errorf("%s: policy path %s", stack, p.Str("path"))
 			}
@@ -332,7 +332,7 @@ func TestGitHubOIDCRoleTrustsOnlyTheNamedRepository(t *testing.T) {
 				attached = append(attached, att.Str("policyArn"))
 			}
 		}
-		for _, p := range res.ByType("aws:iam/policy:Policy") {
+		for _, p := range deployPolicies(res) {
 			policies = append(policies, p.Out("arn").(string))
 		}
 		slices.Sort(attached)

@@ -26,6 +26,11 @@ type Stack struct {
 	Domain *Domain
 	// Deployer is nil in review stacks.
 	Deployer *Deployer
+	// RoleBoundary is nil in review stacks (they use dev's).
+	RoleBoundary *RoleBoundary
+
+	// boundaryARN is the permissions boundary every role carries.
+	boundaryARN pulumi.StringOutput
 
 	cfg      stacks.Config
 	p        *providers
@@ -44,6 +49,7 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	}
 	s := &Stack{cfg: cfg, p: p, regional: pulumi.Provider(p.Regional), acct: lookupAccount(ctx, p.Regional, cfg.Region)}
 	for _, step := range []func(*pulumi.Context) error{
+		s.buildRoleBoundary,
 		s.buildNetworkAndData,
 		s.buildHostServices,
 		s.buildHost,
@@ -59,12 +65,28 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	return s, nil
 }
 
+// buildRoleBoundary creates dev's or prod's role boundary before any
+// role; a review stack names dev's by its computed ARN.
+func (s *Stack) buildRoleBoundary(ctx *pulumi.Context) (err error) {
+	if s.cfg.Profile.Ephemeral() {
+		s.boundaryARN = roleBoundaryARN(s.cfg, s.acct)
+		return nil
+	}
+	s.RoleBoundary, err = NewRoleBoundary(ctx, "role-boundary", RoleBoundaryArgs{Config: s.cfg, Account: s.acct}, s.regional)
+	if err != nil {
+		return err
+	}
+	s.boundaryARN = s.RoleBoundary.ARN
+	return nil
+}
+
 func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 	s.Network, err = NewNetwork(ctx, "network", NetworkArgs{
-		CIDR:             s.cfg.Network.VPCCIDR,
-		FlowLogs:         s.cfg.Profile == stacks.Prod,
-		LogRetentionDays: s.cfg.Logs.RetentionDays,
-		Account:          s.acct,
+		CIDR:                s.cfg.Network.VPCCIDR,
+		FlowLogs:            s.cfg.Profile == stacks.Prod,
+		LogRetentionDays:    s.cfg.Logs.RetentionDays,
+		Account:             s.acct,
+		PermissionsBoundary: s.boundaryARN,
 	}, s.regional)
 	if err != nil {
 		return err
@@ -77,6 +99,7 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		SnapshotRetentionDays: s.cfg.Data.SnapshotRetentionDays,
 		BackupTag:             s.cfg.Project + "-" + s.cfg.Stack,
 		Account:               s.acct,
+		PermissionsBoundary:   s.boundaryARN,
 	}, s.regional)
 	return err
 }
@@ -134,6 +157,8 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 		Grants:          grants,
 		Bootstrap:       release.With(metrics),
 		AlarmActions:    []pulumi.StringInput{s.Alerts.TopicARN},
+
+		PermissionsBoundary: s.boundaryARN,
 	}, s.regional)
 	return err
 }

@@ -143,7 +143,11 @@ var details = map[string]func(d *describer, r mockcloud.Resource) []string{
 		return []string{r.Str("dashboardName")}
 	},
 	"aws:iam/role:Role": func(d *describer, r mockcloud.Resource) []string {
-		return []string{"path " + r.Str("path"), "trusts " + trust(r.Str("assumeRolePolicy"))}
+		out := []string{"path " + r.Str("path"), "trusts " + trust(r.Str("assumeRolePolicy"))}
+		if b := r.Str("permissionsBoundary"); b != "" {
+			out = append(out, "boundary "+lastSegment(b))
+		}
+		return out
 	},
 	"aws:iam/rolePolicy:RolePolicy":   policyDetails,
 	"aws:iam/groupPolicy:GroupPolicy": policyDetails,

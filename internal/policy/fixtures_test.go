@@ -254,8 +254,9 @@ func good(profile stacks.Profile) *world {
 		"value": resource.MakeSecret(resource.NewProperty(testSecret))}, nil)
 	w.add(tParameter, "release", "/slipway/"+stack+"/release/id", map[string]any{
 		"name": "/slipway/" + stack + "/release/id", "type": "String", "value": "r-1"}, nil)
-	w.add(tRole, "host", "slipway-host", map[string]any{"path": "/slipway/", "assumeRolePolicy": doc(map[string]any{
-		"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})}, nil)
+	w.add(tRole, "host", "slipway-host", map[string]any{"path": "/slipway/",
+		"permissionsBoundary": "arn:aws:iam::" + acct + ":policy/slipway/slipway-dev-role-boundary", "assumeRolePolicy": doc(map[string]any{
+			"Effect": "Allow", "Principal": map[string]any{"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"})}, nil)
 	w.add(tRolePolicy, "host", "slipway-host", map[string]any{"policy": doc(map[string]any{
 		"Effect": "Allow", "Action": []any{"ssm:GetParameter"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":parameter/slipway/" + stack + "/*"})}, nil)
 	w.add(tInstanceProfile, "host", "slipway-host", map[string]any{"path": "/slipway/"}, nil)

@@ -105,6 +105,7 @@ var violations = map[string]violation{
 		w.get(tRole, "host").set("assumeRolePolicy", doc(map[string]any{
 			"Effect": "Allow", "Principal": map[string]any{"AWS": "*"}, "Action": "sts:AssumeRole"}))
 	}},
+	"SLW-IAM-007": {review, func(w *world) { w.get(tRole, "host").set("permissionsBoundary", nil) }},
 	"SLW-LOG-001": {dev, func(w *world) { w.get(tLogGroup, "api").set("retentionInDays", nil) }},
 	"SLW-CW-001":  {dev, func(w *world) { w.get(tAlarm, "host-recover").set("alarmActions", []any{}) }},
 	"SLW-CW-002": {dev, func(w *world) {

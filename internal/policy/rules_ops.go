@@ -332,6 +332,30 @@ var opsRules = []Rule{
 		},
 	},
 	{
+		ID: "SLW-IAM-007", Severity: Error, Reference: "Slipway design (role boundary, docs/operations.md)",
+		Title:  "Every role a service assumes carries the project's role boundary",
+		Fix:    `set permissionsBoundary to policy` + iamPath + `<project>-<dev|prod>-role-boundary (infra/boundary.go)`,
+		Types:  []string{tRole},
+		Inputs: []string{tRole + ": permissionsBoundary = …:policy" + iamPath + "*-role-boundary when a Service principal assumes it"},
+		check: func(e *eval) {
+			for _, r := range e.peek(tRole) {
+				doc, _ := parseDoc(r.In("assumeRolePolicy"))
+				service := false
+				for _, st := range doc {
+					service = service || st.allows() && len(st.principals("Service")) > 0
+				}
+				if !service {
+					continue
+				}
+				e.checked++
+				b := r.Str("permissionsBoundary")
+				if _, name, ok := strings.Cut(b, ":policy"+iamPath); !ok || !strings.HasSuffix(name, "-role-boundary") {
+					e.fail(r, "permissions boundary %q: the deploy identity could give this role any right", b)
+				}
+			}
+		},
+	},
+	{
 		ID: "SLW-LOG-001", Severity: Error, Reference: "CKV_AWS_66",
 		Title:  "Log groups expire their events",
 		Fix:    "set retentionInDays (slipway:logRetentionDays)",

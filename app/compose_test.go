@@ -250,6 +250,16 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			}
 		}
 	}
+	// The host's own health probe reaches nginx through the published port, from the network's
+	// gateway: the proxy admits health checks from exactly that address.
+	for _, files := range [][]string{{"compose.yaml"}} {
+		p := load(t, files, "")
+		gateway := p.Networks["app"].Ipam.Config[0].Gateway
+		host := p.Services["proxy"].Environment["HOST_ADDRESS"]
+		if gateway == "" || host == nil || *host != gateway {
+			t.Errorf("%v: proxy HOST_ADDRESS %v, network gateway %q: the host's health probe would be refused", files, host, gateway)
+		}
+	}
 	// The proxy's upstream is the api's name, which now always resolves to that address.
 	envsh, err := os.ReadFile("proxy/docker-entrypoint.d/15-slipway-env.envsh")
 	if err != nil {

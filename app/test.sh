@@ -23,7 +23,7 @@ if ((${#missing[@]} > 0)); then
   sudo=()
   [[ $EUID -eq 0 ]] || sudo=(sudo)
   "${sudo[@]}" apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "${missing[@]}"
 fi
 export PATH="$PATH:/usr/sbin"
 

@@ -66,6 +66,10 @@ const (
 	defaultRolloutTimeout = rolloutDocumentTimeout + 300
 )
 
+// workerStopMargin is what a stopping worker needs beyond its processing
+// budget: acknowledging the message and closing the pool.
+const workerStopMargin = 15
+
 // ReleaseArgs shapes one stack's release. QueueURL and LogGroups are the
 // seams the ops concern fills; without log groups the containers log to
 // json-file on the host.
@@ -338,6 +342,9 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		// The proxy's label: a template change recreates the proxy (compose
 		// does not look into bind-mounted files).
 		"PROXY_TEMPLATE_SHA256": sha256Hex(args.ProxyTemplate),
+		// A stopping worker finishes the job in hand: its grace period
+		// follows the processing budget, with room to delete the message.
+		"WORKER_STOP_GRACE_PERIOD": strconv.Itoa(args.WorkerTimeoutSeconds+workerStopMargin) + "s",
 	}
 	for _, image := range Images {
 		ref, ok := in.images[image]

@@ -11,8 +11,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/types"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"gopkg.in/yaml.v3"
 
@@ -154,7 +156,7 @@ func TestX86HostsGetAmd64Images(t *testing.T) {
 
 // loadCompose validates a rendered compose file with compose-go, as
 // docker compose on the host would load it (next to its env files).
-func loadCompose(t *testing.T, compose, appEnv, composeEnv string) {
+func loadCompose(t *testing.T, compose, appEnv, composeEnv string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
 	for name, content := range map[string]string{
@@ -181,6 +183,32 @@ func loadCompose(t *testing.T, compose, appEnv, composeEnv string) {
 	for name, svc := range project.Services {
 		if !digestPinned.MatchString(svc.Image) {
 			t.Errorf("service %s image %q is not pinned by digest", name, svc.Image)
+		}
+	}
+	return project
+}
+
+// The rendered release carries what the other concerns hand it: the queue's
+// URL, a log group per service, and a worker grace period that follows the
+// stack's processing budget (a stopping worker finishes the job in hand).
+func TestReleaseCarriesQueueLogsAndWorkerBudget(t *testing.T) {
+	res := deploy(t, "dev", func(f *stacks.Files) { f.Values["slipway:workerTimeoutSeconds"] = "300" })
+	base := "/slipway/dev/release/"
+	project := loadCompose(t, param(t, res, base+"compose.yaml").Str("value"),
+		param(t, res, base+"app.env").Str("value"), param(t, res, base+"compose.env").Str("value"))
+	if got := project.Services["worker"].StopGracePeriod; got == nil || time.Duration(*got) != 315*time.Second {
+		t.Errorf("worker stop_grace_period %v, want 315s (budget 300 s + 15 s)", got)
+	}
+	queue, _ := res.Find("aws:sqs/queue:Queue", "queue")
+	if env := param(t, res, base+"app.env").Str("value"); !strings.Contains(env, "QUEUE_URL="+queue.Out("url").(string)) ||
+		!strings.Contains(env, "WORKER_JOB_TIMEOUT_SECONDS=300") {
+		t.Errorf("app.env lacks the queue URL or the budget:\n%s", env)
+	}
+	for _, svc := range []string{"api", "worker", "proxy", "db"} {
+		group, _ := res.Find("aws:cloudwatch/logGroup:LogGroup", "logs-"+svc)
+		logging := project.Services[svc].Logging
+		if logging == nil || logging.Driver != "awslogs" || logging.Options["awslogs-group"] != group.Out("name") {
+			t.Errorf("%s logs to %+v, want awslogs group %v", svc, logging, group.Out("name"))
 		}
 	}
 }

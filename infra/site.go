@@ -166,11 +166,12 @@ func NewSite(ctx *pulumi.Context, name string, args SiteArgs, opts ...pulumi.Res
 	s.DistributionArn = dist.Arn
 	s.DomainName = dist.DomainName
 	s.HostedZoneID = dist.HostedZoneId
-	// The site's address: the apex (the distribution's first alias), or
-	// the CloudFront domain without one.
+	// The site's address: the apex domain, or the CloudFront domain
+	// without one. Both resolve once the distribution exists (the alias set
+	// the provider returns is unordered, so the apex is not read from it).
 	s.URL = pulumi.Sprintf("https://%s", dist.DomainName)
 	if args.Domain != "" {
-		s.URL = pulumi.Sprintf("https://%s", dist.Aliases.Index(pulumi.Int(0)))
+		s.URL = dist.ID().ApplyT(func(pulumi.ID) string { return "https://" + args.Domain }).(pulumi.StringOutput)
 	}
 	return s, ctx.RegisterResourceOutputs(s, pulumi.Map{
 		"bucketName":     s.BucketName,

@@ -20,8 +20,23 @@ apt_install() {
 	local sudo=()
 	[ "$(id -u)" -eq 0 ] || sudo=(sudo)
 	"${sudo[@]}" apt-get update -qq
-	DEBIAN_FRONTEND=noninteractive "${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}"
 }
+
+# require_version fails early, naming what to install, when a toolchain the
+# tests build with is missing or too old (Debian 12's own Go and Node.js are).
+require_version() {
+	local name=$1 have=$2 want=$3 hint=$4
+	if [ -z "$have" ] || [ "$(printf '%s\n%s\n' "$want" "$have" | sort -V | head -n1)" != "$want" ]; then
+		echo "test.sh: $name ${have:-not found}; need $name >= $want ($hint)" >&2
+		exit 1
+	fi
+}
+
+section "Toolchains: Go and Node.js"
+require_version go "$(go env GOVERSION 2>/dev/null | sed 's/^go//')" 1.26.6 "https://go.dev/dl, or export GOTOOLCHAIN=auto with an older Go"
+require_version node "$(node --version 2>/dev/null | sed 's/^v//')" 20.19.0 "Node.js 20.19+ or 22.12+ with npm, e.g. from NodeSource"
+command -v npm >/dev/null || { echo "test.sh: npm not found (install it with Node.js)" >&2; exit 1; }
 
 section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, flock"
 export PATH="$PATH:/usr/sbin:/sbin"

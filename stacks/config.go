@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -287,6 +288,9 @@ func (c *Config) checkCombinations(r *reader) {
 	}
 	if c.Deploy.GitHubEnvironment != "" && c.Deploy.GitHubRepository == "" {
 		r.fail(key("githubEnvironment"), c.Deploy.GitHubEnvironment, "only together with slipway:githubRepository")
+	}
+	if c.Profile == Prod && c.Data.SnapshotRetentionDays < 7 {
+		r.fail(key("dataSnapshotRetentionDays"), strconv.Itoa(c.Data.SnapshotRetentionDays), "at least 7 in prod: a week of daily snapshots")
 	}
 	if c.Profile == Review && (c.Deploy.GitHubRepository != "") {
 		r.fail(key("githubRepository"), c.Deploy.GitHubRepository, "nothing in a review stack: the deploy identity belongs to dev and prod")

@@ -49,6 +49,7 @@ func TestParseRejectsBadConfig(t *testing.T) {
 		{"negative log retention", "pr-1", with("slipway:logRetentionDays", "-1"), []string{"slipway:logRetentionDays", `"-1"`, "retention periods"}},
 		{"odd log retention", "pr-1", with("slipway:logRetentionDays", "10"), []string{"slipway:logRetentionDays"}},
 		{"negative snapshot retention", "prod", with("slipway:dataSnapshotRetentionDays", "-3"), []string{"slipway:dataSnapshotRetentionDays", "1 to 365"}},
+		{"prod keeps too few snapshots", "prod", with("slipway:dataSnapshotRetentionDays", "3"), []string{"slipway:dataSnapshotRetentionDays", `"3"`, "at least 7 in prod"}},
 		{"queue retention too long", "pr-1", with("slipway:queueRetentionDays", "15"), []string{"slipway:queueRetentionDays", "1 to 14"}},
 		{"bad boolean", "pr-1", with("slipway:caaRecord", "yes please"), []string{"slipway:caaRecord", "true or false"}},
 		{"bad email", "prod", with("slipway:alarmEmail", "ops at example"), []string{"slipway:alarmEmail", "email address"}},

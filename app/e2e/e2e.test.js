@@ -39,6 +39,7 @@ async function startNginx(apiPort) {
     ORIGIN_HEADER_VALUE: SECRET,
     API_UPSTREAM: `127.0.0.1:${apiPort}`, // "api:3000" in compose
     PROXY_LISTEN_PORT: String(nginxPort), // 80 in the image
+    HOST_ADDRESS: '127.0.0.3', // the compose network's gateway in production
   });
   assert.equal(r.status, 0, r.stderr);
   // The image's /etc/nginx/nginx.conf, reduced to what matters, with paths under a temp prefix.
@@ -173,6 +174,7 @@ test('nginx refuses requests without the origin header', async () => {
     { path: '/healthz', localAddress: '127.0.0.2' }, // health is exempt from 127.0.0.1 only
     { path: '/healthz', localAddress: '127.0.0.2', headers: { 'x-forwarded-for': '127.0.0.1' } },
     { path: '/', localAddress: '127.0.0.1' },
+    { path: '/api/items', localAddress: '127.0.0.3' }, // the host's address is exempt for health only
   ];
   for (const r of refused) {
     const res = await raw(nginxPort, r);
@@ -181,6 +183,8 @@ test('nginx refuses requests without the origin header', async () => {
   }
   assert.equal((await raw(nginxPort, { path: '/api/items', headers: { [HEADER]: SECRET } })).status, 200);
   assert.equal((await raw(nginxPort, { path: '/readyz' })).status, 200); // local health check
+  // the host's own probe, arriving from HOST_ADDRESS (Docker's gateway) through the published port
+  assert.equal((await raw(nginxPort, { path: '/readyz', localAddress: '127.0.0.3' })).status, 200);
   const other = await raw(nginxPort, { path: '/index.html', headers: { [HEADER]: SECRET } });
   assert.equal(other.status, 404);
   assert.equal(JSON.parse(other.body).statusCode, 404);

@@ -20,8 +20,12 @@ umask 077
 
 host_env="${SLIPWAY_HOST_ENV:-/etc/slipway/host.env}"
 if [ -r "$host_env" ]; then
+	# Exported: the fetcher (boto3) reads AWS_REGION from the environment;
+	# under SSM there is no systemd EnvironmentFile to do it.
+	set -a
 	# shellcheck source=/dev/null
 	. "$host_env"
+	set +a
 fi
 : "${SLIPWAY_PARAMETER_PATH:?missing in /etc/slipway/host.env}"
 root="${SLIPWAY_RELEASES:-/var/lib/slipway/releases}"

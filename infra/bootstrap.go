@@ -12,8 +12,9 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// hostFiles are the host's own files: the data-volume mount, the docker
-// daemon settings and the systemd unit that runs the stack.
+// hostFiles are the files the bootstrap puts on the host: the data-volume
+// mount, the docker daemon settings, the systemd unit that runs the stack,
+// and the release, fetch and metrics scripts other concerns add.
 //
 //go:embed hostfiles
 var hostFiles embed.FS

@@ -14,7 +14,7 @@ const (
 	// githubOIDCHost is GitHub Actions' token issuer.
 	githubOIDCHost = "token.actions.githubusercontent.com"
 	// deployName starts the logical name of every deployer resource, so
-	// its physical names match deployScope.selfPattern and the identity
+	// its physical names match deployScope.Self and the identity
 	// is denied any change to itself.
 	deployName = "deploy"
 )
@@ -86,7 +86,6 @@ type Deployer struct {
 	UserName        pulumi.StringOutput
 	AccessKeyID     pulumi.StringOutput
 	SecretAccessKey pulumi.StringOutput // secret
-	PolicyARNs      []pulumi.StringOutput
 	// RoleARN is set when slipway:githubRepository is.
 	RoleARN pulumi.StringOutput
 	HasRole bool
@@ -146,7 +145,6 @@ func NewDeployer(ctx *pulumi.Context, name string, args DeployerArgs, opts ...pu
 			return nil, err
 		}
 		policies = append(policies, policy)
-		d.PolicyARNs = append(d.PolicyARNs, policy.Arn)
 	}
 
 	// The key CI stores. Rotation (docs/operations.md) is `pulumi up

@@ -54,7 +54,6 @@ type Host struct {
 	PublicIP   pulumi.StringOutput
 	// PublicDNS is the Elastic IP's DNS name, CloudFront's API origin.
 	PublicDNS pulumi.StringOutput
-	RoleArn   pulumi.StringOutput
 	// AMI is the image the host runs; LatestAMI the newest one available.
 	AMI       pulumi.StringOutput
 	LatestAMI pulumi.StringOutput
@@ -202,7 +201,6 @@ func hostRole(ctx *pulumi.Context, name string, args HostArgs, h *Host) (*iam.In
 	if err != nil {
 		return nil, nil, err
 	}
-	h.RoleArn = role.Arn
 	ssm, err := iam.NewRolePolicyAttachment(ctx, name+"-ssm", &iam.RolePolicyAttachmentArgs{
 		Role:      role.Name,
 		PolicyArn: args.Account.managedPolicy(ssmCorePolicy),

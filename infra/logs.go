@@ -26,14 +26,13 @@ type Logs struct {
 	// GroupNames is keyed by compose service (api, worker, proxy, db);
 	// the release renders them into ${API_LOG_GROUP} etc.
 	GroupNames map[string]pulumi.StringOutput
-	GroupARNs  map[string]pulumi.StringOutput
 	// Grant lets the host's Docker daemon write to these groups only.
 	Grant Grant
 }
 
 // NewLogs creates the log groups with the stack's retention.
 func NewLogs(ctx *pulumi.Context, name string, args LogsArgs, opts ...pulumi.ResourceOption) (*Logs, error) {
-	l := &Logs{GroupNames: map[string]pulumi.StringOutput{}, GroupARNs: map[string]pulumi.StringOutput{}}
+	l := &Logs{GroupNames: map[string]pulumi.StringOutput{}}
 	if err := ctx.RegisterComponentResource("slipway:logs:Logs", name, l, opts...); err != nil {
 		return nil, err
 	}
@@ -50,7 +49,6 @@ func NewLogs(ctx *pulumi.Context, name string, args LogsArgs, opts ...pulumi.Res
 			return nil, err
 		}
 		l.GroupNames[svc] = g.Name
-		l.GroupARNs[svc] = g.Arn
 		outputs[svc] = g.Name
 		// CreateLogStream is checked against the group, PutLogEvents
 		// against its streams (<group arn>:log-stream:<name>).

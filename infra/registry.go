@@ -34,10 +34,9 @@ type RegistryArgs struct {
 type Registry struct {
 	pulumi.ResourceState
 
-	// RepositoryURLs and Digests are by image name. Digests are
-	// "<repository>@sha256:...": deployments use them, never a tag.
-	RepositoryURLs map[string]pulumi.StringOutput
-	Digests        map[string]pulumi.StringOutput
+	// Digests are by image name, "<repository>@sha256:...": deployments
+	// use them, never a tag.
+	Digests map[string]pulumi.StringOutput
 	// PullGrants let the host pull these images and nothing else.
 	PullGrants []Grant
 }
@@ -101,7 +100,7 @@ func stablePath(dir string) string {
 // images. The image tags are derived from the build contexts, so an
 // unchanged app/<name> is not rebuilt and keeps its digest.
 func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pulumi.ResourceOption) (*Registry, error) {
-	r := &Registry{RepositoryURLs: map[string]pulumi.StringOutput{}, Digests: map[string]pulumi.StringOutput{}}
+	r := &Registry{Digests: map[string]pulumi.StringOutput{}}
 	if err := ctx.RegisterComponentResource("slipway:registry:Registry", name, r, opts...); err != nil {
 		return nil, err
 	}
@@ -187,7 +186,6 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 		if err != nil {
 			return nil, err
 		}
-		r.RepositoryURLs[image] = repo.RepositoryUrl
 		r.Digests[image] = img.RepoDigest
 		arns = append(arns, repo.Arn)
 		outputs[image] = img.RepoDigest

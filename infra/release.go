@@ -98,10 +98,6 @@ type ReleaseArgs struct {
 	LogGroups map[string]pulumi.StringInput
 	// InstanceID is the host the release rolls out to.
 	InstanceID pulumi.IDOutput
-	// RolloutTimeoutSeconds bounds `pulumi up`'s wait for a healthy
-	// rollout (default defaultRolloutTimeout; never below it, or the wait
-	// could end while the host is still rolling back).
-	RolloutTimeoutSeconds int
 }
 
 // Release is a stack's current release: the bundle and secrets in SSM and
@@ -116,7 +112,7 @@ type Release struct {
 	Images pulumi.StringMapOutput
 }
 
-// releaseSettings are the rendered bundle's inputs that are outputs of
+// releaseInputs are the rendered bundle's inputs that are outputs of
 // other resources.
 type releaseInputs struct {
 	images    map[string]string
@@ -256,13 +252,6 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	if err != nil {
 		return nil, err
 	}
-	timeout := args.RolloutTimeoutSeconds
-	if timeout == 0 {
-		timeout = defaultRolloutTimeout
-	}
-	if timeout < defaultRolloutTimeout {
-		return nil, fmt.Errorf("release: rollout timeout %d s is below the rollout's worst case (%d s)", timeout, defaultRolloutTimeout)
-	}
 	// The association runs the document on the host whenever its
 	// parameters (the release id) or its target (a new host) change, and
 	// `pulumi up` waits for the result: a failed rollout fails the update.
@@ -279,7 +268,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 			Values: pulumi.StringArray{args.InstanceID.ToStringOutput()},
 		}},
 		Parameters:                   pulumi.StringMap{"releaseId": r.ID},
-		WaitForSuccessTimeoutSeconds: pulumi.Int(timeout),
+		WaitForSuccessTimeoutSeconds: pulumi.Int(defaultRolloutTimeout),
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
 		ComplianceSeverity:           pulumi.String("HIGH"),

@@ -74,8 +74,6 @@ type Site struct {
 
 	BucketName     pulumi.StringOutput
 	DistributionID pulumi.IDOutput
-	// DistributionArn names the distribution in the bucket policy.
-	DistributionArn pulumi.StringOutput
 	// DomainName and HostedZoneID are the alias target of DNS records.
 	DomainName   pulumi.StringOutput
 	HostedZoneID pulumi.StringOutput
@@ -163,7 +161,6 @@ func NewSite(ctx *pulumi.Context, name string, args SiteArgs, opts ...pulumi.Res
 
 	s.BucketName = bucket.bucket.Bucket
 	s.DistributionID = dist.ID()
-	s.DistributionArn = dist.Arn
 	s.DomainName = dist.DomainName
 	s.HostedZoneID = dist.HostedZoneId
 	// The site's address: the apex domain, or the CloudFront domain

@@ -38,8 +38,9 @@ type Stack struct {
 	acct     account
 }
 
-// New builds the whole stack from its config, in dependency order: what
-// the host needs (its network, data, images, logs, queue, alarm topic),
+// New builds the whole stack from its config, in dependency order: the
+// roles' permissions boundary (dev and prod), what the host needs (its
+// network, data, images, logs, queue, alarm topic),
 // the host, what runs on it (the release), what fronts it (the edge), what
 // watches it (monitoring) and who deploys it (the CI identity).
 func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {

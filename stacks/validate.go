@@ -39,8 +39,7 @@ func (r *reader) fail(key, value, accepted string) {
 	r.errs = append(r.errs, fmt.Errorf("%s = %q is not accepted: expected %s", key, value, accepted))
 }
 
-// raw returns a key's value and whether it was set; a plain-text value under
-// a key that must be secret is reported without echoing it.
+// raw returns a key's value, trimmed, and whether it was set to anything.
 func (r *reader) raw(key string) (string, bool) {
 	v, ok := r.src.Get(key)
 	return strings.TrimSpace(v), ok && strings.TrimSpace(v) != ""

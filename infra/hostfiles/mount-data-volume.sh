@@ -4,7 +4,8 @@
 # The volume outlives the host: a new host finds it by its EBS volume id,
 # formats it only when it carries no filesystem yet (first boot of a new
 # stack), and mounts it by UUID so a device rename cannot mount the wrong
-# disk. Runs at every boot; safe to run again.
+# disk. Runs once per instance (cloud-init); later boots mount it through
+# the fstab entry. Safe to run again.
 set -euo pipefail
 
 # shellcheck source=/dev/null

@@ -401,17 +401,6 @@ func (e *estimator) customMetric(r mockcloud.Resource, key string) {
 	e.add(r, Fixed, "custom metric "+key, customMetric, "")
 }
 
-// ByResource sums the priced lines per resource URN.
-func (est Estimate) ByResource() map[string]float64 {
-	out := map[string]float64{}
-	for _, l := range est.Lines {
-		if l.Priced {
-			out[l.URN] = round(out[l.URN] + l.Monthly)
-		}
-	}
-	return out
-}
-
 // SortedLines returns the lines ordered by URN, then item.
 func (est Estimate) SortedLines() []Line {
 	out := append([]Line(nil), est.Lines...)

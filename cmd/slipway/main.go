@@ -40,6 +40,11 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch args[0] {
 	case "plan":
+		// Like review, plan works from anywhere in the checkout; an
+		// explicit --project-dir (parsed later) still wins.
+		if dir, err := projectDir(); err == nil {
+			args = append([]string{"plan", "--project-dir", dir}, args[1:]...)
+		}
 		return runPlan(args[1:], program.Build, stdout, stderr)
 	case "review":
 		dir, err := projectDir()

@@ -80,7 +80,7 @@ func newEnv(t *testing.T) *env {
 		if os.Getenv("SLIPWAY_REQUIRE_PULUMI") != "" {
 			t.Fatal("pulumi CLI not on PATH although SLIPWAY_REQUIRE_PULUMI is set: run ./scripts/test.sh")
 		}
-		t.Skip("pulumi CLI not on PATH: run scripts/test-lifecycle.sh, which builds the pinned CLI")
+		t.Skip("pulumi CLI not on PATH: run ./scripts/test.sh, which builds the pinned CLI")
 	}
 	root := t.TempDir()
 	t.Setenv("PULUMI_BACKEND_URL", "file://"+filepath.ToSlash(filepath.Join(root, "state")))

@@ -4,9 +4,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"maps"
 	"regexp"
 	"slices"
-	"sort"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -130,11 +130,7 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 	missing := map[string]bool{}
 	resolved := walkStrings(doc, func(s string) string { return interpolate(s, vars, missing) })
 	if len(missing) > 0 {
-		names := make([]string, 0, len(missing))
-		for n := range missing {
-			names = append(names, n)
-		}
-		sort.Strings(names)
+		names := slices.Sorted(maps.Keys(missing))
 		return "", fmt.Errorf("compose file uses variables the release does not provide: %s", strings.Join(names, ", "))
 	}
 	for name, raw := range services {
@@ -187,11 +183,7 @@ func walkStrings(v any, f func(string) string) any {
 // quoted: the settings are plain identifiers, URLs and numbers, and a value
 // compose would reinterpret ($, quotes, #, newlines) is a bug to report.
 func envFile(header string, vars map[string]string) (string, error) {
-	keys := make([]string, 0, len(vars))
-	for k := range vars {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(vars))
 	var b strings.Builder
 	b.WriteString(header)
 	for _, k := range keys {
@@ -210,19 +202,11 @@ func envFile(header string, vars map[string]string) (string, error) {
 // stack keeps its id and triggers nothing.
 func releaseID(files map[string]string, secretVersions map[string]int) string {
 	h := sha256.New()
-	names := make([]string, 0, len(files))
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(files))
 	for _, n := range names {
 		fmt.Fprintf(h, "file\x00%s\x00%d\x00%s", n, len(files[n]), files[n])
 	}
-	keys := make([]string, 0, len(secretVersions))
-	for k := range secretVersions {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
+	keys := slices.Sorted(maps.Keys(secretVersions))
 	for _, k := range keys {
 		fmt.Fprintf(h, "secret\x00%s\x00%d\x00", k, secretVersions[k])
 	}

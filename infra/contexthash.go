@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -81,11 +82,7 @@ func contextTag(dir string, platform string, buildArgs map[string]string) (strin
 
 	h := sha256.New()
 	fmt.Fprintf(h, "platform\x00%s\x00", platform)
-	keys := make([]string, 0, len(buildArgs))
-	for k := range buildArgs {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
+	keys := slices.Sorted(maps.Keys(buildArgs))
 	for _, k := range keys {
 		fmt.Fprintf(h, "arg\x00%s=%s\x00", k, buildArgs[k])
 	}

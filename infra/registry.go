@@ -3,9 +3,10 @@ package infra
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
-	"sort"
+	"slices"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -121,11 +122,7 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 	// its password must never reach state in plain text.
 	token := ecr.GetAuthorizationTokenOutput(ctx, ecr.GetAuthorizationTokenOutputArgs{}, parent)
 
-	names := make([]string, 0, len(args.Contexts))
-	for n := range args.Contexts {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(args.Contexts))
 	var arns pulumi.StringArray
 	outputs := pulumi.Map{}
 	for _, image := range names {

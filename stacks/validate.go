@@ -2,6 +2,7 @@ package stacks
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"net/mail"
 	"path/filepath"
@@ -173,11 +174,7 @@ var instanceSizes = []string{"small", "medium", "large", "xlarge", "2xlarge", "4
 func instanceType(v string) string {
 	family, size, _ := strings.Cut(v, ".")
 	if _, ok := instanceFamilies[family]; !ok || !slices.Contains(instanceSizes, size) {
-		families := make([]string, 0, len(instanceFamilies))
-		for f := range instanceFamilies {
-			families = append(families, f)
-		}
-		slices.Sort(families)
+		families := slices.Sorted(maps.Keys(instanceFamilies))
 		return fmt.Sprintf("<family>.<size> with family one of %s and size one of %s",
 			strings.Join(families, ", "), strings.Join(instanceSizes, ", "))
 	}

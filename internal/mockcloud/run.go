@@ -3,6 +3,8 @@ package mockcloud
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"sync"
 
@@ -71,11 +73,7 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 	res := &Result{Stack: stack, Resources: cloud.Resources(), Outputs: map[string]Output{}}
 	// Registration order varies from run to run; URN order does not.
 	sort.Slice(res.Resources, func(i, j int) bool { return res.Resources[i].URN < res.Resources[j].URN })
-	names := make([]string, 0, len(outputs))
-	for name := range outputs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(outputs))
 	for _, name := range names {
 		v, ok := values[name]
 		if !ok && !dryRun {

@@ -4,6 +4,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 
@@ -331,11 +333,7 @@ func (d *describer) out(r mockcloud.Resource, key string) string {
 
 func (d *describer) keys(v any) string {
 	m, _ := v.(map[string]any)
-	ks := make([]string, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Strings(ks)
+	ks := slices.Sorted(maps.Keys(m))
 	return strings.Join(ks, ",")
 }
 

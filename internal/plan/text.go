@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"unicode/utf8"
@@ -159,11 +161,7 @@ func (p *Plan) writeTree(b *strings.Builder, st Style) {
 
 func (p *Plan) writeOutputs(b *strings.Builder, st Style) {
 	fmt.Fprintf(b, "\n%s\n", st.bold("Stack outputs"))
-	names := make([]string, 0, len(p.Result.Outputs))
-	for n := range p.Result.Outputs {
-		names = append(names, n)
-	}
-	sort.Strings(names)
+	names := slices.Sorted(maps.Keys(p.Result.Outputs))
 	for _, n := range names {
 		o := p.Result.Outputs[n]
 		v := "[secret]"

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"encoding/base64"
+	"maps"
 	"regexp"
+	"slices"
 	"sort"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -96,11 +98,7 @@ var stackRules = []Rule{
 		Types:  []string{stackOutputs},
 		Inputs: []string{"stack outputs: not secret ⇒ no secret config value inside and name not matching secret|password|token|private_key"},
 		check: func(e *eval) {
-			names := make([]string, 0, len(e.s.Outputs))
-			for n := range e.s.Outputs {
-				names = append(names, n)
-			}
-			sort.Strings(names)
+			names := slices.Sorted(maps.Keys(e.s.Outputs))
 			for _, n := range names {
 				o := e.s.Outputs[n]
 				e.checked++

@@ -112,17 +112,7 @@ func NewRoleBoundary(ctx *pulumi.Context, name string, args RoleBoundaryArgs, op
 // patterns (the same as the deploy policy's). TestRoleBoundaryCoversRoles
 // checks every role's own policy against it.
 func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, acct account, snapshots bool) pulumi.StringOutput {
-	each := func(patterns []string, format func(p string) pulumi.StringOutput) pulumi.StringArray {
-		out := pulumi.StringArray{}
-		for _, p := range patterns {
-			out = append(out, format(p))
-		}
-		return out
-	}
 	star := pulumi.StringArray{pulumi.String("*")}
-	allow := func(sid string, actions []string, resources pulumi.StringArray, conds iam.GetPolicyDocumentStatementConditionArray) iam.GetPolicyDocumentStatementArgs {
-		return statement(sid, "Allow", nil, actions, resources, conds)
-	}
 	stmts := []iam.GetPolicyDocumentStatementArgs{
 		// The host pulls the project's images (the login token takes "*").
 		allow("EcrLogin", []string{"ecr:GetAuthorizationToken"}, star, nil),

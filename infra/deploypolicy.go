@@ -84,14 +84,6 @@ var deployPolicyParts = []string{"compute", "config", "edge", "identity"}
 func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, acct account, userARN, groupARN pulumi.StringOutput) map[string]pulumi.StringOutput {
 	star := pulumi.StringArray{pulumi.String("*")}
 	regional := func(service, res string) pulumi.StringOutput { return acct.arn(service, res) }
-	// each maps a name or path pattern to ARNs (one per stack pattern).
-	each := func(patterns []string, format func(p string) pulumi.StringOutput) pulumi.StringArray {
-		out := pulumi.StringArray{}
-		for _, p := range patterns {
-			out = append(out, format(p))
-		}
-		return out
-	}
 	join := func(arrs ...pulumi.StringArray) pulumi.StringArray {
 		out := pulumi.StringArray{}
 		for _, a := range arrs {
@@ -133,9 +125,6 @@ func deployPolicy(ctx *pulumi.Context, opts pulumi.InvokeOption, s deployScope, 
 	}
 	cf := func(kind string) pulumi.StringOutput { return acct.globalARN("cloudfront", kind+"/*") }
 
-	allow := func(sid string, actions []string, resources pulumi.StringArray, conds iam.GetPolicyDocumentStatementConditionArray) iam.GetPolicyDocumentStatementArgs {
-		return statement(sid, "Allow", nil, actions, resources, conds)
-	}
 	compute := []iam.GetPolicyDocumentStatementArgs{
 		allow("Unscopable", UnscopableDeployActions, star, nil),
 

@@ -8,7 +8,6 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudfront"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -107,40 +106,11 @@ func NewSite(ctx *pulumi.Context, name string, args SiteArgs, opts ...pulumi.Res
 	// Only this distribution may read, through OAC (CloudFront signs with
 	// its service principal and names the distribution in aws:SourceArn),
 	// and nothing may talk to the bucket without TLS.
-	policy := iam.GetPolicyDocumentOutput(ctx, iam.GetPolicyDocumentOutputArgs{
-		Statements: iam.GetPolicyDocumentStatementArray{
-			iam.GetPolicyDocumentStatementArgs{
-				Sid:       pulumi.String("AllowThisDistributionToRead"),
-				Effect:    pulumi.String("Allow"),
-				Actions:   pulumi.ToStringArray([]string{"s3:GetObject"}),
-				Resources: pulumi.StringArray{pulumi.Sprintf("%s/*", bucket.bucket.Arn)},
-				Principals: iam.GetPolicyDocumentStatementPrincipalArray{iam.GetPolicyDocumentStatementPrincipalArgs{
-					Type:        pulumi.String("Service"),
-					Identifiers: pulumi.ToStringArray([]string{"cloudfront.amazonaws.com"}),
-				}},
-				Conditions: iam.GetPolicyDocumentStatementConditionArray{iam.GetPolicyDocumentStatementConditionArgs{
-					Test:     pulumi.String("StringEquals"),
-					Variable: pulumi.String("AWS:SourceArn"),
-					Values:   pulumi.StringArray{dist.Arn},
-				}},
-			},
-			iam.GetPolicyDocumentStatementArgs{
-				Sid:       pulumi.String("DenyInsecureTransport"),
-				Effect:    pulumi.String("Deny"),
-				Actions:   pulumi.ToStringArray([]string{"s3:*"}),
-				Resources: pulumi.StringArray{bucket.bucket.Arn, pulumi.Sprintf("%s/*", bucket.bucket.Arn)},
-				Principals: iam.GetPolicyDocumentStatementPrincipalArray{iam.GetPolicyDocumentStatementPrincipalArgs{
-					Type:        pulumi.String("*"),
-					Identifiers: pulumi.ToStringArray([]string{"*"}),
-				}},
-				Conditions: iam.GetPolicyDocumentStatementConditionArray{iam.GetPolicyDocumentStatementConditionArgs{
-					Test:     pulumi.String("Bool"),
-					Variable: pulumi.String("aws:SecureTransport"),
-					Values:   pulumi.ToStringArray([]string{"false"}),
-				}},
-			},
-		},
-	}, parent).Json()
+	policy := statements(ctx, parent,
+		statement("AllowThisDistributionToRead", "Allow", principal("Service", pulumi.String("cloudfront.amazonaws.com")),
+			[]string{"s3:GetObject"}, pulumi.StringArray{pulumi.Sprintf("%s/*", bucket.bucket.Arn)},
+			conditions(condition("StringEquals", "AWS:SourceArn", dist.Arn))),
+		denyInsecureTransport([]string{"s3:*"}, pulumi.StringArray{bucket.bucket.Arn, pulumi.Sprintf("%s/*", bucket.bucket.Arn)}))
 	// S3 rejects concurrent changes to a bucket's access settings, so the
 	// policy waits for the public access block.
 	if _, err := s3.NewBucketPolicy(ctx, name, &s3.BucketPolicyArgs{

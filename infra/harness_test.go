@@ -86,3 +86,15 @@ func parsePolicy(t *testing.T, doc string) policyDoc {
 
 // strs normalises an IAM "string or list" field.
 var strs = mockcloud.Strings
+
+// prodOnly returns the resources of a type, failing the test when a stack
+// other than prod has any (prod-only features: flow logs, snapshots, access
+// logs).
+func prodOnly(t *testing.T, res *mockcloud.Result, typ string) []mockcloud.Resource {
+	t.Helper()
+	found := res.ByType(typ)
+	if res.Stack != "prod" && len(found) != 0 {
+		t.Errorf("%s: %d %s outside prod", res.Stack, len(found), typ)
+	}
+	return found
+}

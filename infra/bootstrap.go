@@ -39,6 +39,22 @@ type Bootstrap struct {
 	Commands [][]string
 }
 
+// hostFile is one of the embedded hostfiles/ and where it goes on the host.
+type hostFile struct{ path, name, mode string }
+
+// bootFiles reads embedded host files for the bootstrap.
+func bootFiles(files ...hostFile) ([]BootFile, error) {
+	out := make([]BootFile, 0, len(files))
+	for _, f := range files {
+		content, err := hostFiles.ReadFile("hostfiles/" + f.name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, BootFile{Path: f.path, Permissions: f.mode, Content: string(content)})
+	}
+	return out, nil
+}
+
 // hostSettings are the non-secret facts the host's scripts read from
 // /etc/slipway/host.env.
 type hostSettings struct {
@@ -102,18 +118,15 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 		{Path: "/root/.docker/config.json", Permissions: "0600",
 			Content: fmt.Sprintf("{\"credHelpers\": {%q: \"ecr-login\"}}\n", s.Registry)},
 	}
-	for _, f := range []struct{ path, embedded, mode string }{
-		{"/etc/docker/daemon.json", "docker-daemon.json", "0644"},
-		{"/usr/local/sbin/slipway-mount-data", "mount-data-volume.sh", "0755"},
-		{"/etc/systemd/system/slipway.service", "slipway.service", "0644"},
-	} {
-		b, err := hostFiles.ReadFile("hostfiles/" + f.embedded)
-		if err != nil {
-			return "", err
-		}
-		files = append(files, cloudConfigFile{Path: f.path, Permissions: f.mode, Content: string(b)})
+	core, err := bootFiles(
+		hostFile{"/etc/docker/daemon.json", "docker-daemon.json", "0644"},
+		hostFile{"/usr/local/sbin/slipway-mount-data", "mount-data-volume.sh", "0755"},
+		hostFile{"/etc/systemd/system/slipway.service", "slipway.service", "0644"},
+	)
+	if err != nil {
+		return "", err
 	}
-	for _, f := range extra.Files {
+	for _, f := range append(core, extra.Files...) {
 		files = append(files, cloudConfigFile{Path: f.Path, Permissions: f.Permissions, Content: f.Content})
 	}
 	for i := range files {

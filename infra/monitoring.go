@@ -24,24 +24,18 @@ const (
 // hostMetricsBootstrap installs the publisher of the Slipway metrics: a
 // systemd timer that runs a small python3-boto3 script every minute.
 func hostMetricsBootstrap() (Bootstrap, error) {
-	b := Bootstrap{
+	files, err := bootFiles(
+		hostFile{"/usr/local/bin/slipway-metrics", "slipway-metrics.py", "0755"},
+		hostFile{"/etc/systemd/system/slipway-metrics.service", "slipway-metrics.service", "0644"},
+		hostFile{"/etc/systemd/system/slipway-metrics.timer", "slipway-metrics.timer", "0644"},
+	)
+	return Bootstrap{
 		// boto3 from Ubuntu's signed archive (the release's fetcher uses
 		// it too; the bootstrap de-duplicates packages).
 		Packages: []string{"python3-boto3"},
+		Files:    files,
 		Commands: [][]string{{"systemctl", "enable", "--now", "slipway-metrics.timer"}},
-	}
-	for _, f := range []struct{ path, embedded, mode string }{
-		{"/usr/local/bin/slipway-metrics", "slipway-metrics.py", "0755"},
-		{"/etc/systemd/system/slipway-metrics.service", "slipway-metrics.service", "0644"},
-		{"/etc/systemd/system/slipway-metrics.timer", "slipway-metrics.timer", "0644"},
-	} {
-		content, err := hostFiles.ReadFile("hostfiles/" + f.embedded)
-		if err != nil {
-			return Bootstrap{}, err
-		}
-		b.Files = append(b.Files, BootFile{Path: f.path, Permissions: f.mode, Content: string(content)})
-	}
-	return b, nil
+	}, err
 }
 
 // hostMetricsGrant lets the host publish to the Slipway namespace only.

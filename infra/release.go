@@ -480,19 +480,9 @@ func rolloutDocument() (string, error) {
 // outside the signed archive). Static content only: it never changes per
 // release, so a release never replaces the host.
 func ReleaseBootstrap() (Bootstrap, error) {
-	release, err := hostFiles.ReadFile("hostfiles/slipway-release.sh")
-	if err != nil {
-		return Bootstrap{}, err
-	}
-	fetch, err := hostFiles.ReadFile("hostfiles/slipway-fetch.py")
-	if err != nil {
-		return Bootstrap{}, err
-	}
-	return Bootstrap{
-		Packages: []string{"python3-boto3"},
-		Files: []BootFile{
-			{Path: releaseScript, Permissions: "0755", Content: string(release)},
-			{Path: fetchScript, Permissions: "0755", Content: string(fetch)},
-		},
-	}, nil
+	files, err := bootFiles(
+		hostFile{releaseScript, "slipway-release.sh", "0755"},
+		hostFile{fetchScript, "slipway-fetch.py", "0755"},
+	)
+	return Bootstrap{Packages: []string{"python3-boto3"}, Files: files}, err
 }

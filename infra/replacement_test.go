@@ -15,24 +15,27 @@ import (
 // replacingInputs are, per state-bearing type, the inputs whose change
 // makes the provider replace the resource (delete and create: the data,
 // the address, the objects, the images, the logs, the messages, the
-// record or the certificate are lost or re-issued). From the provider's
-// schema as its docs state it ("Changing this forces a new resource to be
-// created", the Terraform AWS provider's ForceNew, which pulumi-aws
-// bridges); the Pulumi registry pages are aws.ebs.Volume, aws.ec2.Eip,
-// aws.s3.BucketV2, aws.ecr.Repository, aws.cloudwatch.LogGroup,
-// aws.sqs.Queue, aws.route53.Record, aws.route53.Zone and
-// aws.acm.Certificate. Every other input of these types is updated in
-// place (a volume's size and type, a log group's retention, a queue's
-// timeouts, a repository's scanning).
+// record or the certificate are lost or re-issued). pulumi-aws bridges
+// the Terraform AWS provider, so these are its schema's ForceNew
+// attributes ("Forces new resource" in its docs; the Pulumi registry page
+// of each type says "changing this forces a new resource"). Checked in
+// the provider's source (hashicorp/terraform-provider-aws,
+// internal/service/...) for the volume (ec2/ebs_volume.go), the Elastic
+// IP (ec2/ec2_eip.go), the log group (logs/group.go) and the record
+// (route53/record.go); the others from the registry docs. Every other
+// input of these types is updated in place (a volume's size and type, a
+// log group's retention, a queue's timeouts, a repository's scanning).
 var replacingInputs = map[string][]string{
-	"aws:ebs/volume:Volume":            {"availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "outpostArn", "multiAttachEnabled"},
-	"aws:ec2/eip:Eip":                  {"domain", "vpc", "address", "publicIpv4Pool", "customerOwnedIpv4Pool", "networkBorderGroup", "ipamPoolId"},
+	"aws:ebs/volume:Volume": {"availabilityZone", "encrypted", "kmsKeyId", "snapshotId", "outpostArn", "multiAttachEnabled"},
+	// vpc is the deprecated form of domain (ForceNew in the v5 schema).
+	"aws:ec2/eip:Eip":                  {"domain", "vpc", "address", "publicIpv4Pool", "networkBorderGroup", "ipamPoolId"},
 	"aws:s3/bucketV2:BucketV2":         {"bucket", "bucketPrefix", "objectLockEnabled"},
 	"aws:ecr/repository:Repository":    {"name", "encryptionConfigurations"},
 	"aws:cloudwatch/logGroup:LogGroup": {"name", "namePrefix", "logGroupClass"},
 	"aws:sqs/queue:Queue":              {"name", "namePrefix", "fifoQueue"},
-	// zoneId forces a new record; a new name or type is a delete of the
-	// record set and a create of another, a replacement in all but name.
+	// name and zoneId force a new record; a new type or set identifier
+	// is a delete of the record set and a create of another in Update, a
+	// replacement in all but name.
 	"aws:route53/record:Record":       {"zoneId", "name", "type", "setIdentifier"},
 	"aws:route53/zone:Zone":           {"name", "delegationSetId"},
 	"aws:acm/certificate:Certificate": {"domainName", "subjectAlternativeNames", "validationMethod", "keyAlgorithm", "certificateAuthorityArn"},

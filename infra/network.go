@@ -152,7 +152,7 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 
 // zoneChoice is where the subnets go: Chosen are the zone names for the
 // subnets, host subnet first; Offering are the names of the zones that
-// offer the host's instance type today.
+// offer the host's instance type today, in any state.
 type zoneChoice struct {
 	Chosen, Offering pulumi.StringArrayOutput
 }
@@ -181,15 +181,21 @@ func subnetZones(ctx *pulumi.Context, args NetworkArgs, invoke pulumi.InvokeOpti
 			Values: pulumi.ToStringArray([]string{args.InstanceType}),
 		}},
 	}, invoke)
-	all := pulumi.All(zones.Names(), zones.ZoneIds(), offerings.Locations())
+	// The host subnet's zone is checked by name, whatever its state: a
+	// zone that is impaired today is still where the host and its data
+	// are.
+	byName := ec2.GetInstanceTypeOfferingsOutput(ctx, ec2.GetInstanceTypeOfferingsOutputArgs{
+		LocationType: pulumi.String("availability-zone"),
+		Filters: ec2.GetInstanceTypeOfferingsFilterArray{ec2.GetInstanceTypeOfferingsFilterArgs{
+			Name:   pulumi.String("instance-type"),
+			Values: pulumi.ToStringArray([]string{args.InstanceType}),
+		}},
+	}, invoke)
 	return zoneChoice{
-		Chosen: all.ApplyT(func(v []any) ([]string, error) {
+		Chosen: pulumi.All(zones.Names(), zones.ZoneIds(), offerings.Locations()).ApplyT(func(v []any) ([]string, error) {
 			return chooseZones(v[0].([]string), v[1].([]string), v[2].([]string), args.InstanceType, args.Region)
 		}).(pulumi.StringArrayOutput),
-		Offering: all.ApplyT(func(v []any) []string {
-			offering, _ := splitZones(v[0].([]string), v[1].([]string), v[2].([]string))
-			return offering
-		}).(pulumi.StringArrayOutput),
+		Offering: byName.Locations(),
 	}
 }
 

@@ -2,12 +2,17 @@ package infra_test
 
 import (
 	"encoding/base64"
+	"os"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
+	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
 	"slipway/internal/mockcloud"
+	"slipway/internal/plan"
 	"slipway/program"
 	"slipway/stacks"
 )
@@ -407,5 +412,182 @@ func TestPhysicalNamesCarryProjectAndStack(t *testing.T) {
 		if role.In("name") != nil {
 			t.Errorf("%s: the host role has a hard-coded name", stack)
 		}
+	}
+}
+
+// hostZone is the zone of the host's subnet (the first, network-public-0)
+// and of the data volume, as recorded.
+func hostZone(t *testing.T, res *mockcloud.Result) (subnet, volume string) {
+	t.Helper()
+	sn, ok := res.Find("aws:ec2/subnet:Subnet", "network-public-0")
+	if !ok {
+		t.Fatalf("%s: no host subnet", res.Stack)
+	}
+	return sn.Str("availabilityZone"), one(t, res, "aws:ebs/volume:Volume").Str("availabilityZone")
+}
+
+// The subnets, and with the host subnet the data volume, go in zones that
+// offer the instance type, by zone id; the host subnet in the first.
+func TestSubnetsGoWhereTheInstanceTypeIsOffered(t *testing.T) {
+	for _, tc := range []struct {
+		stack, region, offerings, host, second string
+	}{
+		// Every zone offers it: AWS's order.
+		{"dev", "us-east-1", "", "us-east-1a", "us-east-1b"},
+		// Not in the first zone: the host moves to the second.
+		{"dev", "us-east-1", "t4g.small=use1-az2,use1-az3", "us-east-1b", "us-east-1c"},
+		// One zone only: the host there, the empty second subnet in a
+		// zone that does not offer the type.
+		{"prod", "us-east-1", "t4g.medium=use1-az3", "us-east-1c", "us-east-1a"},
+		// Offerings of another type do not count.
+		{"pr-7", "ap-southeast-2", "t4g.small=apse2-az3;*=apse2-az1", "ap-southeast-2c", "ap-southeast-2a"},
+	} {
+		t.Run(tc.stack+" "+tc.offerings, func(t *testing.T) {
+			t.Setenv(mockcloud.OfferingsEnv, tc.offerings)
+			if tc.offerings == "" {
+				os.Unsetenv(mockcloud.OfferingsEnv)
+			}
+			res := deploy(t, tc.stack, func(f *stacks.Files) { f.Values["aws:region"] = tc.region })
+			subnet, volume := hostZone(t, res)
+			second, _ := res.Find("aws:ec2/subnet:Subnet", "network-public-1")
+			if subnet != tc.host || volume != tc.host || second.Str("availabilityZone") != tc.second {
+				t.Errorf("host subnet in %s, volume in %s, second subnet in %s; want %s, %s, %s",
+					subnet, volume, second.Str("availabilityZone"), tc.host, tc.host, tc.second)
+			}
+		})
+	}
+}
+
+// A region where no zone offers the instance type fails before anything
+// is created there, in a preview as in an up, naming the type and the
+// region; and so does `slipway plan`.
+func TestNoZoneOffersTheInstanceType(t *testing.T) {
+	t.Setenv(mockcloud.OfferingsEnv, "t4g.small=")
+	want := []string{"no availability zone in eu-west-1 offers instance type t4g.small", "slipway:instanceType"}
+	for _, dryRun := range []bool{true, false} {
+		files := stackFiles(t, "dev")
+		files.Values["aws:region"] = "eu-west-1"
+		res, err := mockcloud.Run(program.Build, "slipway", "dev", files, dryRun)
+		if err == nil {
+			t.Fatalf("dryRun=%v: no error", dryRun)
+		}
+		for _, w := range want {
+			if !strings.Contains(err.Error(), w) {
+				t.Errorf("dryRun=%v: error %q does not say %q", dryRun, err, w)
+			}
+		}
+		for _, r := range res.Resources {
+			if r.Type == "aws:ec2/subnet:Subnet" || r.Type == "aws:ec2/instance:Instance" || r.Type == "aws:ebs/volume:Volume" {
+				t.Errorf("dryRun=%v: %s %s registered without a zone offering the type", dryRun, r.Type, r.Name)
+			}
+		}
+	}
+	var out, errOut strings.Builder
+	if code := plan.Command([]string{"--stack", "dev", "--project-dir", ".."}, program.Build, &out, &errOut); code != 1 ||
+		!strings.Contains(errOut.String(), "no availability zone in us-east-1 offers instance type t4g.small") {
+		t.Errorf("slipway plan: exit %d, stderr %q", code, errOut.String())
+	}
+}
+
+// keepIgnored is the engine's part of an update for the tests below: for a
+// resource that already exists (in prior), the inputs it ignores changes
+// to keep their old values, so its outputs (what dependents read) are
+// the old ones. The mock monitor alone starts from nothing on every run.
+type keepIgnored struct {
+	*mockcloud.Cloud
+	prior *mockcloud.Result
+}
+
+func (k keepIgnored) NewResource(args pulumi.MockResourceArgs) (string, resource.PropertyMap, error) {
+	if old, ok := k.prior.Find(args.TypeToken, args.Name); ok && args.RegisterRPC != nil {
+		args.Inputs = args.Inputs.Copy()
+		for _, key := range args.RegisterRPC.GetIgnoreChanges() {
+			if v, ok := old.Inputs[resource.PropertyKey(key)]; ok {
+				args.Inputs[resource.PropertyKey(key)] = v
+			}
+		}
+	}
+	return k.Cloud.NewResource(args)
+}
+
+// update runs the program for a stack whose resources exist as prior
+// recorded them.
+func update(t *testing.T, prior *mockcloud.Result, stack string) *mockcloud.Result {
+	t.Helper()
+	files := stackFiles(t, stack)
+	cloud := mockcloud.New("slipway", stack, files.Values["aws:region"])
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := program.Build(ctx)
+		return err
+	}, func(info *pulumi.RunInfo) {
+		pulumi.WithMocks("slipway", stack, keepIgnored{cloud, prior})(info)
+		info.RootDirectory, info.Config, info.ConfigSecretKeys = files.Dir, files.Values, files.Secrets
+	})
+	if err != nil {
+		t.Fatalf("%s: update: %v", stack, err)
+	}
+	return &mockcloud.Result{Stack: stack, Resources: cloud.Resources()}
+}
+
+// Once chosen, the zones stay: when the offerings change (AWS starts
+// offering the type in the first zone, or the zone list changes), a fresh
+// stack would choose differently, but the existing subnets ignore the
+// change and the data volume follows the host subnet's actual zone, so
+// nothing moves, and the host keeps its subnet.
+func TestZonesStayOnceChosen(t *testing.T) {
+	for _, stack := range allStacks {
+		typ := map[string]string{"prod": "t4g.medium"}[stack]
+		if typ == "" {
+			typ = "t4g.small"
+		}
+		t.Setenv(mockcloud.OfferingsEnv, typ+"=use1-az2,use1-az3")
+		first := deploy(t, stack)
+		if s, v := hostZone(t, first); s != "us-east-1b" || v != s {
+			t.Fatalf("%s: first up: subnet %s, volume %s", stack, s, v)
+		}
+		for _, later := range []string{typ + "=use1-az1,use1-az2,use1-az3", typ + "=use1-az3,use1-az1,use1-az2"} {
+			t.Setenv(mockcloud.OfferingsEnv, later)
+			// A new stack would now put the host in us-east-1a...
+			if s, _ := hostZone(t, deploy(t, stack)); s != "us-east-1a" {
+				t.Fatalf("%s: the new offerings %s do not change the choice (%s): the test shows nothing", stack, later, s)
+			}
+			// ...the existing one keeps us-east-1b for subnet, host and data.
+			second := update(t, first, stack)
+			if s, v := hostZone(t, second); s != "us-east-1b" || v != "us-east-1b" {
+				t.Errorf("%s: after the offerings became %s: subnet %s, volume %s, want us-east-1b", stack, later, s, v)
+			}
+			sn, _ := second.Find("aws:ec2/subnet:Subnet", "network-public-0")
+			vol := one(t, second, "aws:ebs/volume:Volume")
+			host := one(t, second, "aws:ec2/instance:Instance")
+			if !slices.Contains(vol.PropertyDependencies["availabilityZone"], sn.URN) {
+				t.Errorf("%s: the volume's zone does not come from the host subnet", stack)
+			}
+			if host.Str("subnetId") != sn.ID || host.In("availabilityZone") != nil {
+				t.Errorf("%s: the host is placed by %v/%v, not by its subnet %s", stack, host.In("subnetId"), host.In("availabilityZone"), sn.ID)
+			}
+		}
+	}
+}
+
+// The host subnet keeps its zone; an instance type its zone does not
+// offer fails the preview instead of the host's replacement.
+func TestInstanceTypeNotOfferedInTheHostZoneFailsThePreview(t *testing.T) {
+	t.Setenv(mockcloud.OfferingsEnv, "t4g.small=use1-az1,use1-az2;t4g.large=use1-az2,use1-az3")
+	first := deploy(t, "dev")
+	if s, _ := hostZone(t, first); s != "us-east-1a" {
+		t.Fatalf("first up: host subnet %s", s)
+	}
+	files := stackFiles(t, "dev")
+	files.Values["slipway:instanceType"] = "t4g.large"
+	cloud := mockcloud.New("slipway", "dev", "us-east-1")
+	err := pulumi.RunErr(func(ctx *pulumi.Context) error {
+		_, err := program.Build(ctx)
+		return err
+	}, func(info *pulumi.RunInfo) {
+		pulumi.WithMocks("slipway", "dev", keepIgnored{cloud, first})(info)
+		info.RootDirectory, info.Config, info.ConfigSecretKeys, info.DryRun = files.Dir, files.Values, files.Secrets, true
+	})
+	if err == nil || !strings.Contains(err.Error(), "the host's subnet is in us-east-1a, which does not offer instance type t4g.large") {
+		t.Errorf("err = %v", err)
 	}
 }

@@ -41,7 +41,12 @@ type DataVolume struct {
 // delete and snapshots it daily.
 func NewDataVolume(ctx *pulumi.Context, name string, args DataVolumeArgs, opts ...pulumi.ResourceOption) (*DataVolume, error) {
 	d := &DataVolume{}
-	if err := ctx.RegisterComponentResource("slipway:data:Volume", name, d, opts...); err != nil {
+	// The type token follows the Go type. It was slipway:data:Volume: the
+	// alias keeps the component's URN, and through it (children inherit
+	// their parent's aliases) the protected volume's, so the rename is
+	// never a replacement of the data (infra/urns_test.go).
+	opts = append(opts, pulumi.Aliases([]pulumi.Alias{{Type: pulumi.String("slipway:data:Volume")}}))
+	if err := ctx.RegisterComponentResource("slipway:data:DataVolume", name, d, opts...); err != nil {
 		return nil, err
 	}
 	prod := args.Profile.ProtectsData()

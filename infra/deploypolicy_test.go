@@ -610,6 +610,8 @@ func invokeCalls(t *testing.T, res *mockcloud.Result) map[string][]iamCall {
 			{"ecr:GetAuthorizationToken", "*", nil},
 			{"ecr:BatchGetImage", repo.Out("arn").(string), nil},
 		},
+		// network.go: the zones that offer the host's instance type.
+		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 	}
 }
 

@@ -78,9 +78,12 @@ func NewDomain(ctx *pulumi.Context, name string, args DomainArgs, opts ...pulumi
 		d.ZoneID = route53.LookupZoneOutput(ctx, lookup, parent).ZoneId()
 	}
 
-	// Only Amazon may issue certificates for the domain (and so for www
-	// below it). Off by config when the zone already has CAA records
-	// managed elsewhere.
+	// Only when asked (slipway:caaRecord, default false): only Amazon may
+	// then issue certificates for the domain and every name below it that
+	// has no CAA record of its own (CAs climb the tree to the nearest CAA
+	// record set), which can break certificates other teams issue in the
+	// zone; and if the name already has a CAA record set, Route 53 refuses
+	// to create a second one. So it is never a default (docs/edge.md).
 	if args.Config.CAA {
 		if _, err := route53.NewRecord(ctx, name+"-caa", &route53.RecordArgs{
 			ZoneId:  d.ZoneID,

@@ -331,9 +331,12 @@ func TestCertificateInUSEast1AndDistributionWaitsForIt(t *testing.T) {
 	}
 }
 
+// The alias records, and a CAA record only when asked for: a CAA record
+// limits every name below the domain to Amazon's certificates and fails
+// to create over an existing one, so it is never a default.
 func TestAliasAndCAARecords(t *testing.T) {
 	for _, stack := range []string{"dev", "prod"} {
-		res := deploy(t, stack)
+		res := deploy(t, stack, func(f *stacks.Files) { f.Values["slipway:caaRecord"] = "true" })
 		domain := domains[stack]
 		dist := one(t, res, tDistribution)
 		zoneID := ""
@@ -376,12 +379,46 @@ func TestAliasAndCAARecords(t *testing.T) {
 			t.Errorf("%s: nameServers %v for a looked-up zone", stack, v)
 		}
 
-		off := deploy(t, stack, func(f *stacks.Files) { f.Values["slipway:caaRecord"] = "false" })
-		for _, r := range off.ByType(tRecord) {
-			if r.Str("type") == "CAA" {
-				t.Errorf("%s: CAA record with caaRecord=false", stack)
+		// By default (the committed stack files, Pulumi.yaml's default)
+		// and when switched off, no CAA record.
+		for _, edit := range []func(*stacks.Files){
+			func(*stacks.Files) {},
+			func(f *stacks.Files) { f.Values["slipway:caaRecord"] = "false" },
+			func(f *stacks.Files) { f.Values["slipway:createHostedZone"] = "true" },
+		} {
+			for _, r := range deploy(t, stack, edit).ByType(tRecord) {
+				if r.Str("type") == "CAA" {
+					t.Errorf("%s: CAA record %s without slipway:caaRecord=true", stack, r.Name)
+				}
 			}
 		}
+	}
+}
+
+// caaRecord defaults to false in Go as in Pulumi.yaml (the project-wide
+// equality is TestPulumiYAMLDefaultsMatchGoDefaults), and is refused
+// without a domain.
+func TestCAARecordIsOffByDefault(t *testing.T) {
+	yaml := stackFiles(t, "prod")
+	if v := yaml.Values["slipway:caaRecord"]; v != "false" {
+		t.Errorf("Pulumi.yaml + Pulumi.prod.yaml: slipway:caaRecord = %q, want false", v)
+	}
+	bare := stacks.Files{Values: map[string]string{"slipway:domain": "slipway.example.com"}}
+	bare.SetSecret("slipway:dbPassword", testDBPassword)
+	bare.SetSecret("slipway:originSecret", testOriginSecret)
+	cfg, err := stacks.Parse("slipway", "prod", bare)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.DNS.CAA {
+		t.Error("the Go default of slipway:caaRecord is true")
+	}
+	noDomain := stacks.Files{Values: map[string]string{"slipway:caaRecord": "true"}}
+	noDomain.SetSecret("slipway:dbPassword", testDBPassword)
+	noDomain.SetSecret("slipway:originSecret", testOriginSecret)
+	if _, err := stacks.Parse("slipway", "pr-7", noDomain); err == nil ||
+		!strings.Contains(err.Error(), `slipway:caaRecord = "true" is not accepted: expected only together with slipway:domain`) {
+		t.Errorf("caaRecord without a domain: %v", err)
 	}
 }
 

@@ -3,6 +3,8 @@ package infra
 import (
 	"fmt"
 	"net"
+	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
@@ -20,6 +22,11 @@ const cloudFrontOriginPrefixList = "com.amazonaws.global.cloudfront.origin-facin
 // lives in the first; the second keeps the layout ready for a second host.
 const subnetCount = 2
 
+// zoneIDOfferings asks for instance type offerings by zone id: zone names
+// (us-east-1a) map to different physical zones in every account, zone ids
+// (use1-az1) do not, and the offerings follow the physical zone.
+const zoneIDOfferings = "availability-zone-id"
+
 // NetworkArgs shapes the stack's VPC.
 type NetworkArgs struct {
 	CIDR string
@@ -29,6 +36,9 @@ type NetworkArgs struct {
 	Account          account
 	// PermissionsBoundary is the stack's role boundary (flow-log role).
 	PermissionsBoundary pulumi.StringInput
+	// InstanceType is the host's: its subnet must be in a zone that
+	// offers it. Region names the region in the error when none does.
+	InstanceType, Region string
 }
 
 // Network is a VPC of the stack's own with public subnets only: no NAT
@@ -90,15 +100,13 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 		return nil, err
 	}
 
-	zones := aws.GetAvailabilityZonesOutput(ctx, aws.GetAvailabilityZonesOutputArgs{
-		State: pulumi.String("available"),
-	}, invoke).Names()
+	zones := subnetZones(ctx, args, invoke)
 	for i := 0; i < subnetCount; i++ {
 		cidr, err := subnetCIDR(args.CIDR, 2, i)
 		if err != nil {
 			return nil, err
 		}
-		zone := zones.Index(pulumi.Int(i))
+		zone := zones.Chosen.Index(pulumi.Int(i))
 		subnet, err := ec2.NewSubnet(ctx, fmt.Sprintf("%s-public-%d", name, i), &ec2.SubnetArgs{
 			VpcId:            v.ID(),
 			CidrBlock:        pulumi.String(cidr),
@@ -107,8 +115,9 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 			// public address just by being launched here.
 			MapPublicIpOnLaunch: pulumi.Bool(false),
 			// The zone is chosen once: if AWS's list of available zones
-			// changes later, the subnet (and with it the host and the
-			// data volume in its zone) must not move.
+			// or the zones offering the instance type change later, the
+			// subnet (and with it the host and the data volume, which
+			// take its actual zone) must not move.
 		}, parent, pulumi.IgnoreChanges([]string{"availabilityZone"}))
 		if err != nil {
 			return nil, err
@@ -119,7 +128,11 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 		}, parent); err != nil {
 			return nil, err
 		}
-		n.SubnetIDs = append(n.SubnetIDs, subnet.ID())
+		id := subnet.ID()
+		if i == 0 {
+			id = hostSubnetOffers(id, subnet.AvailabilityZone, zones.Offering, args)
+		}
+		n.SubnetIDs = append(n.SubnetIDs, id)
 		n.SubnetZones = append(n.SubnetZones, subnet.AvailabilityZone)
 	}
 
@@ -135,6 +148,107 @@ func NewNetwork(ctx *pulumi.Context, name string, args NetworkArgs, opts ...pulu
 		"vpcId":               v.ID(),
 		"hostSecurityGroupId": n.HostSecurityGroupID,
 	})
+}
+
+// zoneChoice is where the subnets go: Chosen are the zone names for the
+// subnets, host subnet first; Offering are the names of the zones that
+// offer the host's instance type today, in any state.
+type zoneChoice struct {
+	Chosen, Offering pulumi.StringArrayOutput
+}
+
+// subnetZones chooses the subnets' zones: the zones that offer the host's
+// instance type, in AWS's order, then the other available zones (the
+// second subnet holds no host yet, and a region where one zone offers the
+// type still gets two subnets). A region where no zone offers the type
+// fails the preview with an error naming the type and the region, instead
+// of RunInstances failing with "Unsupported" halfway through the first
+// `up`.
+func subnetZones(ctx *pulumi.Context, args NetworkArgs, invoke pulumi.InvokeOption) zoneChoice {
+	// Availability Zones only: Local Zones and Wavelength Zones (opt-in)
+	// lack most instance types and services.
+	zones := aws.GetAvailabilityZonesOutput(ctx, aws.GetAvailabilityZonesOutputArgs{
+		State: pulumi.String("available"),
+		Filters: aws.GetAvailabilityZonesFilterArray{aws.GetAvailabilityZonesFilterArgs{
+			Name:   pulumi.String("opt-in-status"),
+			Values: pulumi.ToStringArray([]string{"opt-in-not-required"}),
+		}},
+	}, invoke)
+	offerings := ec2.GetInstanceTypeOfferingsOutput(ctx, ec2.GetInstanceTypeOfferingsOutputArgs{
+		LocationType: pulumi.String(zoneIDOfferings),
+		Filters: ec2.GetInstanceTypeOfferingsFilterArray{ec2.GetInstanceTypeOfferingsFilterArgs{
+			Name:   pulumi.String("instance-type"),
+			Values: pulumi.ToStringArray([]string{args.InstanceType}),
+		}},
+	}, invoke)
+	// The host subnet's zone is checked by name, whatever its state: a
+	// zone that is impaired today is still where the host and its data
+	// are.
+	byName := ec2.GetInstanceTypeOfferingsOutput(ctx, ec2.GetInstanceTypeOfferingsOutputArgs{
+		LocationType: pulumi.String("availability-zone"),
+		Filters: ec2.GetInstanceTypeOfferingsFilterArray{ec2.GetInstanceTypeOfferingsFilterArgs{
+			Name:   pulumi.String("instance-type"),
+			Values: pulumi.ToStringArray([]string{args.InstanceType}),
+		}},
+	}, invoke)
+	return zoneChoice{
+		Chosen: pulumi.All(zones.Names(), zones.ZoneIds(), offerings.Locations()).ApplyT(func(v []any) ([]string, error) {
+			return chooseZones(v[0].([]string), v[1].([]string), v[2].([]string), args.InstanceType, args.Region)
+		}).(pulumi.StringArrayOutput),
+		Offering: byName.Locations(),
+	}
+}
+
+// chooseZones orders zone names (index-aligned with their ids) for the
+// subnets: the ones whose id offers the instance type first.
+func chooseZones(names, ids, offered []string, instanceType, region string) ([]string, error) {
+	if len(names) != len(ids) {
+		return nil, fmt.Errorf("availability zones in %s: %d names but %d zone ids", region, len(names), len(ids))
+	}
+	offering, rest := splitZones(names, ids, offered)
+	if len(offering) == 0 {
+		return nil, fmt.Errorf("no availability zone in %s offers instance type %s (zones %s): "+
+			"choose another slipway:instanceType (with slipway:architecture) or aws:region",
+			region, instanceType, strings.Join(ids, ", "))
+	}
+	chosen := append(offering, rest...)
+	if len(chosen) < subnetCount {
+		return nil, fmt.Errorf("%s has %d available zones: the network needs %d", region, len(chosen), subnetCount)
+	}
+	return chosen, nil
+}
+
+// splitZones splits zone names into those whose id is offered and the rest.
+func splitZones(names, ids, offered []string) (offering, rest []string) {
+	offers := map[string]bool{}
+	for _, id := range offered {
+		offers[id] = true
+	}
+	for i, name := range names {
+		if i < len(ids) && offers[ids[i]] {
+			offering = append(offering, name)
+		} else {
+			rest = append(rest, name)
+		}
+	}
+	return offering, rest
+}
+
+// hostSubnetOffers passes on the host subnet's id only once its actual
+// zone is known to offer the instance type. The subnet keeps its zone
+// forever, so a later change of slipway:instanceType to a type its zone
+// does not offer would otherwise fail in RunInstances, after the old host
+// was already being replaced; this fails the preview instead.
+func hostSubnetOffers(id pulumi.IDOutput, zone pulumi.StringOutput, offering pulumi.StringArrayOutput, args NetworkArgs) pulumi.IDOutput {
+	return pulumi.All(id, zone, offering).ApplyT(func(v []any) (pulumi.ID, error) {
+		zone, offering := v[1].(string), v[2].([]string)
+		if !slices.Contains(offering, zone) {
+			return "", fmt.Errorf("the host's subnet is in %s, which does not offer instance type %s (zones in %s offering it: %s): "+
+				"choose a slipway:instanceType offered in %s; the subnet and the data volume never move",
+				zone, args.InstanceType, args.Region, strings.Join(offering, ", "), zone)
+		}
+		return v[0].(pulumi.ID), nil
+	}).(pulumi.IDOutput)
 }
 
 // hostFirewall admits HTTP from CloudFront only and lets the host reach

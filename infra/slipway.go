@@ -88,11 +88,15 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		LogRetentionDays:    s.cfg.Logs.RetentionDays,
 		Account:             s.acct,
 		PermissionsBoundary: s.boundaryARN,
+		InstanceType:        s.cfg.Host.InstanceType,
+		Region:              s.cfg.Region,
 	}, s.regional)
 	if err != nil {
 		return err
 	}
-	// The volume lives in the host's subnet's zone: EBS cannot cross zones.
+	// The volume lives in the host's subnet's zone (its actual zone, an
+	// output, not the zone the network would choose today): EBS cannot
+	// cross zones.
 	s.Data, err = NewDataVolume(ctx, "data", DataVolumeArgs{
 		SizeGiB:               s.cfg.Data.VolumeGiB,
 		AvailabilityZone:      s.Network.SubnetZones[0],

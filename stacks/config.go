@@ -88,7 +88,10 @@ type DNSConfig struct {
 	Domain     string
 	HostedZone string // zone name or id; defaults to Domain
 	CreateZone bool
-	CAA        bool
+	// CAA publishes `0 issue "amazon.com"` at the domain, off unless asked:
+	// it limits every name at and below the domain to Amazon-issued
+	// certificates, and fails to create over an existing CAA record.
+	CAA bool
 }
 
 // QueueConfig shapes the SQS work queue and its dead-letter queue.
@@ -233,7 +236,7 @@ func Parse(project, stack string, src Source) (Config, error) {
 			Domain:     r.str(key("domain"), "", optional(domainName)),
 			HostedZone: r.str(key("hostedZone"), "", optional(hostedZone)),
 			CreateZone: r.boolean(key("createHostedZone"), false),
-			CAA:        r.boolean(key("caaRecord"), true),
+			CAA:        r.boolean(key("caaRecord"), false),
 		},
 		Queue: QueueConfig{
 			MaxReceiveCount:      r.integer(key("queueMaxReceiveCount"), 5, between(1, 1000)),
@@ -277,6 +280,9 @@ func (c *Config) checkCombinations(r *reader) {
 	}
 	if c.DNS.CreateZone && c.DNS.Domain == "" {
 		r.fail(key("createHostedZone"), "true", "only together with slipway:domain")
+	}
+	if c.DNS.CAA && c.DNS.Domain == "" {
+		r.fail(key("caaRecord"), "true", "only together with slipway:domain")
 	}
 	if zoneIDValue, zoneName := c.DNS.Zone(); c.DNS.Domain != "" && c.DNS.HostedZone != "" {
 		switch {

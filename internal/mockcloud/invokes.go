@@ -3,6 +3,7 @@ package mockcloud
 import (
 	"encoding/json"
 	"fmt"
+	"os"
 	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
@@ -27,11 +28,10 @@ func invoke(token string, args resource.PropertyMap, region string) (resource.Pr
 	}
 	switch token {
 	case "aws:index/getAvailabilityZones:getAvailabilityZones":
-		return props(map[string]any{
-			"names":   []any{region + "a", region + "b", region + "c"},
-			"zoneIds": []any{"use1-az1", "use1-az2", "use1-az4"},
-			"id":      region,
-		}), nil
+		names, ids := zones(region)
+		return props(map[string]any{"names": anys(names), "zoneIds": anys(ids), "id": region}), nil
+	case "aws:ec2/getInstanceTypeOfferings:getInstanceTypeOfferings":
+		return instanceTypeOfferings(args, region)
 	case "aws:ec2/getAmi:getAmi":
 		name := firstFilterValue(args, "name")
 		arch := firstFilterValue(args, "architecture")
@@ -98,6 +98,127 @@ func invoke(token string, args resource.PropertyMap, region string) (resource.Pr
 		return props(map[string]any{"id": id, "name": str("name")}), nil
 	}
 	return nil, fmt.Errorf("mockcloud: the offline cloud does not answer invoke %s", token)
+}
+
+// zones are a region's three Availability Zones: names and, index-aligned,
+// zone ids in AWS's format (us-east-1 -> use1-az1, ap-southeast-2 ->
+// apse2-az1).
+func zones(region string) (names, ids []string) {
+	for i, letter := range []string{"a", "b", "c"} {
+		names = append(names, region+letter)
+		ids = append(ids, fmt.Sprintf("%s-az%d", zoneIDPrefix(region), i+1))
+	}
+	return names, ids
+}
+
+func zoneIDPrefix(region string) string {
+	parts := strings.Split(region, "-")
+	if len(parts) != 3 {
+		return region
+	}
+	short := map[string]string{"northeast": "ne", "southeast": "se", "northwest": "nw", "southwest": "sw"}[parts[1]]
+	if short == "" && parts[1] != "" {
+		short = parts[1][:1]
+	}
+	return parts[0] + short + parts[2]
+}
+
+// OfferingsEnv configures which zones offer which instance types, for the
+// tests and for `slipway plan`: entries "<type>=<zone id>,<zone id>"
+// separated by ";", type "*" for every type, an empty zone list for none.
+// Unset, every zone offers every type.
+//
+//	SLIPWAY_OFFLINE_OFFERINGS='t4g.small=use1-az2,use1-az3'
+//	SLIPWAY_OFFLINE_OFFERINGS='*='   # no zone offers anything
+const OfferingsEnv = "SLIPWAY_OFFLINE_OFFERINGS"
+
+// instanceTypeOfferings answers ec2.getInstanceTypeOfferings for the
+// instance-type filter, by zone id, zone name or region as asked.
+func instanceTypeOfferings(args resource.PropertyMap, region string) (resource.PropertyMap, error) {
+	names, ids := zones(region)
+	var types []string
+	if f, ok := args["filters"]; ok && f.IsArray() {
+		for _, item := range f.ArrayValue() {
+			if o := item.ObjectValue(); o["name"].IsString() && o["name"].StringValue() == "instance-type" {
+				for _, v := range o["values"].ArrayValue() {
+					types = append(types, v.StringValue())
+				}
+			}
+		}
+	}
+	if len(types) == 0 {
+		return nil, fmt.Errorf("mockcloud: getInstanceTypeOfferings without an instance-type filter")
+	}
+	locationType := "region"
+	if v, ok := args["locationType"]; ok && v.IsString() {
+		locationType = v.StringValue()
+	}
+	locations, instanceTypes, locationTypes := []any{}, []any{}, []any{}
+	for _, typ := range types {
+		offered, err := offeredZones(typ, ids)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			if !offered[id] {
+				continue
+			}
+			loc := map[string]string{"availability-zone-id": id, "availability-zone": names[i], "region": region}[locationType]
+			if loc == "" {
+				return nil, fmt.Errorf("mockcloud: getInstanceTypeOfferings locationType %q", locationType)
+			}
+			locations, instanceTypes, locationTypes = append(locations, loc), append(instanceTypes, typ), append(locationTypes, locationType)
+			if locationType == "region" {
+				break
+			}
+		}
+	}
+	return props(map[string]any{
+		"locations": locations, "instanceTypes": instanceTypes, "locationTypes": locationTypes, "id": region,
+	}), nil
+}
+
+// offeredZones reads OfferingsEnv for one instance type: the entry for the
+// type, else the "*" entry, else every zone.
+func offeredZones(typ string, ids []string) (map[string]bool, error) {
+	entries := map[string]string{}
+	if raw, ok := os.LookupEnv(OfferingsEnv); ok {
+		for _, entry := range strings.Split(raw, ";") {
+			if strings.TrimSpace(entry) == "" {
+				continue
+			}
+			k, v, ok := strings.Cut(entry, "=")
+			if !ok {
+				return nil, fmt.Errorf("mockcloud: %s entry %q: expected <type>=<zone id>,...", OfferingsEnv, entry)
+			}
+			entries[strings.TrimSpace(k)] = v
+		}
+	}
+	zoneList, ok := entries[typ]
+	if !ok {
+		zoneList, ok = entries["*"]
+	}
+	offered := map[string]bool{}
+	if !ok {
+		for _, id := range ids {
+			offered[id] = true
+		}
+		return offered, nil
+	}
+	for _, id := range strings.Split(zoneList, ",") {
+		if id = strings.TrimSpace(id); id != "" {
+			offered[id] = true
+		}
+	}
+	return offered, nil
+}
+
+func anys(s []string) []any {
+	out := make([]any, len(s))
+	for i, v := range s {
+		out[i] = v
+	}
+	return out
 }
 
 func props(m map[string]any) resource.PropertyMap { return resource.NewPropertyMapFromMap(m) }

@@ -13,6 +13,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/tokens"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	pulumirpc "github.com/pulumi/pulumi/sdk/v3/proto/go"
 )
 
 // Account is the placeholder AWS account every ARN names.
@@ -37,6 +38,11 @@ type Resource struct {
 	DeleteBeforeReplace  bool
 	IgnoreChanges        []string
 	ReplaceOnChanges     []string
+	// Aliases are the URNs the resource declares it was known by
+	// (pulumi.Aliases), resolved as the engine resolves alias specs.
+	// Aliases a child inherits from its parent's are the engine's to
+	// derive and are not listed.
+	Aliases []string
 	// Region is the region of the provider that manages the resource.
 	Region string
 }
@@ -115,6 +121,9 @@ func (c *Cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 		r.IgnoreChanges = rpc.GetIgnoreChanges()
 		r.ReplaceOnChanges = rpc.GetReplaceOnChanges()
 		r.URN = c.urnOf(rpc.GetParent(), args.TypeToken, args.Name)
+		for _, a := range rpc.GetAliases() {
+			r.Aliases = append(r.Aliases, c.aliasURN(a, r))
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -142,6 +151,38 @@ func (c *Cloud) regionOf(providerRef string) string {
 		return r
 	}
 	return c.Region
+}
+
+// aliasURN resolves an alias: a URN, or a spec whose empty fields default
+// to the resource's own name, type, stack, project and parent.
+func (c *Cloud) aliasURN(a *pulumirpc.Alias, r Resource) string {
+	if a.GetUrn() != "" {
+		return a.GetUrn()
+	}
+	spec := a.GetSpec()
+	name, typ, stack, project, parent := spec.GetName(), spec.GetType(), spec.GetStack(), spec.GetProject(), r.Parent
+	if name == "" {
+		name = r.Name
+	}
+	if typ == "" {
+		typ = r.Type
+	}
+	if stack == "" {
+		stack = c.Stack
+	}
+	if project == "" {
+		project = c.Project
+	}
+	if spec.GetNoParent() {
+		parent = ""
+	} else if p := spec.GetParentUrn(); p != "" {
+		parent = p
+	}
+	parentType := tokens.Type("")
+	if p := resource.URN(parent); p != "" && p.QualifiedType() != resource.RootStackType {
+		parentType = p.QualifiedType()
+	}
+	return string(resource.NewURN(tokens.QName(stack), tokens.PackageName(project), parentType, tokens.Type(typ), name))
 }
 
 // urnOf builds the URN pulumi's mock monitor assigns (its newURN), so

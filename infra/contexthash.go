@@ -15,14 +15,19 @@ import (
 	"github.com/moby/patternmatcher/ignorefile"
 )
 
-// contextTag is the image tag for a build context: a hash of everything
-// the build sees, so an unchanged context keeps its tag (and its image) and
-// a changed one gets a new tag that cannot collide in an IMMUTABLE
-// repository. It must cover at least what pulumi-docker hashes to decide a
-// rebuild: were it to see a change our tag misses, it would rebuild and push
-// onto an existing immutable tag and fail. So it follows .dockerignore with
-// Docker's own matcher (moby/patternmatcher), always includes the
-// Dockerfile and .dockerignore, and mixes in the platform and build args.
+// contextTag is the image tag for a build context: a hash of what ends up
+// in the image, so an unchanged context keeps its tag (and its image) and a
+// changed one gets a new tag that cannot collide in an IMMUTABLE
+// repository. It is Slipway's own decision (NewRegistry looks the tag up
+// and does not push when the repository holds it), so it must depend on
+// nothing a checkout varies: not the checkout path (paths are relative to
+// the context), not mtimes or owners (never read), not the umask (of a
+// file's mode only the owner's executable bit counts, the bit Git records;
+// group and other bits follow the umask of whoever checked out). What it
+// hashes: each path that is not .dockerignored (Docker's own matcher,
+// moby/patternmatcher; the Dockerfile and .dockerignore always count), with
+// its kind (directory, file, symlink), a file's content and executable bit,
+// a symlink's target; and the platform and build args.
 func contextTag(dir string, platform string, buildArgs map[string]string) (string, error) {
 	info, err := os.Stat(dir)
 	if err != nil || !info.IsDir() {
@@ -67,6 +72,10 @@ func contextTag(dir string, platform string, buildArgs map[string]string) (strin
 			if ignored && !pm.Exclusions() {
 				return filepath.SkipDir
 			}
+			if !ignored {
+				// COPY creates it, empty or not.
+				files = append(files, rel)
+			}
 			return nil
 		}
 		if ignored && !always {
@@ -92,19 +101,37 @@ func contextTag(dir string, platform string, buildArgs map[string]string) (strin
 		if err != nil {
 			return "", err
 		}
-		var content []byte
-		if info.Mode()&fs.ModeSymlink != 0 {
+		// Each entry is kind, path, then what of it reaches the image;
+		// lengths keep one entry from running into the next.
+		switch mode := info.Mode(); {
+		case mode.IsDir():
+			fmt.Fprintf(h, "dir\x00%s\x00", rel)
+		case mode&fs.ModeSymlink != 0:
+			// A symlink's own mode means nothing on Linux and follows
+			// the umask on macOS: only its target counts.
 			target, err := os.Readlink(path)
 			if err != nil {
 				return "", err
 			}
-			content = []byte("symlink:" + target)
-		} else if content, err = os.ReadFile(path); err != nil {
-			return "", err
+			fmt.Fprintf(h, "symlink\x00%s\x00%d\x00%s", rel, len(target), target)
+		case mode.IsRegular():
+			content, err := os.ReadFile(path)
+			if err != nil {
+				return "", err
+			}
+			// The owner's executable bit is the one a checkout carries
+			// (Git stores 644 or 755); group and other bits are the
+			// umask's, different from machine to machine.
+			exec := 0
+			if mode&0o100 != 0 {
+				exec = 1
+			}
+			fmt.Fprintf(h, "file\x00%s\x00%d\x00%d\x00", rel, exec, len(content))
+			h.Write(content)
+		default:
+			// Sockets, fifos and devices: the build context carries no
+			// content for them, so neither does the tag.
 		}
-		// The executable bit is part of what COPY carries into the image.
-		fmt.Fprintf(h, "file\x00%s\x00%o\x00%d\x00", rel, info.Mode().Perm()&0o111, len(content))
-		h.Write(content)
 	}
 	return hex.EncodeToString(h.Sum(nil))[:24], nil
 }

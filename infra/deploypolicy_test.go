@@ -606,6 +606,14 @@ func invokeCalls(t *testing.T, res *mockcloud.Result) map[string][]iamCall {
 			iamCall{"cloudfront:GetCachePolicy", "arn:aws:cloudfront::" + acct + ":cache-policy/658327ea-f89d-4fab-a63d-7e88639e58f6", nil}),
 		"cloudfront.LookupOriginRequestPolicyOutput": append(star("cloudfront:ListOriginRequestPolicies"),
 			iamCall{"cloudfront:GetOriginRequestPolicy", "arn:aws:cloudfront::" + acct + ":origin-request-policy/b689b0a8-53d0-40ab-baf2-68738e2966ac", nil}),
+		// The registry's look-ups of a tag (registry.go): the newest
+		// image's tags, then the tag's digest.
+		"ecr.LookupRepositoryOutput": {
+			{"ecr:DescribeRepositories", repo.Out("arn").(string), nil},
+			{"ecr:DescribeImages", repo.Out("arn").(string), nil},
+			{"ecr:ListTagsForResource", repo.Out("arn").(string), nil},
+		},
+		"ecr.GetImageOutput": {{"ecr:DescribeImages", repo.Out("arn").(string), nil}},
 		"docker.LookupRegistryImageOutput": {
 			{"ecr:GetAuthorizationToken", "*", nil},
 			{"ecr:BatchGetImage", repo.Out("arn").(string), nil},

@@ -99,7 +99,8 @@ func stablePath(dir string) string {
 
 // NewRegistry creates one repository per image and builds and pushes the
 // images. The image tags are derived from the build contexts, so an
-// unchanged app/<name> is not rebuilt and keeps its digest.
+// unchanged app/<name> keeps its tag, is not pushed again from any machine
+// and keeps its digest.
 func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pulumi.ResourceOption) (*Registry, error) {
 	r := &Registry{Digests: map[string]pulumi.StringOutput{}}
 	if err := ctx.RegisterComponentResource("slipway:registry:Registry", name, r, opts...); err != nil {
@@ -158,12 +159,37 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 			return nil, err
 		}
 		ref := pulumi.Sprintf("%s:%s", repo.RepositoryUrl, tag)
-		// Built for the host's platform and pushed by `pulumi up`. Preview
-		// does not build (no Docker daemon needed); the tag is the context
-		// hash, so the cache-from image is this same content's image,
-		// present when a previous run built it (pulumi-docker v4 cannot
-		// name "the previous image" of an IMMUTABLE repository without
-		// state; see docs/release.md).
+		// Whether to push is Slipway's decision, not pulumi-docker's:
+		// pulumi-docker rebuilds when its own hash of the context changes,
+		// and that hash sees more than the content (file modes beyond the
+		// executable bit, so another machine's umask), so from another
+		// checkout it would push an unchanged context onto its existing
+		// IMMUTABLE tag, which ECR refuses. The tag is the content, so a
+		// repository that holds it holds this image: then nothing is
+		// pushed. pulumi-aws v6 has no invoke that lists a repository's
+		// tags without failing (ecr.getImage fails with
+		// ImageNotFoundException on a missing tag; ecr.getImages arrives
+		// with v7), so the lookup is getRepository's mostRecentImageTags:
+		// the tags of the newest image, which is what the last `pulumi up`
+		// pushed. A context reverted to an older image's content is not
+		// seen and is pushed (ECR refuses; see docs/release.md).
+		held := ecr.LookupRepositoryOutput(ctx, ecr.LookupRepositoryOutputArgs{
+			Name: repo.Name,
+		}, parent).MostRecentImageTags().ApplyT(func(tags []string) bool {
+			return slices.Contains(tags, tag)
+		}).(pulumi.BoolOutput)
+		// Built for the host's platform and pushed by `pulumi up` unless
+		// the repository holds the tag. The image is registered either
+		// way, with skipPush following the lookup: whether a resource is
+		// registered cannot depend on an output (that would mean creating
+		// it inside an apply, unseen by preview), and dropping it would
+		// delete it from the state. With skipPush, pulumi-docker may still
+		// build locally when its own hash differs (or skipPush itself
+		// changes), but it never pushes. Preview does not build (no Docker
+		// daemon needed); the cache-from image is this same content's
+		// image, present when a previous run built it (pulumi-docker v4
+		// cannot name "the previous image" of an IMMUTABLE repository
+		// without state; see docs/release.md).
 		img, err := docker.NewImage(ctx, image, &docker.ImageArgs{
 			ImageName: ref,
 			Build: &docker.DockerBuildArgs{
@@ -174,6 +200,7 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 				CacheFrom:  &docker.CacheFromArgs{Images: pulumi.StringArray{ref}},
 			},
 			BuildOnPreview: pulumi.Bool(false),
+			SkipPush:       held,
 			Registry: &docker.RegistryArgs{
 				Server:   repo.RepositoryUrl,
 				Username: token.UserName(),
@@ -183,9 +210,19 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 		if err != nil {
 			return nil, err
 		}
-		r.Digests[image] = img.RepoDigest
+		// The digest the repository serves under the tag, read after the
+		// image: the earlier push's when the tag was held (a skipped
+		// push's repoDigest would be a local image ID), this push's
+		// otherwise. Either way the tag exists by then, so the lookup
+		// cannot fail on a missing image.
+		served := ecr.GetImageOutput(ctx, ecr.GetImageOutputArgs{
+			RepositoryName: repo.Name,
+			ImageTag:       pulumi.String(tag),
+		}, parent, pulumi.DependsOn([]pulumi.Resource{img}))
+		digest := pulumi.Sprintf("%s@%s", repo.RepositoryUrl, served.ImageDigest())
+		r.Digests[image] = digest
 		arns = append(arns, repo.Arn)
-		outputs[image] = img.RepoDigest
+		outputs[image] = digest
 	}
 	r.PullGrants = []Grant{
 		// The ECR credential helper's token call has no resource-level

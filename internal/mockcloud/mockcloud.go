@@ -58,6 +58,7 @@ type Cloud struct {
 	mu        sync.Mutex
 	resources []Resource
 	providers map[string]string // provider URN -> region
+	images    []heldImage       // pushed before the run (ecr.go)
 }
 
 // New returns an empty cloud for a project's stack whose default region is
@@ -136,6 +137,9 @@ func (c *Cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 
 // Call answers an invoke.
 func (c *Cloud) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
+	if out, ok, err := c.ecrInvoke(args.Token, args.Args); ok {
+		return out, err
+	}
 	return invoke(args.Token, args.Args, c.regionOf(args.Provider))
 }
 

@@ -34,14 +34,20 @@ type Result struct {
 // config. dryRun runs it as a preview, as `pulumi preview` would. On error
 // the result still lists what was registered before it.
 func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool) (*Result, error) {
-	cloud := New(project, stack, files.Values["aws:region"])
+	return New(project, stack, files.Values["aws:region"]).Run(build, files, dryRun)
+}
+
+// Run runs build on this cloud, as the package's Run does on a fresh one,
+// for tests that first say what the cloud already holds (Image).
+func (c *Cloud) Run(build BuildFunc, files stacks.Files, dryRun bool) (*Result, error) {
+	stack := c.Stack
 	var autonaming struct{ Pattern string }
 	if raw, ok := files.Values["pulumi:autonaming"]; ok {
 		if err := json.Unmarshal([]byte(raw), &autonaming); err != nil {
 			return nil, fmt.Errorf("mockcloud: pulumi:autonaming: %w", err)
 		}
 	}
-	cloud.NamePattern = autonaming.Pattern
+	c.NamePattern = autonaming.Pattern
 	var (
 		mu      sync.Mutex
 		outputs pulumi.Map
@@ -65,12 +71,12 @@ func Run(build BuildFunc, project, stack string, files stacks.Files, dryRun bool
 			}))
 		}
 		return nil
-	}, cloud.Option(files.Dir, files.Values, files.Secrets, dryRun))
+	}, c.Option(files.Dir, files.Values, files.Secrets, dryRun))
 	if err != nil {
 		// What was registered before the failure is part of the answer.
-		return &Result{Stack: stack, Resources: cloud.Resources()}, err
+		return &Result{Stack: stack, Resources: c.Resources()}, err
 	}
-	res := &Result{Stack: stack, Resources: cloud.Resources(), Outputs: map[string]Output{}}
+	res := &Result{Stack: stack, Resources: c.Resources(), Outputs: map[string]Output{}}
 	// Registration order varies from run to run; URN order does not.
 	sort.Slice(res.Resources, func(i, j int) bool { return res.Resources[i].URN < res.Resources[j].URN })
 	names := slices.Sorted(maps.Keys(outputs))

@@ -382,7 +382,7 @@ func archiverAlarms(ctx *pulumi.Context, name string, args BackupsArgs, b *Backu
 	}
 	for _, a := range []struct {
 		suffix, metric, statistic, what string
-		period, threshold                int
+		period, threshold               int
 	}{
 		{"archive-failures", ArchiveFailuresMetric, "Sum", "WAL archiving failed: recent commits exist only on the host", 300, 0},
 		{"wal-pending", WalPendingSecondsMetric, "Maximum", "WAL has waited more than five minutes to be archived", 60, walPendingAlarmSeconds},

@@ -10,6 +10,7 @@ import (
 
 	"slipway/infra"
 	"slipway/internal/mockcloud"
+	"slipway/internal/policy"
 	"slipway/stacks"
 )
 
@@ -114,6 +115,22 @@ func TestBackupsFollowTheProfile(t *testing.T) {
 		for _, r := range res.Resources {
 			if r.Type == "slipway:backup:Backups" && !tc.want {
 				t.Errorf("%s: a Backups component without backups", tc.stack)
+			}
+			if slices.Contains(backupTypes, r.Type) && !strings.HasSuffix(r.Parent, "slipway:backup:Backups::backup") {
+				t.Errorf("%s: %s %s is not a child of the Backups component (parent %s)", tc.stack, r.Type, r.Name, r.Parent)
+			}
+		}
+		// And the whole baseline holds on it.
+		if tc.want {
+			st := policy.Stack{Name: tc.stack, Resources: res.Resources, Outputs: res.Outputs}
+			st.Profile, _ = stacks.ProfileOf(tc.stack)
+			for _, r := range policy.Evaluate(st) {
+				if r.Status == policy.Fail {
+					t.Errorf("%s with backups: %s fails: %v", tc.stack, r.ID, r.Findings)
+				}
+				if strings.HasPrefix(r.ID, "SLW-BAK-00") && r.ID != "SLW-BAK-004" && tc.stack == "prod" && r.Status != policy.Pass {
+					t.Errorf("prod: %s is %s", r.ID, r.Status)
+				}
 			}
 		}
 	}

@@ -174,9 +174,10 @@ func archiveBucket(ctx *pulumi.Context, name string, args BackupsArgs, b *Backup
 	parent := pulumi.Parent(b)
 	prod := args.Profile.ProtectsData()
 	keep := []pulumi.ResourceOption{parent, pulumi.Protect(prod), pulumi.RetainOnDelete(prod)}
-	// Object Lock can only be switched on when a bucket is created. No
-	// forceDestroy: locked versions cannot be force-deleted anyway, and
-	// prod's bucket is protected and retained besides.
+	// Object Lock is switched on when the bucket is created (the
+	// provider replaces the bucket if objectLockEnabled changes, so it
+	// never changes). No forceDestroy: locked versions cannot be
+	// force-deleted anyway, and prod's bucket is protected and retained.
 	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
 		ObjectLockEnabled: pulumi.Bool(true),
 		ForceDestroy:      pulumi.Bool(false),

@@ -25,6 +25,8 @@ type DataVolumeArgs struct {
 	Account   account
 	// PermissionsBoundary is the stack's role boundary (snapshot role).
 	PermissionsBoundary pulumi.StringInput
+	// SnapshotID, when set, is the snapshot a new volume starts from.
+	SnapshotID string
 }
 
 // DataVolume is the EBS volume that holds Postgres data. It is a resource
@@ -55,13 +57,22 @@ func NewDataVolume(ctx *pulumi.Context, name string, args DataVolumeArgs, opts .
 	// unprotecting leaves the volume behind (retained). Should it ever be
 	// deleted through Pulumi anyway (retain switched off on purpose), AWS
 	// takes a final snapshot first.
-	volumeOpts := []pulumi.ResourceOption{pulumi.Parent(d), pulumi.Protect(prod), pulumi.RetainOnDelete(prod)}
+	// snapshotId is read only when the volume is created: a snapshot id
+	// set (or changed) later would otherwise replace the live volume with
+	// a copy of the snapshot, so later changes are ignored.
+	volumeOpts := []pulumi.ResourceOption{pulumi.Parent(d), pulumi.Protect(prod), pulumi.RetainOnDelete(prod),
+		pulumi.IgnoreChanges([]string{"snapshotId"})}
+	var snapshot pulumi.StringPtrInput
+	if args.SnapshotID != "" {
+		snapshot = pulumi.String(args.SnapshotID)
+	}
 	vol, err := ebs.NewVolume(ctx, name, &ebs.VolumeArgs{
 		AvailabilityZone: args.AvailabilityZone,
 		Size:             pulumi.Int(args.SizeGiB),
 		Type:             pulumi.String("gp3"),
 		Encrypted:        pulumi.Bool(true),
 		FinalSnapshot:    pulumi.Bool(prod),
+		SnapshotId:       snapshot,
 		Tags:             pulumi.StringMap{"slipway-backup": pulumi.String(args.BackupTag)},
 	}, volumeOpts...)
 	if err != nil {

@@ -38,6 +38,37 @@ const (
 
 var domains = map[string]string{"dev": "dev.slipway.example.com", "prod": "slipway.example.com", "pr-7": ""}
 
+// siteBuckets are the stack's buckets but the backup archive (the one
+// with Object Lock, backup_test.go).
+func siteBuckets(res *mockcloud.Result) []mockcloud.Resource {
+	var out []mockcloud.Resource
+	for _, b := range res.ByType(tBucket) {
+		if b.In("objectLockEnabled") != true {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+func siteBucket(t *testing.T, res *mockcloud.Result) mockcloud.Resource {
+	t.Helper()
+	if b := siteBuckets(res); len(b) == 1 {
+		return b[0]
+	}
+	t.Fatalf("%s: want exactly one site bucket, found %d", res.Stack, len(siteBuckets(res)))
+	return mockcloud.Resource{}
+}
+
+// ofBucket is the bucket's own resource of a type (named like the bucket).
+func ofBucket(t *testing.T, res *mockcloud.Result, bucket mockcloud.Resource, typ string) mockcloud.Resource {
+	t.Helper()
+	r, ok := res.Find(typ, bucket.Name)
+	if !ok {
+		t.Fatalf("%s: no %s %s", res.Stack, typ, bucket.Name)
+	}
+	return r
+}
+
 // globalProvider is the us-east-1 provider's reference prefix.
 func isGlobalProvider(r mockcloud.Resource) bool {
 	return strings.Contains(r.Provider, "::pulumi:providers:aws::aws-us-east-1::")
@@ -46,7 +77,7 @@ func isGlobalProvider(r mockcloud.Resource) bool {
 func TestSiteBucketIsPrivateEncryptedAndVersioned(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
-		bucket := one(t, res, tBucket)
+		bucket := siteBucket(t, res)
 		review, prod := stack == "pr-7", stack == "prod"
 		if bucket.In("forceDestroy") != review {
 			t.Errorf("%s: forceDestroy = %v, want %v", stack, bucket.In("forceDestroy"), review)
@@ -57,25 +88,25 @@ func TestSiteBucketIsPrivateEncryptedAndVersioned(t *testing.T) {
 		if name, _ := bucket.Out("bucket").(string); !strings.HasPrefix(name, "slipway-"+stack+"-site-") || bucket.In("bucket") != nil {
 			t.Errorf("%s: bucket name %q is not auto-named", stack, name)
 		}
-		own := one(t, res, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
+		own := ofBucket(t, res, bucket, "aws:s3/bucketOwnershipControls:BucketOwnershipControls")
 		if own.Str("bucket") != bucket.ID || own.Str("rule.objectOwnership") != "BucketOwnerEnforced" {
 			t.Errorf("%s: ownership controls %v", stack, own.Inputs)
 		}
-		pab := one(t, res, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+		pab := ofBucket(t, res, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
 		for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
 			if pab.In(k) != true || pab.Str("bucket") != bucket.ID {
 				t.Errorf("%s: public access block %s = %v", stack, k, pab.In(k))
 			}
 		}
-		sse := one(t, res, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
+		sse := ofBucket(t, res, bucket, "aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2")
 		if sse.Str("bucket") != bucket.ID || sse.Str("rules[0].applyServerSideEncryptionByDefault.sseAlgorithm") != "AES256" {
 			t.Errorf("%s: encryption %v", stack, sse.Inputs)
 		}
-		ver := one(t, res, "aws:s3/bucketVersioningV2:BucketVersioningV2")
+		ver := ofBucket(t, res, bucket, "aws:s3/bucketVersioningV2:BucketVersioningV2")
 		if ver.Str("bucket") != bucket.ID || ver.Str("versioningConfiguration.status") != "Enabled" {
 			t.Errorf("%s: versioning %v", stack, ver.Inputs)
 		}
-		lc := one(t, res, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
+		lc := ofBucket(t, res, bucket, "aws:s3/bucketLifecycleConfigurationV2:BucketLifecycleConfigurationV2")
 		wantDays := 7.0
 		if prod {
 			wantDays = 30
@@ -93,13 +124,13 @@ func TestSiteBucketIsPrivateEncryptedAndVersioned(t *testing.T) {
 func TestBucketPolicyAdmitsOnlyThisDistributionOverTLS(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
-		bucket := one(t, res, tBucket)
+		bucket := siteBucket(t, res)
 		dist := one(t, res, tDistribution)
-		bp := one(t, res, "aws:s3/bucketPolicy:BucketPolicy")
+		bp := ofBucket(t, res, bucket, "aws:s3/bucketPolicy:BucketPolicy")
 		if bp.Str("bucket") != bucket.ID {
 			t.Errorf("%s: policy on bucket %q", stack, bp.Str("bucket"))
 		}
-		pab := one(t, res, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
+		pab := ofBucket(t, res, bucket, "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock")
 		if !slices.Contains(bp.Dependencies, pab.URN) {
 			t.Errorf("%s: the bucket policy does not wait for the public access block", stack)
 		}
@@ -150,7 +181,7 @@ func TestDistributionServesTheSPAFromS3ThroughOAC(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
 		dist := one(t, res, tDistribution)
-		bucket := one(t, res, tBucket)
+		bucket := siteBucket(t, res)
 		oac := one(t, res, tOAC)
 		fn := one(t, res, tFunction)
 		headers := one(t, res, tHeaders)
@@ -463,7 +494,7 @@ func TestEdgeOutputs(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
 		dist := one(t, res, tDistribution)
-		bucket := one(t, res, tBucket)
+		bucket := siteBucket(t, res)
 		wantURL := "https://" + domains[stack]
 		if stack == "pr-7" {
 			wantURL = "https://" + dist.Out("domainName").(string)
@@ -518,7 +549,7 @@ func TestAccessLogsInProdOnly(t *testing.T) {
 			delivery.Str("deliverySourceName") == "" {
 			t.Errorf("prod: delivery %v", delivery.Inputs)
 		}
-		if n := len(res.ByType("aws:s3/bucketAclV2:BucketAclV2")) + len(res.ByType(tBucket)); n != 1 {
+		if n := len(res.ByType("aws:s3/bucketAclV2:BucketAclV2")) + len(siteBuckets(res)); n != 1 {
 			t.Errorf("prod: %d buckets and ACLs; access logs need neither", n)
 		}
 	}
@@ -539,7 +570,7 @@ func TestSPAUpload(t *testing.T) {
 	}
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
-		bucket := one(t, res, tBucket)
+		bucket := siteBucket(t, res)
 		objects := res.ByType(tObject)
 		got := map[string][2]string{}
 		var assetURNs []string
@@ -605,7 +636,7 @@ func TestMissingSPABuild(t *testing.T) {
 		if n := len(res.ByType(tObject)); n != 0 {
 			t.Errorf("%s: preview without a build plans %d objects", stack, n)
 		}
-		if len(res.ByType(tDistribution)) != 1 || len(res.ByType("aws:s3/bucketPolicy:BucketPolicy")) != 1 {
+		if len(res.ByType(tDistribution)) != 1 || len(res.ByType("aws:s3/bucketPolicy:BucketPolicy")) != len(res.ByType(tBucket)) {
 			t.Errorf("%s: preview without a build lacks the distribution or the bucket policy", stack)
 		}
 	}

@@ -28,6 +28,8 @@ type Stack struct {
 	Deployer *Deployer
 	// RoleBoundary is nil in review stacks (they use dev's).
 	RoleBoundary *RoleBoundary
+	// Backups is nil without slipway:backups (always in review stacks).
+	Backups *Backups
 
 	// boundaryARN is the permissions boundary every role carries.
 	boundaryARN pulumi.StringOutput
@@ -53,6 +55,7 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		s.buildRoleBoundary,
 		s.buildNetworkAndData,
 		s.buildHostServices,
+		s.buildBackups,
 		s.buildHost,
 		s.buildRelease,
 		s.buildEdge,
@@ -105,6 +108,7 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		BackupTag:             s.cfg.Project + "-" + s.cfg.Stack,
 		Account:               s.acct,
 		PermissionsBoundary:   s.boundaryARN,
+		SnapshotID:            s.cfg.Data.SnapshotID,
 	}, s.regional)
 	return err
 }
@@ -139,6 +143,24 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 	return err
 }
 
+// buildBackups archives the database and backs up its volume, when the
+// stack has backups (prod always, dev by config, review never).
+func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
+	if !s.cfg.Backup.Enabled {
+		return nil
+	}
+	s.Backups, err = NewBackups(ctx, "backup", BackupsArgs{
+		Config:              s.cfg.Backup,
+		Profile:             s.cfg.Profile,
+		Stack:               s.cfg.Stack,
+		Volume:              s.Data,
+		Account:             s.acct,
+		PermissionsBoundary: s.boundaryARN,
+		AlarmActions:        []pulumi.StringInput{s.Alerts.TopicARN},
+	}, s.regional)
+	return err
+}
+
 func (s *Stack) buildHost(ctx *pulumi.Context) error {
 	release, err := ReleaseBootstrap()
 	if err != nil {
@@ -149,6 +171,9 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 		return err
 	}
 	grants := append([]Grant{s.Logs.Grant, s.Queue.Grant, hostMetricsGrant()}, s.Registry.PullGrants...)
+	if s.Backups != nil {
+		grants = append(grants, s.Backups.Grant)
+	}
 	s.Host, err = NewHost(ctx, "host", HostArgs{
 		Config:          s.cfg.Host,
 		Profile:         s.cfg.Profile,
@@ -274,6 +299,10 @@ func (s *Stack) Outputs() pulumi.Map {
 		"deadLetterQueueUrl": s.Queue.DeadLetterURL,
 		"alarmTopicArn":      s.Alerts.TopicARN,
 		"dashboardUrl":       s.Monitoring.DashboardURL,
+	}
+	if b := s.Backups; b != nil {
+		out["backupBucketName"] = b.BucketName
+		out["backupVaultName"] = b.VaultName
 	}
 	if d := s.Deployer; d != nil {
 		out["deployUserName"] = d.UserName

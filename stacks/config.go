@@ -30,6 +30,7 @@ type Config struct {
 	Network  NetworkConfig
 	Host     HostConfig
 	Data     DataConfig
+	Backup   BackupConfig
 	Logs     LogsConfig
 	Images   ImagesConfig
 	Site     SiteConfig
@@ -64,6 +65,9 @@ type HostConfig struct {
 type DataConfig struct {
 	VolumeGiB             int
 	SnapshotRetentionDays int // daily snapshots kept, prod only
+	// SnapshotID starts a new volume from an EBS snapshot (snap-...); it
+	// is read only when the volume is created (backup.go).
+	SnapshotID string
 }
 
 // LogsConfig shapes the CloudWatch log groups.
@@ -225,7 +229,9 @@ func Parse(project, stack string, src Source) (Config, error) {
 		Data: DataConfig{
 			VolumeGiB:             r.integer(key("dataVolumeSize"), 20, between(10, 1024)),
 			SnapshotRetentionDays: r.integer(key("dataSnapshotRetentionDays"), 7, between(1, 365)),
+			SnapshotID:            r.str(key("dataVolumeSnapshotId"), "", optional(snapshotID)),
 		},
+		Backup: parseBackup(r),
 		Logs:   LogsConfig{RetentionDays: r.integer(key("logRetentionDays"), 3, logRetention)},
 		Images: ImagesConfig{KeepTagged: r.integer(key("ecrKeepImages"), 10, between(1, 100))},
 		Site: SiteConfig{
@@ -260,6 +266,7 @@ func Parse(project, stack string, src Source) (Config, error) {
 		Origin: OriginConfig{Secret: r.headerSecret(key("originSecret"))},
 	}
 	cfg.checkCombinations(r)
+	cfg.checkBackup(r)
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("stack %s has invalid config:\n  %w", stack, errors.Join(r.errs...))
 	}

@@ -88,6 +88,15 @@ const (
 	dataUsedShare      = 0.5  // share of the data volume Postgres fills
 	dailyChangeShare   = 0.02 // share of the used data changed per day (incremental snapshots)
 	longPollsPerMonth  = 30 * 24 * 3600 / 20.0
+	// The backup archive (infra/backup.go): a full base backup every
+	// fullIntervalDays, kept for the retention, uncompressed (an upper
+	// bound: pgBackRest compresses and differentials are smaller), plus
+	// WAL of walDailyShare of the used data per day; at most one WAL
+	// segment a minute (archive_timeout 60 s) is one PUT each.
+	fullIntervalDays  = float64(stacks.FullBackupIntervalDays)
+	walDailyShare     = 0.10
+	walPutsPerMonth   = 30 * 24 * 60.0
+	defaultBackupDays = float64(stacks.MinBackupRetentionDays)
 )
 
 // Assumptions states what the usage and fixed figures rest on.
@@ -102,6 +111,7 @@ func Assumptions(p stacks.Profile) []string {
 		fmt.Sprintf("ECR keeps %.0f GB per repository; the SPA is %.2f GB; log storage holds ingestion × retention (uncompressed, an upper bound)", ecrGBPerRepository, siteGB),
 		fmt.Sprintf("snapshots are incremental: the first holds %.0f%% of the volume, each later one %.0f%% of that", dataUsedShare*100, dailyChangeShare*100),
 		"detailed monitoring bills 7 instance metrics as custom metrics; an alarm on a non-AWS namespace watches one custom metric",
+		fmt.Sprintf("backup archive (S3 Standard $%.3f/GB-month): retention/%.0f + 1 full copies of the used data, uncompressed, plus WAL of %.0f%% of it per day; one WAL PUT a minute. AWS Backup EBS warm storage $%.2f/GB-month (%s, 2025 list price): the first recovery point holds the used data, each later one the daily change", s3GBMonth, fullIntervalDays, walDailyShare*100, backupEBSWarmGBMonth, PricedRegion),
 		"data from the host to CloudFront (origin fetches) and from ECR to the host (same region) is free; SNS email, standard SSM parameters, ACM public certificates, IAM and AWS-managed KMS keys cost nothing",
 	}
 }
@@ -258,6 +268,10 @@ func (e *estimator) price(r mockcloud.Resource) {
 	case "aws:ecr/repository:Repository":
 		e.add(r, Fixed, fmt.Sprintf("storage ~%.0f GB", ecrGBPerRepository), ecrGBPerRepository*ecrGBMonth, "assumed image size")
 	case "aws:s3/bucketV2:BucketV2", "aws:s3/bucket:Bucket":
+		if r.In("objectLockEnabled") == true {
+			e.archive(r)
+			break
+		}
 		e.add(r, Fixed, fmt.Sprintf("storage ~%.2f GB", siteGB), siteGB*s3GBMonth, "")
 		e.add(r, Usage, fmt.Sprintf("%.0fk GET + %.0fk PUT", t.S3Gets/1e3, t.S3Puts/1e3), t.S3Gets/1e3*s3Get1000+t.S3Puts/1e3*s3Put1000, "")
 	case "aws:cloudfront/distribution:Distribution":
@@ -292,8 +306,71 @@ func (e *estimator) price(r mockcloud.Resource) {
 			azs := math.Max(float64(len(list(r.In("subnetIds")))), 1)
 			e.add(r, Fixed, fmt.Sprintf("interface endpoint × %.0f AZ", azs), azs*endpointAZHour*HoursPerMonth, "plus $0.01/GB")
 		}
+	case "aws:backup/selection:Selection":
+		e.volumeBackups(r)
 	case "aws:secretsmanager/secret:Secret":
 		e.add(r, Fixed, "secret", secretMonth, "")
+	}
+}
+
+// usedGB is the data Postgres holds on the stack's data volumes.
+func (e *estimator) usedGB() float64 {
+	gb := 0.0
+	for _, v := range e.res {
+		if v.Type == "aws:ebs/volume:Volume" {
+			size, _ := num(v.In("size"))
+			gb += size * dataUsedShare
+		}
+	}
+	return gb
+}
+
+// archive prices the continuous archive: its retention is the bucket's
+// Object Lock default retention.
+func (e *estimator) archive(b mockcloud.Resource) {
+	days := defaultBackupDays
+	for _, r := range e.res {
+		if r.Type == "aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2" && r.Str("bucket") == b.ID {
+			if d, ok := num(r.In("rule.defaultRetention.days")); ok && d > 0 {
+				days = d
+			}
+		}
+	}
+	used := e.usedGB()
+	gb := used*(math.Floor(days/fullIntervalDays)+1) + used*walDailyShare*days
+	e.add(b, Fixed, fmt.Sprintf("archive ~%.0f GB (%.0f d retention)", gb, days), gb*s3GBMonth, "upper bound: uncompressed full backups")
+	e.add(b, Usage, fmt.Sprintf("%.0fk WAL PUTs", walPutsPerMonth/1e3), walPutsPerMonth/1e3*s3Put1000, "at most one segment a minute")
+}
+
+// volumeBackups prices AWS Backup's recovery points of the volumes a
+// selection names, kept as long as its plan's rule says.
+func (e *estimator) volumeBackups(sel mockcloud.Resource) {
+	days := defaultBackupDays
+	for _, p := range e.res {
+		if p.Type != "aws:backup/plan:Plan" || p.ID != sel.Str("planId") {
+			continue
+		}
+		for _, x := range list(p.In("rules")) {
+			m, _ := x.(map[string]any)
+			lc, _ := m["lifecycle"].(map[string]any)
+			if d, ok := num(lc["deleteAfter"]); ok && d > 0 {
+				days = d
+			}
+		}
+	}
+	arns := map[string]bool{}
+	for _, a := range mockcloud.Strings(sel.In("resources")) {
+		arns[a] = true
+	}
+	for _, v := range e.res {
+		arn, _ := v.Out("arn").(string)
+		if v.Type != "aws:ebs/volume:Volume" || !arns[arn] {
+			continue
+		}
+		size, _ := num(v.In("size"))
+		used := size * dataUsedShare
+		gb := used + used*dailyChangeShare*math.Max(days-1, 0)
+		e.add(sel, Fixed, fmt.Sprintf("AWS Backup of %s: ~%.1f GB (%.0f daily kept)", v.Name, gb, days), gb*backupEBSWarmGBMonth, "EBS warm storage, incremental")
 	}
 }
 

@@ -31,6 +31,7 @@ var Sources = []string{
 	"https://aws.amazon.com/sns/pricing/",
 	"https://aws.amazon.com/systems-manager/pricing/ (Parameter Store)",
 	"https://aws.amazon.com/kms/pricing/",
+	"https://aws.amazon.com/backup/pricing/ (EBS backups, warm storage)",
 }
 
 // instanceHourly is the Linux on-demand price per hour of the sizes that
@@ -86,7 +87,7 @@ const (
 
 	ecrGBMonth = 0.10 // ECR private repository storage
 
-	s3GBMonth  = 0.023  // S3 Standard, first 50 TB
+	s3GBMonth  = 0.023  // S3 Standard, first 50 TB (also the backup archive's class)
 	s3Put1000  = 0.005  // PUT, COPY, POST, LIST per 1,000
 	s3Get1000  = 0.0004 // GET and others per 1,000
 	cfGBOut    = 0.085  // CloudFront data out, North America/Europe, first 10 TB
@@ -95,6 +96,10 @@ const (
 
 	sqsStandardMillion = 0.40 // SQS standard queue requests per million (after 1M free)
 	sqsFIFOMillion     = 0.50
+
+	// AWS Backup's EBS snapshot storage (warm), us-east-1, 2025 list
+	// price; restores from it are free, cross-region copies are not used.
+	backupEBSWarmGBMonth = 0.05
 
 	ssmAdvancedParameter = 0.05 // per advanced parameter-month; standard parameters are free
 	kmsKeyMonth          = 1.00 // per customer managed key-month; AWS managed keys are free

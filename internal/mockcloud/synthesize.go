@@ -240,6 +240,13 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		set("name", phys)
 		set("arn", arn("logs", "delivery-destination:"+phys))
 		id = phys
+	case "aws:backup/vault:Vault":
+		set("name", phys)
+		set("arn", arn("backup", "backup-vault:"+phys))
+		id = phys
+	case "aws:backup/plan:Plan":
+		id = hash(seed, 8) + "-" + hash(seed+"1", 4) + "-" + hash(seed+"2", 4) + "-" + hash(seed+"3", 4) + "-" + hash(seed+"4", 12)
+		set("arn", arn("backup", "backup-plan:"+id))
 	case "aws:acm/certificateValidation:CertificateValidation":
 		set("certificateArn", str("certificateArn"))
 	}

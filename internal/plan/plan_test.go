@@ -40,12 +40,12 @@ func mustPlan(t *testing.T, stack string) *Plan {
 var notApplicable = map[string][]string{
 	// dev: prod-only rules, review-only rules, and no OIDC role configured
 	"dev": {"SLW-CF-007", "SLW-DATA-001", "SLW-DATA-002", "SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-005",
-		"SLW-REV-001", "SLW-REV-002", "SLW-REV-003"},
+		"SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003", "SLW-BAK-004"},
 	// prod: review-only rules, and no OIDC role configured
-	"prod": {"SLW-IAM-005", "SLW-REV-001", "SLW-REV-002", "SLW-REV-003"},
+	"prod": {"SLW-IAM-005", "SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-BAK-004"},
 	// pr-7: no domain (so no certificate), no deploy user, prod-only rules
 	"pr-7": {"SLW-ACM-001", "SLW-CF-002", "SLW-CF-003", "SLW-CF-007", "SLW-DATA-001", "SLW-DATA-002",
-		"SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-002", "SLW-IAM-003", "SLW-IAM-005"},
+		"SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-002", "SLW-IAM-003", "SLW-IAM-005", "SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003"},
 }
 
 // The whole baseline on the real program: nothing fails on dev, prod or a
@@ -303,8 +303,10 @@ func TestCostOfTheCoreStacks(t *testing.T) {
 	// prod: t4g.medium 24.528 + root 1.60 + data 50 GiB 4.00 + EIP 3.65
 	// + the same monitoring, key, ECR and SPA 6.001 + detailed monitoring 2.10
 	// + snapshots (25 + 13×0.5 GB) × 0.05 = 1.575
-	if prod.FixedMonthly != 43.454 {
-		t.Errorf("prod fixed %v, want 43.454", prod.FixedMonthly)
+	// + backups: archive 237.5 GB × 0.023 = 5.4625, AWS Backup 42 GB × 0.05
+	// = 2.10, 2 alarms 0.20 and their 2 custom metrics 0.60
+	if prod.FixedMonthly != 51.816 {
+		t.Errorf("prod fixed %v, want 51.816", prod.FixedMonthly)
 	}
 	if prod.UsageMonthly <= 0 {
 		t.Errorf("prod flow logs and log storage should add usage cost: %v", prod.UsageMonthly)

@@ -84,7 +84,7 @@ function raw(port, { method = 'GET', path: p = '/', headers = {}, body, localAdd
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(DIST, 'index.html')), 'build the SPA first (npm run build in app/web)');
-  [pg, sqs] = await Promise.all([h.startPostgres(), h.startGoaws({ visibilityTimeout: 5 })]);
+  [pg, sqs] = await Promise.all([h.startPostgres(), h.startSqs({ visibilityTimeout: 5 })]);
   const db = await h.createDatabase(pg, 'e2e');
   const apiPort = await h.freePort();
   const env = h.appEnv(db, sqs, { PORT: String(apiPort), WORKER_JOB_TIMEOUT_SECONDS: '4' });

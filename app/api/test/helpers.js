@@ -211,4 +211,4 @@ function appEnv(db, sqs, extra = {}) {
   };
 }
 
-module.exports = { freePort, sleep, waitFor, start, stop, startPostgres, runDbInit, createDatabase, superuserClient, startSqs, appEnv, isRoot };
+module.exports = { freePort, sleep, waitFor, start, stop, startPostgres, runDbInit, createDatabase, pgBin, superuserClient, startSqs, appEnv, isRoot };

@@ -30,6 +30,7 @@ import time
 import unittest
 import urllib.parse
 import urllib.request
+import warnings
 
 import boto3
 
@@ -108,6 +109,8 @@ class Kumo:
 
 def setUpModule():
     global kumo
+    # botocore keeps connections to kumo open between calls; not a leak worth a warning per test.
+    warnings.filterwarnings("ignore", category=ResourceWarning, message="unclosed <socket")
     binary = os.environ.get("KUMO_BIN")
     if not binary or not os.access(binary, os.X_OK):
         raise RuntimeError("KUMO_BIN must name the kumo binary (bash tools/kumo.sh builds it and prints its path)")
@@ -185,11 +188,25 @@ class FetcherAgainstKumo(unittest.TestCase):
         # Another stack's secret: outside the path, never fetched.
         ssm.put_parameter(Name="/slipway/other/secrets/db/POSTGRES_PASSWORD", Value="not ours", Type="SecureString", Overwrite=True)
 
-    def test_kumo_masks_secure_strings_without_decryption(self):
-        # What makes the next test meaningful: without WithDecryption kumo (like SSM) does not
-        # return the plain value, so a fetcher that forgot it would write the wrong secrets.
-        page = client("ssm").get_parameters_by_path(Path=self.PATH + "secrets/db/", WithDecryption=False)
-        self.assertEqual([p["Value"] for p in page["Parameters"]], ["kms:alias/aws/ssm:" + self.secrets["db/POSTGRES_PASSWORD"]])
+    def test_what_kumo_answers(self):
+        # What makes the fetcher test meaningful, checked on kumo itself (as SSM documents it):
+        # without WithDecryption a SecureString does not come back in plain text, so a fetcher that
+        # forgot it would write the wrong secrets; pages hold at most 10; Recursive=False stops at
+        # one level.
+        ssm = client("ssm")
+        db = ssm.get_parameters_by_path(Path=self.PATH + "secrets/db/", WithDecryption=False)
+        self.assertEqual([p["Value"] for p in db["Parameters"]], ["kms:alias/aws/ssm:" + self.secrets["db/POSTGRES_PASSWORD"]])
+        db = ssm.get_parameters_by_path(Path=self.PATH + "secrets/db/", WithDecryption=True)
+        self.assertEqual([p["Value"] for p in db["Parameters"]], [self.secrets["db/POSTGRES_PASSWORD"]])
+        one = ssm.get_parameter(Name=self.PATH + "secrets/api/DATABASE_PASSWORD", WithDecryption=True)
+        self.assertEqual(one["Parameter"]["Value"], self.secrets["api/DATABASE_PASSWORD"])
+        first = ssm.get_parameters_by_path(Path=self.PATH + "secrets/", Recursive=True, WithDecryption=True)
+        self.assertEqual(len(first["Parameters"]), 10)
+        self.assertTrue(first.get("NextToken"))
+        flat = ssm.get_parameters_by_path(Path=self.PATH + "release/", Recursive=False)
+        deep = ssm.get_parameters_by_path(Path=self.PATH + "release/", Recursive=True)
+        self.assertNotIn(self.PATH + "release/old/compose.yaml", [p["Name"] for p in flat["Parameters"]])
+        self.assertIn(self.PATH + "release/old/compose.yaml", [p["Name"] for p in deep["Parameters"]])
 
     def test_fetcher_writes_the_release_and_root_only_secrets(self):
         out = tempfile.mkdtemp()

@@ -98,6 +98,15 @@ class Kumo:
             out.append({"op": op, "ua": fields.get("ua", ""), "status": fields.get("status"), "body": body})
         return out
 
+    def wait_for(self, since, match, minimum=1, timeout=5):
+        """The logged requests that match; waits a little, as kumo logs a request after answering it."""
+        deadline = time.time() + timeout
+        while True:
+            found = [r for r in self.requests(since) if match(r)]
+            if len(found) >= minimum or time.time() > deadline:
+                return found
+            time.sleep(0.05)
+
     def stop(self):
         self.proc.terminate()
         try:
@@ -146,7 +155,7 @@ def host_env(service_var, **extra):
 
 def answered(test, since, op, minimum=1):
     """Asserts kumo answered `op` (200) at least `minimum` times from the scripts' boto3; prints it."""
-    reqs = [r for r in kumo.requests(since) if r["op"] == op and "Boto3" in r["ua"]]
+    reqs = kumo.wait_for(since, lambda r: r["op"] == op and "Boto3" in r["ua"], minimum)
     test.assertGreaterEqual(len(reqs), minimum, "kumo saw %r from boto3 %d times: %r" % (op, len(reqs), kumo.requests(since)))
     for r in reqs:
         test.assertEqual(r["status"], "200", r)
@@ -291,7 +300,7 @@ class MetricsAgainstKumo(unittest.TestCase):
             ready.server_close()
 
         # kumo logs the converted request under CloudWatch's JSON target name.
-        calls = [r for r in kumo.requests(since) if (r["op"] or "").split(".")[-1] == "PutMetricData" and "Boto3" in r["ua"]]
+        calls = kumo.wait_for(since, lambda r: (r["op"] or "").split(".")[-1] == "PutMetricData" and "Boto3" in r["ua"])
         self.assertTrue(calls, "kumo saw no PutMetricData: %r\n%s" % (kumo.requests(since), run.stderr))
         form = dict(urllib.parse.parse_qsl(calls[0]["body"]))
         self.assertEqual(form["Namespace"], "Slipway")

@@ -50,7 +50,8 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 		t.Fatal(err)
 	}
 	for name, content := range map[string]string{
-		"app.env":             "PORT=3000\nDATABASE_HOST=db\n",
+		// As infra/release.go writes it: POSTGRES_USER is the stack's dbUser there.
+		"app.env":             "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\nPOSTGRES_DB=app\nPOSTGRES_USER=app\n",
 		"secrets/db.env":      "POSTGRES_PASSWORD=sample-db\n",
 		"secrets/api.env":     "DATABASE_PASSWORD=sample-api\n",
 		"secrets/proxy.env":   "ORIGIN_HEADER_VALUE=sample-origin-value\n",
@@ -291,6 +292,33 @@ func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
 		}
 		if strings.Join(got, ",") != strings.Join(want[name], ",") {
 			t.Errorf("%s gets secrets %v, want %v", name, got, want[name])
+		}
+	}
+}
+
+// The db image's superuser is "postgres", never the application's role: the image makes
+// POSTGRES_USER its superuser, and its init script (db/initdb.d) makes DATABASE_USER an ordinary
+// role owning DATABASE_NAME. So the db service must see POSTGRES_USER=postgres whatever app.env
+// says, and DATABASE_USER/DATABASE_NAME must reach it (they are what the API logs in with).
+func TestDatabaseSuperuserIsNotTheApplicationRole(t *testing.T) {
+	for _, files := range [][]string{{"compose.yaml"}, {"compose.yaml", "compose.override.yaml"}} {
+		db := load(t, files).Services["db"]
+		get := func(k string) string {
+			if v := db.Environment[k]; v != nil {
+				return *v
+			}
+			return ""
+		}
+		if got := get("POSTGRES_USER"); got != "postgres" {
+			t.Errorf("%v: db POSTGRES_USER = %q, want postgres (the superuser, not the app role)", files, got)
+		}
+		for _, k := range []string{"DATABASE_USER", "DATABASE_NAME", "POSTGRES_PASSWORD"} {
+			if get(k) == "" {
+				t.Errorf("%v: db gets no %s, which its init script needs", files, k)
+			}
+		}
+		if get("DATABASE_USER") == "postgres" {
+			t.Errorf("%v: the application role is the superuser", files)
 		}
 	}
 }

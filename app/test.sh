@@ -2,7 +2,9 @@
 # The workload's one test command. Installs what it needs when missing (Debian 12; run as root
 # on a fresh machine, or as a user who already has the packages), then runs, in order:
 #   Go: compose files validated with compose-go; API and worker tests (node:test) against real
-#   Postgres and goaws; the SPA build; the end-to-end test in headless Chromium through nginx.
+#   Postgres (locked down by the db image's init script, the app on its own non-superuser role)
+#   and fauxqs (an SQS emulator speaking SQS's JSON protocol, an npm devDependency of api/); the
+#   SPA build; the end-to-end test in headless Chromium through nginx.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -27,14 +29,7 @@ if ((${#missing[@]} > 0)); then
 fi
 export PATH="$PATH:/usr/sbin"
 
-step "goaws (SQS-compatible server)"
-# The module's main package is app/cmd, so `go install` names the binary "cmd".
-GOAWS_BIN="${GOAWS_BIN:-$(go env GOPATH)/bin/cmd}"
-if [[ ! -x "$GOAWS_BIN" ]]; then
-  go install github.com/Admiral-Piett/goaws/app/cmd@v0.4.5
-fi
-export GOAWS_BIN
-
+# fauxqs (the SQS emulator) is a pinned devDependency of api/: npm ci installs it.
 step "npm ci"
 for pkg in api web e2e; do
   (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error)
@@ -43,7 +38,7 @@ done
 step "compose files (go test)"
 (cd .. && go test ./app/)
 
-step "API and worker tests"
+step "API and worker tests (Postgres as the app's own role; SQS: fauxqs, JSON protocol)"
 (cd api && node --test --test-concurrency=1 test/*.test.js)
 
 step "SPA build"
@@ -54,7 +49,7 @@ step "end-to-end test"
 
 step "shellcheck"
 if command -v shellcheck >/dev/null; then
-  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh
+  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh db/initdb.d/*.sh
 else
   echo "shellcheck not installed; skipped"
 fi

@@ -38,9 +38,11 @@ require_version go "$(go env GOVERSION 2>/dev/null | sed 's/^go//')" 1.26.6 "htt
 require_version node "$(node --version 2>/dev/null | sed 's/^v//')" 20.19.0 "Node.js 20.19+ or 22.12+ with npm, e.g. from NodeSource"
 command -v npm >/dev/null || { echo "test.sh: npm not found (install it with Node.js)" >&2; exit 1; }
 
-section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, flock"
+section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, python3-boto3, flock"
 export PATH="$PATH:/usr/sbin:/sbin"
 apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs python3:python3 flock:util-linux
+# boto3 has no command: an empty one is never found, so the package installs when the import fails.
+/usr/bin/python3 -c 'import boto3' 2>/dev/null || apt_install :python3-boto3
 
 section "Pulumi CLI (pinned in tools/go.mod, built from source, cached) and actionlint"
 PATH="$(bash tools/pulumi.sh):$PATH"
@@ -57,10 +59,14 @@ bash scripts/test-edge.sh
 
 section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
 actionlint
-shellcheck scripts/*.sh tools/pulumi.sh .ci/run infra/hostfiles/*.sh
+shellcheck scripts/*.sh tools/pulumi.sh tools/kumo.sh .ci/run infra/hostfiles/*.sh
 
 section "Host: the release fetcher (Python, stubbed SSM client)"
 (cd infra && PYTHONDONTWRITEBYTECODE=1 python3 testdata/test_slipway_fetch.py)
+
+section "Host: the host scripts' AWS calls (SSM, CloudWatch) against kumo (pinned in tools/kumo.sh, built from source, cached)"
+KUMO_BIN="$(bash tools/kumo.sh)"
+(cd infra && KUMO_BIN="$KUMO_BIN" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 testdata/test_fetch_emulator.py)
 
 section "Go: vet, then every Go test (config, infra under mocks, review stacks on the real engine)"
 go vet ./...

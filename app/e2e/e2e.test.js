@@ -1,7 +1,8 @@
 'use strict';
 // End to end, without Docker: the same processes the compose project runs, started directly.
 //   Chromium -> CDN stand-in (cdn.js) -> nginx (the proxy image's template, rendered the way
-//   the image renders it) -> API -> Postgres;  API -> goaws (SQS) -> worker -> Postgres.
+//   the image renders it) -> API -> Postgres;  API -> fauxqs (SQS, JSON protocol) -> worker -> Postgres;
+//   Postgres as the application's own non-superuser role (the db image's init script).
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync, spawnSync } = require('node:child_process');
@@ -84,7 +85,7 @@ function raw(port, { method = 'GET', path: p = '/', headers = {}, body, localAdd
 
 before(async () => {
   assert.ok(fs.existsSync(path.join(DIST, 'index.html')), 'build the SPA first (npm run build in app/web)');
-  [pg, sqs] = await Promise.all([h.startPostgres(), h.startGoaws({ visibilityTimeout: 5 })]);
+  [pg, sqs] = await Promise.all([h.startPostgres(), h.startSqs({ visibilityTimeout: 5 })]);
   const db = await h.createDatabase(pg, 'e2e');
   const apiPort = await h.freePort();
   const env = h.appEnv(db, sqs, { PORT: String(apiPort), WORKER_JOB_TIMEOUT_SECONDS: '4' });
@@ -116,7 +117,7 @@ after(async () => {
   }
 });
 
-test('browser: add an item, see it listed, open and reload its deep link, run a job, under the CSP', async () => {
+test('browser: add an item, see it listed, open and reload its deep link, run a job (SQS: fauxqs), under the CSP', async () => {
   const page = await browser.newPage();
   const problems = [];
   // Registered through the DevTools protocol, so the CSP itself does not block this listener.
@@ -151,6 +152,12 @@ test('browser: add an item, see it listed, open and reload its deep link, run a 
 
   await page.click('#run-job');
   await page.getByText(/job done: .*"words":2/).waitFor({ timeout: 15000 });
+  // The API process sent the job and the worker process received and deleted it, in SQS's JSON
+  // protocol: fauxqs (the only SQS server here) logged each call.
+  const calls = new Set(sqs.requests().map((r) => `${r.protocol} ${r.target}`));
+  for (const op of ['SendMessage', 'ReceiveMessage', 'DeleteMessage']) {
+    assert.ok(calls.has(`json AmazonSQS.${op}`), `fauxqs saw no JSON ${op}: ${[...calls]}`);
+  }
 
   await page.goto(`${cdnBase}/items/00000000-0000-4000-8000-000000000000`);
   await page.locator('#error', { hasText: '404: item not found' }).waitFor();

@@ -58,11 +58,9 @@ function loadConfig(env = process.env) {
     queue: {
       url: url('QUEUE_URL'),
       region: required('AWS_REGION'),
-      // Only for a local SQS-compatible server; unset in AWS.
+      // Only for a local SQS-compatible server (it must speak SQS's JSON protocol, as AWS and
+      // the SDK do); unset in AWS.
       endpoint: url('SQS_ENDPOINT', true),
-      // SQS speaks both wire protocols; the SDK defaults to JSON. Local servers such as
-      // goaws v0.4 only speak the older query protocol, hence the switch.
-      protocol: oneOf('SQS_PROTOCOL', 'json', ['json', 'query']),
     },
     // The worker's processing budget per message; the queue's visibility timeout is set above it.
     jobTimeoutSeconds: integer('WORKER_JOB_TIMEOUT_SECONDS', 30, 1, 43200),

@@ -1,19 +1,12 @@
 'use strict';
 const { SQSClient } = require('@aws-sdk/client-sqs');
-const { AwsQueryProtocol } = require('@aws-sdk/core/protocols');
 
-// Credentials come from the default provider chain (the EC2 instance role in AWS).
+// Credentials come from the default provider chain (the EC2 instance role in AWS). The SDK speaks
+// SQS's JSON protocol (AWS JSON 1.0), in AWS and against the local emulator alike: there is one
+// wire protocol and no switch.
 function createSqsClient(queue) {
   const options = { region: queue.region };
   if (queue.endpoint) options.endpoint = queue.endpoint;
-  if (queue.protocol === 'query') {
-    options.protocol = AwsQueryProtocol;
-    options.protocolSettings = {
-      defaultNamespace: 'com.amazonaws.sqs',
-      xmlNamespace: 'http://queue.amazonaws.com/doc/2012-11-05/',
-      version: '2012-11-05',
-    };
-  }
   return new SQSClient(options);
 }
 

@@ -21,11 +21,11 @@ const log = createLogger('silent', 'test');
 let pg, sqsServer, db, pool, sqs, app, base;
 
 before(async () => {
-  [pg, sqsServer] = await Promise.all([h.startPostgres(), h.startGoaws()]);
+  [pg, sqsServer] = await Promise.all([h.startPostgres(), h.startSqs()]);
   db = await h.createDatabase(pg, 'api_test');
   pool = createPool(db, log);
   await migrate(pool, log);
-  sqs = createSqsClient({ region: 'us-east-1', endpoint: sqsServer.endpoint, protocol: 'query' });
+  sqs = createSqsClient({ region: 'us-east-1', endpoint: sqsServer.endpoint });
   app = buildApp({ pool, sqs, queueUrl: sqsServer.queueUrl, logger: log });
   await app.listen({ host: '127.0.0.1', port: 0 });
   base = `http://127.0.0.1:${app.server.address().port}`;
@@ -152,7 +152,7 @@ test('unknown /api path is a JSON 404', async () => {
   assert.equal((await res.json()).statusCode, 404);
 });
 
-test('POST /api/jobs records the job and enqueues it', async () => {
+test('POST /api/jobs records the job and enqueues it (SQS: fauxqs)', async () => {
   const item = await (await post('/api/items', { name: 'Keel' })).json();
   const res = await post('/api/jobs', { itemId: item.id });
   assert.equal(res.status, 202);
@@ -171,8 +171,17 @@ test('POST /api/jobs records the job and enqueues it', async () => {
   assert.equal((await fetch(`${base}/api/jobs/00000000-0000-4000-8000-000000000000`)).status, 404);
 });
 
+test('the API speaks SQS JSON (AWS JSON 1.0) to fauxqs, and nothing else', () => {
+  // fauxqs logged every SQS request it answered: the queue setup, the API's SendMessage and
+  // the test's ReceiveMessage. An SQS query-protocol client would not even reach fauxqs's SQS.
+  const requests = sqsServer.requests();
+  assert.ok(requests.some((r) => r.target === 'AmazonSQS.SendMessage'), JSON.stringify(requests));
+  assert.ok(requests.some((r) => r.target === 'AmazonSQS.ReceiveMessage'), JSON.stringify(requests));
+  for (const r of requests) assert.equal(r.protocol, 'json', JSON.stringify(r));
+});
+
 test('POST /api/jobs answers 503 and marks the job failed when the queue is down', async () => {
-  const deadSqs = createSqsClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${await h.freePort()}`, protocol: 'query' });
+  const deadSqs = createSqsClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${await h.freePort()}` });
   deadSqs.config.maxAttempts = async () => 1;
   const a = buildApp({ pool, sqs: deadSqs, queueUrl: sqsServer.queueUrl, logger: log });
   const item = await (await post('/api/items', { name: 'Mast' })).json();

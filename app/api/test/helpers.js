@@ -1,9 +1,10 @@
 'use strict';
 // Real servers for the tests, on 127.0.0.1 and free ports, in temporary directories:
 // PostgreSQL (initdb + postgres, as the postgres user when running as root, since Postgres
-// refuses to run as root) and goaws, an SQS-compatible server. Built-ins only, so the e2e
-// package can reuse this file.
-const { spawn, execFileSync } = require('node:child_process');
+// refuses to run as root), locked down by the db image's init script, and fauxqs, an SQS emulator
+// that speaks SQS's JSON protocol. Modules are resolved from the api package (this file's), so
+// the e2e package can reuse this file.
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
@@ -78,11 +79,18 @@ function pgOptions() {
 }
 const pgBin = (name) => path.join(pgBinDir(), name);
 
-// A throwaway cluster with password (scram) authentication, so the app's password is exercised.
+const DB_INIT_SCRIPT = path.join(__dirname, '..', '..', 'db', 'initdb.d', '10-slipway-app-role.sh');
+const APP_ROLE = 'slipway';
+
+// A throwaway cluster set up the way the official Postgres image sets one up (superuser
+// "postgres" with the password it is given, initdb's trust lines plus "host all all all
+// scram-sha-256"), then locked down by the db image's own init script, run unchanged
+// (app/db/initdb.d): the application's role owns its database, the superuser is reachable on the
+// Unix socket only. createDatabase() runs that script for each database the tests need.
 async function startPostgres() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-pg-'));
   const data = path.join(dir, 'data');
-  const user = 'slipway';
+  const superuser = 'postgres';
   const password = `pw-${Math.random().toString(36).slice(2)}`;
   fs.writeFileSync(path.join(dir, 'pw'), password);
   const as = pgOptions();
@@ -90,12 +98,13 @@ async function startPostgres() {
     fs.chownSync(dir, as.uid, as.gid);
     fs.chownSync(path.join(dir, 'pw'), as.uid, as.gid);
   }
-  const initArgs = ['-D', data, '-U', user, `--pwfile=${path.join(dir, 'pw')}`, '-A', 'scram-sha-256', '-E', 'UTF8', '--no-sync'];
+  const initArgs = ['-D', data, '-U', superuser, `--pwfile=${path.join(dir, 'pw')}`, '-E', 'UTF8', '--no-sync'];
   execFileSync(pgBin('initdb'), initArgs, { stdio: 'pipe', cwd: dir, ...as });
+  fs.appendFileSync(path.join(data, 'pg_hba.conf'), '\nhost all all all scram-sha-256\n'); // as the image does
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
   const proc = start(pgBin('postgres'), args, { cwd: dir, ...as });
-  const pg = { host: '127.0.0.1', port, user, password, dir, proc };
+  const pg = { host: '127.0.0.1', port, superuser, appUser: APP_ROLE, password, dir, data, proc };
   await waitFor(() => {
     execFileSync(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
     return true;
@@ -107,58 +116,79 @@ async function startPostgres() {
   return pg;
 }
 
-// Creates an empty database in the cluster; returns the DATABASE_* settings for it.
-async function createDatabase(pg, name) {
-  const { Client } = require('pg'); // resolved from the api package
-  const client = new Client({ host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: 'postgres' });
-  await client.connect();
-  await client.query(`CREATE DATABASE ${name}`);
-  await client.end();
-  return { host: pg.host, port: pg.port, user: pg.user, password: pg.password, database: name };
-}
-
-function goawsBin() {
-  if (process.env.GOAWS_BIN) return process.env.GOAWS_BIN;
-  const gopath = execFileSync('go', ['env', 'GOPATH']).toString().trim();
-  return path.join(gopath, 'bin', 'cmd'); // goaws's main package is app/cmd, so the binary is "cmd"
-}
-
-// goaws with a work queue whose redrive policy dead-letters after two receives, and a short
-// visibility timeout so redelivery happens within a test.
-async function startGoaws({ visibilityTimeout = 1, maxReceiveCount = 2 } = {}) {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-sqs-'));
-  const port = await freePort();
-  const account = '100010001000';
-  fs.writeFileSync(
-    path.join(dir, 'goaws.yaml'),
-    `Local:
-  Host: 127.0.0.1
-  Port: ${port}
-  Region: us-east-1
-  AccountId: "${account}"
-  LogToFile: false
-  QueueAttributeDefaults:
-    VisibilityTimeout: ${visibilityTimeout}
-    ReceiveMessageWaitTimeSeconds: 0
-  Queues:
-    - Name: jobs
-      RedrivePolicy: '{"maxReceiveCount": ${maxReceiveCount}, "deadLetterTargetArn": "arn:aws:sqs:us-east-1:${account}:jobs-dlq"}'
-    - Name: jobs-dlq
-`,
-  );
-  const proc = start(goawsBin(), ['-config', path.join(dir, 'goaws.yaml')]);
-  const endpoint = `http://127.0.0.1:${port}`;
-  await waitFor(async () => (await fetch(`${endpoint}/?Action=ListQueues`)).ok, `goaws on ${port}\n${proc.output}`);
-  return {
-    endpoint,
-    queueUrl: `${endpoint}/${account}/jobs`,
-    dlqUrl: `${endpoint}/${account}/jobs-dlq`,
-    proc,
-    stop: async () => {
-      await stop(proc);
-      fs.rmSync(dir, { recursive: true, force: true });
+// Runs the db image's init script against the cluster, as the image would (the postgres OS user,
+// the superuser on the socket), with the container's environment; returns its result.
+function runDbInit(pg, env) {
+  return spawnSync('bash', [DB_INIT_SCRIPT], {
+    cwd: pg.dir,
+    encoding: 'utf8',
+    env: {
+      PATH: `${pgBinDir()}:${process.env.PATH}`,
+      PGHOST: pg.dir, // the socket directory (/var/run/postgresql in the image)
+      PGPORT: String(pg.port),
+      PGDATA: pg.data,
+      POSTGRES_USER: pg.superuser,
+      POSTGRES_PASSWORD: pg.password,
+      DATABASE_USER: pg.appUser,
+      ...env,
     },
-  };
+    ...pgOptions(),
+  });
+}
+
+// Creates the application's database through the init script; returns the DATABASE_* settings
+// the API would get: the application's role, never the superuser.
+async function createDatabase(pg, name) {
+  const r = runDbInit(pg, { DATABASE_NAME: name });
+  if (r.status !== 0) throw new Error(`db init for ${name} failed (${r.status}):\n${r.stdout}${r.stderr}`);
+  return { host: pg.host, port: pg.port, user: pg.appUser, password: pg.password, database: name };
+}
+
+// The superuser, as the release reaches it: on the socket, inside the "container".
+function superuserClient(pg, database = 'postgres') {
+  const { Client } = require('pg'); // resolved from the api package
+  return new Client({ host: pg.dir, port: pg.port, user: pg.superuser, database });
+}
+
+const FAUXQS_SERVER = path.join(__dirname, 'fauxqs-server.mjs');
+
+// fauxqs (npm, pinned in package.json's devDependencies), an SQS emulator that speaks only SQS's
+// JSON protocol, with a work queue whose redrive policy dead-letters after maxReceiveCount
+// receives, created the way infra/queue.go creates the real pair (dead-letter queue first, its
+// ARN in the work queue's RedrivePolicy), and a short visibility timeout so redelivery happens
+// within a test. Announces itself on stdout: which emulator, which version, which protocol.
+async function startSqs({ visibilityTimeout = 1, maxReceiveCount = 2 } = {}) {
+  const { SQSClient, CreateQueueCommand, GetQueueAttributesCommand } = require('@aws-sdk/client-sqs');
+  const port = await freePort();
+  const proc = start(process.execPath, [FAUXQS_SERVER, String(port)], { cwd: __dirname });
+  const endpoint = `http://127.0.0.1:${port}`;
+  const banner = await waitFor(() => /fauxqs (\S+) listening on /.exec(proc.output), `fauxqs on ${port}\n${proc.output}`);
+  // Only fauxqs has this inspection endpoint: the server that answers is the one we started.
+  const inspect = await (await fetch(`${endpoint}/_fauxqs/queues`)).json();
+  if (!Array.isArray(inspect)) throw new Error(`not fauxqs on ${port}: ${JSON.stringify(inspect)}`);
+
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  const dlqUrl = (await sqs.send(new CreateQueueCommand({ QueueName: 'jobs-dlq' }))).QueueUrl;
+  const { Attributes } = await sqs.send(new GetQueueAttributesCommand({ QueueUrl: dlqUrl, AttributeNames: ['QueueArn'] }));
+  const queueUrl = (
+    await sqs.send(
+      new CreateQueueCommand({
+        QueueName: 'jobs',
+        Attributes: {
+          VisibilityTimeout: String(visibilityTimeout),
+          RedrivePolicy: JSON.stringify({ deadLetterTargetArn: Attributes.QueueArn, maxReceiveCount }),
+        },
+      }),
+    )
+  ).QueueUrl;
+  sqs.destroy();
+  const server = { name: 'fauxqs', version: banner[1], endpoint, queueUrl, dlqUrl, proc };
+  console.log(`SQS emulator: fauxqs ${server.version} (SQS JSON protocol only) at ${endpoint}`);
+  // The SQS requests fauxqs saw, in order: { protocol: 'json' | 'query' | ..., target }.
+  server.requests = () =>
+    [...proc.output.matchAll(/^fauxqs (\S+) (\S+)$/gm)].map(([, protocol, target]) => ({ protocol, target }));
+  server.stop = () => stop(proc);
+  return server;
 }
 
 // The environment the API and worker read, as the release would render it.
@@ -174,7 +204,6 @@ function appEnv(db, sqs, extra = {}) {
     QUEUE_URL: sqs.queueUrl,
     AWS_REGION: 'us-east-1',
     SQS_ENDPOINT: sqs.endpoint,
-    SQS_PROTOCOL: 'query',
     AWS_ACCESS_KEY_ID: 'test',
     AWS_SECRET_ACCESS_KEY: 'test',
     LOG_LEVEL: 'info',
@@ -182,4 +211,4 @@ function appEnv(db, sqs, extra = {}) {
   };
 }
 
-module.exports = { freePort, sleep, waitFor, start, stop, startPostgres, createDatabase, startGoaws, appEnv, isRoot };
+module.exports = { freePort, sleep, waitFor, start, stop, startPostgres, runDbInit, createDatabase, pgBin, superuserClient, startSqs, appEnv, isRoot };

@@ -20,10 +20,10 @@ const heartbeatFile = path.join(os.tmpdir(), `slipway-heartbeat-test-${process.p
 let pg, sqsServer, pool, sqs, consumer;
 
 before(async () => {
-  [pg, sqsServer] = await Promise.all([h.startPostgres(), h.startGoaws({ visibilityTimeout: 1, maxReceiveCount: 2 })]);
+  [pg, sqsServer] = await Promise.all([h.startPostgres(), h.startSqs({ visibilityTimeout: 1, maxReceiveCount: 2 })]);
   pool = createPool(await h.createDatabase(pg, 'worker_test'), log);
   await migrate(pool, log);
-  sqs = createSqsClient({ region: 'us-east-1', endpoint: sqsServer.endpoint, protocol: 'query' });
+  sqs = createSqsClient({ region: 'us-east-1', endpoint: sqsServer.endpoint });
   consumer = new Consumer({ pool, sqs, queueUrl: sqsServer.queueUrl, log, timeoutSeconds: 5, waitSeconds: 1, heartbeatFile });
   consumer.start();
 });
@@ -70,7 +70,7 @@ test('processing is idempotent: a redelivered message changes nothing', async ()
   assert.deepEqual(after, before);
 });
 
-test('a poison message ends in the dead-letter queue through the redrive policy', async () => {
+test('a poison message ends in the dead-letter queue through the redrive policy (SQS: fauxqs)', async () => {
   for (const body of ['not json', JSON.stringify({ jobId: '00000000-0000-4000-8000-000000000000' })]) {
     await sqs.send(new SendMessageCommand({ QueueUrl: sqsServer.queueUrl, MessageBody: body }));
     const dead = await h.waitFor(async () => {
@@ -81,6 +81,12 @@ test('a poison message ends in the dead-letter queue through the redrive policy'
     await sqs.send(new DeleteMessageCommand({ QueueUrl: sqsServer.dlqUrl, ReceiptHandle: dead.ReceiptHandle }));
     assert.equal(await visible(sqsServer.queueUrl), 0);
   }
+  // The consumer's calls reached fauxqs in SQS's JSON protocol.
+  const targets = new Set(sqsServer.requests().map((r) => `${r.protocol} ${r.target}`));
+  for (const op of ['ReceiveMessage', 'DeleteMessage', 'SendMessage', 'GetQueueAttributes']) {
+    assert.ok(targets.has(`json AmazonSQS.${op}`), `${op} in ${[...targets]}`);
+  }
+  assert.ok([...targets].every((t) => t.startsWith('json ')), [...targets].join(', '));
 });
 
 test('stop() ends a pending long poll promptly', async () => {

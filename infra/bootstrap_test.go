@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func testSettings() hostSettings {
@@ -212,5 +213,245 @@ func TestBootUnitOutlastsTheReleaseBudget(t *testing.T) {
 	}
 	if need := lockWait + rolloutWork + 60; timeout < need {
 		t.Fatalf("slipway.service TimeoutStartSec=%d, the boot path may need %d s", timeout, need)
+	}
+}
+
+// netnsTopology is the host's network as the IMDS rule meets it, built from
+// network namespaces: a "host" namespace with the compose network's bridge
+// (198.18.100.1/24) and forwarding on, one namespace per "container" on a
+// veth pair into the bridge, and the metadata service in a namespace of its
+// own behind the host's uplink, because on EC2 169.254.169.254 is not an
+// address of the host: a container's request to it is forwarded (FORWARD,
+// hence DOCKER-USER), not delivered locally.
+type netnsTopology struct {
+	t                *testing.T
+	host, imds       string
+	containers       map[string]string // address -> namespace
+	python, stateDir string
+}
+
+func (n *netnsTopology) ip(args ...string) {
+	n.t.Helper()
+	if out, err := exec.Command("ip", args...).CombinedOutput(); err != nil {
+		n.t.Fatalf("ip %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// in runs a command inside a namespace.
+func (n *netnsTopology) in(ns string, args ...string) (string, error) {
+	cmd := exec.Command("ip", append([]string{"netns", "exec", ns}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/usr/sbin:/sbin", "SLIPWAY_IMDS_STATE="+filepath.Join(n.stateDir, "imds-allow"))
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// guard runs the host's real slipway-imds script in the host namespace.
+func (n *netnsTopology) guard(args ...string) (string, error) {
+	return n.in(n.host, append([]string{"bash", "hostfiles/slipway-imds.sh"}, args...)...)
+}
+
+// reaches reports whether an HTTP GET of the metadata service from a
+// namespace succeeds (and returns what the service serves).
+func (n *netnsTopology) reaches(ns string) bool {
+	out, err := n.in(ns, n.python, "-c",
+		"import urllib.request as u; print(u.urlopen('http://169.254.169.254/', timeout=3).read().decode().strip())")
+	return err == nil && strings.Contains(out, "imds-credentials")
+}
+
+func (n *netnsTopology) counter(target string) int {
+	out, err := n.in(n.host, "iptables", "-w", "5", "-L", "SLIPWAY-IMDS", "-v", "-x", "-n")
+	if err != nil {
+		n.t.Fatalf("iptables -L: %v\n%s", err, out)
+	}
+	total := 0
+	for _, l := range strings.Split(out, "\n") {
+		f := strings.Fields(l)
+		if len(f) > 2 && f[2] == target {
+			c, _ := strconv.Atoi(f[0])
+			total += c
+		}
+	}
+	return total
+}
+
+func newNetnsTopology(t *testing.T, containers ...string) *netnsTopology {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("SKIPPED LOUDLY: the IMDS rule test needs root (network namespaces and iptables); run ./scripts/test.sh as root")
+	}
+	for _, tool := range []string{"ip", "iptables", "iptables-restore"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if _, err := exec.LookPath("/usr/sbin/" + tool); err != nil {
+				t.Skipf("SKIPPED LOUDLY: %s is not installed; ./scripts/test.sh installs it (iproute2, iptables)", tool)
+			}
+		}
+	}
+	python := requireTool(t, "python3")
+	id := strconv.Itoa(os.Getpid())
+	n := &netnsTopology{t: t, host: "slw-host-" + id, imds: "slw-imds-" + id, containers: map[string]string{},
+		python: python, stateDir: t.TempDir()}
+	if out, err := exec.Command("ip", "netns", "add", n.host).CombinedOutput(); err != nil {
+		t.Skipf("SKIPPED LOUDLY: this machine cannot create network namespaces (%v: %s)", err, out)
+	}
+	namespaces := []string{n.host, n.imds}
+	t.Cleanup(func() {
+		for _, ns := range namespaces {
+			_ = exec.Command("ip", "netns", "del", ns).Run()
+		}
+	})
+	n.ip("netns", "add", n.imds)
+	n.ip("-n", n.host, "link", "set", "lo", "up")
+	n.ip("-n", n.imds, "link", "set", "lo", "up")
+	n.ip("-n", n.host, "link", "add", "br0", "type", "bridge")
+	n.ip("-n", n.host, "addr", "add", "198.18.100.1/24", "dev", "br0")
+	n.ip("-n", n.host, "link", "set", "br0", "up")
+	for i, addr := range containers {
+		ns := "slw-c" + strconv.Itoa(i) + "-" + id
+		n.ip("netns", "add", ns)
+		namespaces = append(namespaces, ns)
+		n.containers[addr] = ns
+		veth := "veth" + strconv.Itoa(i)
+		n.ip("-n", n.host, "link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns)
+		n.ip("-n", n.host, "link", "set", veth, "master", "br0", "up")
+		n.ip("-n", ns, "link", "set", "lo", "up")
+		n.ip("-n", ns, "addr", "add", addr+"/24", "dev", "eth0")
+		n.ip("-n", ns, "link", "set", "eth0", "up")
+		n.ip("-n", ns, "route", "add", "default", "via", "198.18.100.1")
+	}
+	// The uplink: the metadata service is one routed hop away.
+	n.ip("-n", n.host, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", n.imds)
+	n.ip("-n", n.host, "addr", "add", "10.99.0.1/24", "dev", "uplink")
+	n.ip("-n", n.host, "link", "set", "uplink", "up")
+	n.ip("-n", n.imds, "addr", "add", "10.99.0.2/24", "dev", "eth0")
+	n.ip("-n", n.imds, "addr", "add", "169.254.169.254/32", "dev", "lo")
+	n.ip("-n", n.imds, "link", "set", "eth0", "up")
+	n.ip("-n", n.imds, "route", "add", "198.18.100.0/24", "via", "10.99.0.1")
+	n.ip("-n", n.host, "route", "add", "169.254.169.254/32", "via", "10.99.0.2")
+	if out, err := n.in(n.host, "sysctl", "-qw", "net.ipv4.ip_forward=1"); err != nil {
+		t.Fatalf("ip_forward: %v\n%s", err, out)
+	}
+	// A tiny metadata service: a fixed page standing in for the credentials.
+	www := t.TempDir()
+	if err := os.WriteFile(filepath.Join(www, "index.html"), []byte("imds-credentials\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	server := exec.Command("ip", "netns", "exec", n.imds, python, "-m", "http.server", "--bind", "169.254.169.254", "--directory", www, "80")
+	if err := server.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = server.Process.Kill(); _ = server.Wait() })
+	for i := 0; i < 50 && !n.reaches(n.host); i++ {
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !n.reaches(n.host) {
+		t.Fatal("the stand-in metadata service never answered")
+	}
+	return n
+}
+
+// dockerStarts does what dockerd does to the filter table when it starts
+// (after slipway-imds.service, which it Requires): keep an existing
+// DOCKER-USER, append its RETURN, jump to DOCKER-USER first in FORWARD, set
+// FORWARD's policy to DROP and accept the bridge's traffic after it.
+func (n *netnsTopology) dockerStarts() {
+	n.t.Helper()
+	script := `set -e
+iptables -w 5 -N DOCKER-USER 2>/dev/null || true
+iptables -w 5 -C DOCKER-USER -j RETURN 2>/dev/null || iptables -w 5 -A DOCKER-USER -j RETURN
+iptables -w 5 -P FORWARD DROP
+iptables -w 5 -A FORWARD -o br0 -m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT
+iptables -w 5 -A FORWARD -i br0 ! -o br0 -j ACCEPT
+iptables -w 5 -I FORWARD 1 -j DOCKER-USER`
+	if out, err := n.in(n.host, "bash", "-c", script); err != nil {
+		n.t.Fatalf("docker's rules: %v\n%s", err, out)
+	}
+}
+
+// The IMDS rule for real: packets from a container-range address to
+// 169.254.169.254 are refused, those from the API's and the worker's fixed
+// addresses pass, the host itself keeps its access, the release can change
+// the set, and a reboot restores it before Docker starts.
+func TestIMDSRuleInNetworkNamespaces(t *testing.T) {
+	const api, worker, other, next = "198.18.100.10", "198.18.100.11", "198.18.100.130", "198.18.100.12"
+	n := newNetnsTopology(t, api, worker, other, next)
+	// Without the rule every container reaches it: the topology routes.
+	if !n.reaches(n.containers[other]) {
+		t.Fatal("without the rule a container cannot reach the metadata service: the topology is wrong, not the rule")
+	}
+
+	// Boot on a new host (no state): slipway-imds.service runs before Docker.
+	if out, err := n.guard("boot"); err != nil {
+		t.Fatalf("slipway-imds boot: %v\n%s", err, out)
+	}
+	n.dockerStarts()
+	for _, addr := range []string{api, worker, other} {
+		if n.reaches(n.containers[addr]) {
+			t.Errorf("before any release, %s reaches the metadata service", addr)
+		}
+	}
+
+	// The release allows its api and worker.
+	if out, err := n.guard("allow", worker, api, api); err != nil {
+		t.Fatalf("slipway-imds allow: %v\n%s", err, out)
+	}
+	rejected := n.counter("REJECT")
+	if !n.reaches(n.containers[api]) || !n.reaches(n.containers[worker]) {
+		t.Errorf("the API (%s) or the worker (%s) cannot reach the metadata service", api, worker)
+	}
+	if n.reaches(n.containers[other]) {
+		t.Errorf("a container at %s (Docker's dynamic range) reaches the metadata service", other)
+	}
+	if got := n.counter("REJECT"); got <= rejected {
+		t.Errorf("the refused request did not hit SLIPWAY-IMDS's REJECT (counter %d -> %d)", rejected, got)
+	}
+	if !n.reaches(n.host) {
+		t.Error("the host itself lost the metadata service (SSM agent, fetcher, metrics need it)")
+	}
+	if out, _ := n.guard("show"); strings.Fields(out)[0] != api || len(strings.Fields(out)) != 2 {
+		t.Errorf("show = %q, want the sorted, unique set", out)
+	}
+
+	// A switch of releases: both APIs for a while, then only the new one.
+	if out, err := n.guard("allow", api, next, worker); err != nil {
+		t.Fatalf("allow: %v\n%s", err, out)
+	}
+	if !n.reaches(n.containers[api]) || !n.reaches(n.containers[next]) {
+		t.Error("during a switch both the old and the new API must reach it")
+	}
+	if out, err := n.guard("allow", next, worker); err != nil {
+		t.Fatalf("allow: %v\n%s", err, out)
+	}
+	if n.reaches(n.containers[api]) || !n.reaches(n.containers[next]) {
+		t.Error("after the switch only the new API may reach it")
+	}
+
+	// Bad input changes nothing.
+	for _, bad := range []string{"198.18.100.300", "010.0.0.1", "198.18.100.0/24", "-j ACCEPT", ""} {
+		if out, err := n.guard("allow", bad); err == nil {
+			t.Errorf("allow %q accepted:\n%s", bad, out)
+		}
+	}
+	if !n.reaches(n.containers[next]) || n.reaches(n.containers[other]) {
+		t.Error("a refused allow changed the rule")
+	}
+
+	// A reboot: the kernel's rules are gone; slipway-imds boot restores the
+	// saved set before Docker starts, and Docker keeps it.
+	if out, err := n.in(n.host, "bash", "-c", "iptables -w 5 -P FORWARD ACCEPT && iptables -w 5 -F && iptables -w 5 -X"); err != nil {
+		t.Fatalf("flush: %v\n%s", err, out)
+	}
+	if out, err := n.guard("boot"); err != nil {
+		t.Fatalf("boot: %v\n%s", err, out)
+	}
+	if out, err := n.guard("boot"); err != nil {
+		t.Fatalf("boot again: %v\n%s", err, out)
+	}
+	n.dockerStarts()
+	if !n.reaches(n.containers[next]) || !n.reaches(n.containers[worker]) || n.reaches(n.containers[other]) || n.reaches(n.containers[api]) {
+		t.Error("after a reboot the saved set is not what the rule enforces")
+	}
+	rules, _ := n.in(n.host, "iptables", "-w", "5", "-S", "DOCKER-USER")
+	if strings.Count(rules, "SLIPWAY-IMDS") != 1 || !strings.HasPrefix(strings.Split(rules, "\n")[1], "-A DOCKER-USER -d 169.254.169.254/32 -j SLIPWAY-IMDS") {
+		t.Errorf("DOCKER-USER must start with exactly one jump to SLIPWAY-IMDS:\n%s", rules)
 	}
 }

@@ -127,6 +127,30 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 			}
 		}
 	}
+	// Networks no enabled service joins (the Datadog profile's docker-api
+	// when it is off) are dropped: compose would not create them, and the
+	// file must stay within a standard-tier parameter.
+	if networks, ok := doc["networks"].(map[string]any); ok {
+		used := map[string]bool{}
+		for _, raw := range services {
+			svc, _ := raw.(map[string]any)
+			switch n := svc["networks"].(type) {
+			case []any:
+				for _, name := range n {
+					used[fmt.Sprint(name)] = true
+				}
+			case map[string]any:
+				for name := range n {
+					used[name] = true
+				}
+			}
+		}
+		for name := range networks {
+			if !used[name] {
+				delete(networks, name)
+			}
+		}
+	}
 	missing := map[string]bool{}
 	resolved := walkStrings(doc, func(s string) string { return interpolate(s, vars, missing) })
 	if len(missing) > 0 {

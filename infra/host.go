@@ -21,6 +21,8 @@ const (
 	// dataDevice is where the data volume is attached; on Nitro hosts it
 	// shows up as an NVMe device found by volume id instead.
 	dataDevice = "/dev/sdf"
+	// imdsHopLimit: see the instance's MetadataOptions.
+	imdsHopLimit = 2
 )
 
 // HostArgs shapes the app host. Grants and Bootstrap are the seams other
@@ -100,11 +102,19 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		IamInstanceProfile:       profile.Name,
 		Monitoring:               pulumi.Bool(prod),
 		CreditSpecification:      creditSpecification(args.Config.InstanceType),
-		// IMDSv2 only; hop limit 2 lets containers reach the instance role.
+		// IMDSv2 only. Hop limit 2, because the API and the worker need
+		// the role (their queue, their metrics) and reach IMDS from a
+		// container, one hop behind the docker bridge; hop limit 1 would
+		// cut them off too. Every other container is refused by the
+		// DOCKER-USER rule the host installs before Docker starts
+		// (hostfiles/slipway-imds.sh; the release decides the allowed
+		// addresses). Instance tags are readable on the host, so the host
+		// documents can check the host's `stack` tag.
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 			HttpEndpoint:            pulumi.String("enabled"),
 			HttpTokens:              pulumi.String("required"),
-			HttpPutResponseHopLimit: pulumi.Int(2),
+			HttpPutResponseHopLimit: pulumi.Int(imdsHopLimit),
+			InstanceMetadataTags:    pulumi.String("enabled"),
 		},
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 			VolumeType:          pulumi.String("gp3"),

@@ -35,6 +35,11 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeDocker(os.Args[1:]))
 	case "slipway-fetch":
 		os.Exit(fakeFetch(os.Args[1:]))
+	case "slipway-imds":
+		// The IMDS rule itself is tested for real (TestIMDSRuleInNetworkNamespaces);
+		// here only what the release asks of it.
+		logLine("imds %s", strings.Join(os.Args[1:], " "))
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -124,6 +129,17 @@ func fakeDocker(args []string) int {
 	}
 	switch args[0] {
 	case "config":
+		if slices.Equal(args[1:], []string{"--format", "json"}) {
+			// What the release reads of the resolved model: the services.
+			b, _ := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+			var doc map[string]any
+			if err := yaml.Unmarshal(b, &doc); err != nil {
+				return 1
+			}
+			out, _ := json.Marshal(map[string]any{"services": doc["services"]})
+			fmt.Println(string(out))
+			return 0
+		}
 		if !slices.Equal(args[1:], []string{"--hash", "*"}) {
 			return 2
 		}
@@ -340,7 +356,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"docker", "slipway-fetch"} {
+	for _, name := range []string{"docker", "slipway-fetch", "slipway-imds"} {
 		if err := os.Symlink(self, filepath.Join(e.bin, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -365,6 +381,7 @@ func (e *scriptEnv) run(args ...string) (string, bool) {
 		"SLIPWAY_PARAMETER_PATH=/slipway/dev/",
 		"SLIPWAY_RELEASES="+e.releases,
 		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
+		"SLIPWAY_IMDS="+filepath.Join(e.bin, "slipway-imds"),
 		"FAKE_DOCKER_STATE="+e.state,
 		"FAKE_BUNDLES="+e.bundles,
 		"FAKE_UNHEALTHY="+e.unhealthy,
@@ -594,5 +611,69 @@ func TestReleaseScriptRotatesTheDatabasePassword(t *testing.T) {
 		if strings.Contains(out+out2+e.fullLog, pw) {
 			t.Errorf("a database password reached the log or a command line (%s)", pw)
 		}
+	}
+}
+
+// events returns every stand-in log line (ups and IMDS changes) since the
+// last call.
+func (e *scriptEnv) events() []string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
+	e.fullLog += string(b)
+	_ = os.Remove(filepath.Join(e.state, "log"))
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, "up ") || strings.HasPrefix(l, "imds ") {
+			out = append(out, strings.Fields(l)[0]+" "+strings.Fields(l)[1]+map[bool]string{true: " " + strings.Join(strings.Fields(l)[2:], " ")}[strings.HasPrefix(l, "imds ")])
+		}
+	}
+	return out
+}
+
+// The release decides which containers reach the instance metadata
+// service: before `up`, the labelled services (api, worker) of the new and
+// the running release; once the new one is healthy, only its own; after a
+// rollback, the old one's. A labelled service without a fixed address stops
+// the release before anything changes.
+func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
+	e := newScriptEnv(t)
+	requireTool(t, "python3")
+	a := releaseFixture(t, e.bundles, "a")
+	c := releaseFixture(t, e.bundles, "e")
+	e.unhealthy = strings.Repeat("e", 64)
+	both := "imds allow 198.18.100.10 198.18.100.11"
+
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release failed:\n%s", out)
+	}
+	if got := e.events(); !slices.Equal(got, []string{both, "up " + a, both}) {
+		t.Errorf("first release: %v", got)
+	}
+	e.store(c)
+	if out, ok := e.run(c); ok {
+		t.Fatalf("unhealthy release succeeded:\n%s", out)
+	}
+	if got := e.events(); !slices.Equal(got, []string{both + " 198.18.100.10 198.18.100.11", "up " + c, both, "up " + a}) {
+		t.Errorf("unhealthy release and rollback: %v", got)
+	}
+
+	// The worker labelled, its address gone: refused before any up.
+	b := releaseFixture(t, e.bundles, "b")
+	path := filepath.Join(e.bundles, b, "compose.yaml")
+	compose, _ := os.ReadFile(path)
+	broken := strings.Replace(string(compose), "ipv4_address: 198.18.100.11", "", 1)
+	if broken == string(compose) {
+		t.Fatal("the rendered compose file has no worker address to remove")
+	}
+	if err := os.WriteFile(path, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.store(b)
+	out, ok := e.run(b)
+	if ok || !strings.Contains(out, "service worker is labelled slipway.imds=allow but has no fixed ipv4_address") {
+		t.Errorf("a labelled service without an address was accepted: ok=%v\n%s", ok, out)
+	}
+	if got := e.events(); slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "up "+b) }) {
+		t.Errorf("the broken release was started: %v", got)
 	}
 }

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"bytes"
 	"encoding/base64"
 	"math/rand/v2"
 	"os"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -453,5 +455,192 @@ func TestIMDSRuleInNetworkNamespaces(t *testing.T) {
 	rules, _ := n.in(n.host, "iptables", "-w", "5", "-S", "DOCKER-USER")
 	if strings.Count(rules, "SLIPWAY-IMDS") != 1 || !strings.HasPrefix(strings.Split(rules, "\n")[1], "-A DOCKER-USER -d 169.254.169.254/32 -j SLIPWAY-IMDS") {
 		t.Errorf("DOCKER-USER must start with exactly one jump to SLIPWAY-IMDS:\n%s", rules)
+	}
+}
+
+// growEnv is a data volume on an ext4 image for the grow script: the image
+// behind a loop device when the machine has them (as the NVMe device is on
+// EC2), else the image file itself.
+type growEnv struct {
+	t                          *testing.T
+	dir, image, device, hostEnv string
+	devices, mnt               string
+}
+
+func (g *growEnv) run(args ...string) (string, error) {
+	cmd := exec.Command("bash", append([]string{"hostfiles/grow-data-volume.sh"}, args...)...)
+	cmd.Env = append(os.Environ(), "PATH="+os.Getenv("PATH")+":/sbin:/usr/sbin",
+		"SLIPWAY_HOST_ENV="+g.hostEnv, "SLIPWAY_DEVICE_DIR="+g.devices)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (g *growEnv) sh(name string, args ...string) string {
+	g.t.Helper()
+	out, err := exec.Command(name, args...).CombinedOutput()
+	if err != nil {
+		g.t.Fatalf("%s %s: %v\n%s", name, strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// fsBytes is the filesystem's size as ext4 records it (block count x size).
+func (g *growEnv) fsBytes() int64 {
+	out := g.sh("dumpe2fs", "-h", g.device)
+	var count, size int64
+	for _, l := range strings.Split(out, "\n") {
+		k, v, _ := strings.Cut(l, ":")
+		n, _ := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		switch k {
+		case "Block count":
+			count = n
+		case "Block size":
+			size = n
+		}
+	}
+	return count * size
+}
+
+// Growing slipway:dataVolumeSize grows the filesystem: the host's own
+// script, on a real ext4 filesystem whose device was grown under it, with
+// the data intact. Online (mounted, as on the host) where this machine
+// allows it; resize2fs's online grow needs CAP_SYS_RESOURCE, which some
+// containers lack, and then the same script's --offline path is what runs.
+func TestGrowScriptGrowsTheFilesystem(t *testing.T) {
+	requireTool(t, "mkfs.ext4")
+	requireTool(t, "resize2fs")
+	requireTool(t, "dumpe2fs")
+	dir := t.TempDir()
+	g := &growEnv{t: t, dir: dir, image: filepath.Join(dir, "data.img"), devices: filepath.Join(dir, "by-id"),
+		mnt: filepath.Join(dir, "data"), hostEnv: filepath.Join(dir, "host.env")}
+	for _, d := range []string{g.devices, g.mnt} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.WriteFile(g.hostEnv, []byte("SLIPWAY_DATA_VOLUME_ID=vol-0123456789abcdef0\nSLIPWAY_DATA_DIR="+g.mnt+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	const small, large = 64 << 20, 192 << 20
+	if err := os.WriteFile(g.image, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(g.image, small); err != nil {
+		t.Fatal(err)
+	}
+	g.sh("mkfs.ext4", "-q", "-L", "slipway-data", g.image)
+
+	// A loop device when possible: the script then meets a block device.
+	g.device = g.image
+	loop := ""
+	if os.Geteuid() == 0 {
+		if out, err := exec.Command("losetup", "--find", "--show", g.image).Output(); err == nil {
+			loop = strings.TrimSpace(string(out))
+			g.device = loop
+			t.Cleanup(func() { _ = exec.Command("losetup", "-d", loop).Run() })
+			t.Logf("ext4 image on loop device %s", loop)
+		}
+	}
+	if loop == "" {
+		t.Log("NOTE: no loop device here (not root, or none free): the script runs against the image file itself, offline")
+	}
+	if err := os.Symlink(g.device, filepath.Join(g.devices, "nvme-Amazon_Elastic_Block_Store_vol0123456789abcdef0")); err != nil {
+		t.Fatal(err)
+	}
+
+	// Data on it, written through a mount as Postgres would.
+	data := make([]byte, 4<<20)
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := range data {
+		data[i] = byte(rng.UintN(256))
+	}
+	mounted := false
+	mount := func() bool {
+		if loop == "" {
+			return false
+		}
+		if out, err := exec.Command("mount", loop, g.mnt).CombinedOutput(); err != nil {
+			t.Logf("NOTE: cannot mount here (%v: %s): offline only", err, strings.TrimSpace(string(out)))
+			return false
+		}
+		mounted = true
+		return true
+	}
+	unmount := func() {
+		if mounted {
+			g.sh("umount", g.mnt)
+			mounted = false
+		}
+	}
+	t.Cleanup(unmount)
+	if !mount() {
+		t.Skip("SKIPPED LOUDLY: this machine can neither attach a loop device nor mount ext4: the grow script is not exercised")
+	}
+	if err := os.WriteFile(filepath.Join(g.mnt, "base.dat"), data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	g.sh("sync")
+	before := g.fsBytes()
+
+	// Nothing to do yet: the filesystem fills the device.
+	if out, err := g.run(); err != nil || strings.Contains(out, "growing") {
+		t.Fatalf("a full-size filesystem was touched: %v\n%s", err, out)
+	}
+
+	// The volume grows (ModifyVolume): the device is larger, the filesystem not.
+	if err := os.Truncate(g.image, large); err != nil {
+		t.Fatal(err)
+	}
+	g.sh("losetup", "--set-capacity", loop)
+	out, err := g.run()
+	online := err == nil
+	switch {
+	case online:
+		t.Logf("grown online:\n%s", out)
+	case strings.Contains(out, "Permission denied") || strings.Contains(out, "Operation not permitted"):
+		t.Logf("NOTE: online resize2fs is refused on this machine (it needs CAP_SYS_RESOURCE, which a container may lack):\n%s\n"+
+			"checking the same script's --offline path instead (what the runbook offers when online growing fails)", out)
+		if !strings.Contains(out, "growing "+loop+" online") {
+			t.Errorf("the timer's run did not try to grow the mounted filesystem:\n%s", out)
+		}
+		// Refused while mounted.
+		if out, err := g.run("--offline"); err == nil || !strings.Contains(out, "is mounted") {
+			t.Errorf("--offline ran on a mounted filesystem: %v\n%s", err, out)
+		}
+		unmount()
+		if out, err := g.run(); err != nil || !strings.Contains(out, "not mounted") {
+			t.Errorf("the timer's run on an unmounted filesystem: %v\n%s", err, out)
+		}
+		if out, err := g.run("--offline"); err != nil {
+			t.Fatalf("offline grow: %v\n%s", err, out)
+		}
+		if !mount() {
+			t.Fatal("cannot mount again")
+		}
+	default:
+		t.Fatalf("grow script: %v\n%s", err, out)
+	}
+	after := g.fsBytes()
+	if after < large-(16<<20) || after <= before {
+		t.Fatalf("filesystem is %d bytes after growing (was %d, device %d)", after, before, large)
+	}
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(g.mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	if total := int64(st.Blocks) * st.Bsize; total < large*8/10 {
+		t.Errorf("the mounted filesystem shows %d bytes, want about %d", total, large)
+	}
+	got, err := os.ReadFile(filepath.Join(g.mnt, "base.dat"))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("data not intact after growing: %v", err)
+	}
+	// Again: nothing to do.
+	if out, err := g.run(); err != nil || strings.Contains(out, "growing") {
+		t.Errorf("a second run grew again: %v\n%s", err, out)
+	}
+	unmount()
+	if out, err := exec.Command("e2fsck", "-f", "-n", g.device).CombinedOutput(); err != nil {
+		t.Errorf("e2fsck after growing: %v\n%s", err, out)
 	}
 }

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // hostFiles are the files the bootstrap puts on the host: the data-volume
@@ -77,8 +79,9 @@ func (s hostSettings) env() (string, error) {
 	}
 	var b strings.Builder
 	for _, kv := range vars {
-		if strings.ContainsAny(kv[1], "\n\"'$`\\ ") {
-			return "", fmt.Errorf("host setting %s = %q has characters an env file cannot hold", kv[0], kv[1])
+		// An allowlist: host.env is sourced by bash and read by systemd.
+		if !stacks.PlainValue.Match(kv[1]) {
+			return "", fmt.Errorf("host setting %s = %q is not accepted in /etc/slipway/host.env: expected %s", kv[0], kv[1], stacks.PlainValue.Accepted)
 		}
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 	}

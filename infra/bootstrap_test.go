@@ -671,3 +671,33 @@ func TestGrowScriptGrowsTheFilesystem(t *testing.T) {
 	}
 	intact()
 }
+
+// host.env is checked against an allowlist (stacks.PlainValue): what it
+// accepts reads back unchanged when bash sources the file (as the host's
+// scripts do); anything else is refused before it reaches user data.
+func TestHostEnvAllowlist(t *testing.T) {
+	bash := requireTool(t, "bash")
+	for _, stack := range []string{"dev", "pr-7", "a.b_c/d:e@f+g,h-i"} {
+		s := testSettings()
+		s.Stack = stack
+		env, err := s.env()
+		if err != nil {
+			t.Fatalf("%q refused: %v", stack, err)
+		}
+		path := filepath.Join(t.TempDir(), "host.env")
+		if err := os.WriteFile(path, []byte(env), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out, err := exec.Command(bash, "-c", `set -eu; . "$1"; printf %s "$SLIPWAY_STACK|$SLIPWAY_PARAMETER_PATH|$SLIPWAY_REGISTRY"`, "-", path).Output()
+		if want := stack + "|/slipway/dev/|123456789012.dkr.ecr.us-east-1.amazonaws.com"; err != nil || string(out) != want {
+			t.Errorf("bash reads %q (%v), want %q", out, err, want)
+		}
+	}
+	for _, bad := range []string{"dev;id", "dev&", "dev|x", "(dev)", "dev<x", "dev>x", "dev x", "$(id)", "`id`", "dev\nX=1", "'dev'", `"dev"`, "~root", "dev\\", "dev#x", "dev*"} {
+		s := testSettings()
+		s.Stack = bad
+		if _, err := s.env(); err == nil || !strings.Contains(err.Error(), "letters, digits and") {
+			t.Errorf("host setting %q: %v", bad, err)
+		}
+	}
+}

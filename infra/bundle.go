@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // The release bundle is what the host needs to run a release, rendered
@@ -212,8 +214,10 @@ func envFile(header string, vars map[string]string) (string, error) {
 	b.WriteString(header)
 	for _, k := range keys {
 		v := vars[k]
-		if strings.ContainsAny(v, "\n\r\"'`$#\\ ") {
-			return "", fmt.Errorf("setting %s = %q has characters an env file cannot hold literally", k, v)
+		// An allowlist (stacks.PlainValue): compose reads these files,
+		// and the release script reads POSTGRES_USER with sed.
+		if !stacks.PlainValue.Match(v) {
+			return "", fmt.Errorf("setting %s = %q is not accepted in an env file: expected %s", k, v, stacks.PlainValue.Accepted)
 		}
 		fmt.Fprintf(&b, "%s=%s\n", k, v)
 	}

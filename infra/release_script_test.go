@@ -15,7 +15,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // The release script runs here against stand-ins: this test binary is
@@ -675,5 +678,110 @@ func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
 	}
 	if got := e.events(); slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "up "+b) }) {
 		t.Errorf("the broken release was started: %v", got)
+	}
+}
+
+// charsetValues are secrets at the edges of stacks.SecretValue: shell, SQL
+// and env-file metacharacters that must be carried end to end, and what
+// an env file cannot carry, which must be refused by stacks and by the
+// fetcher alike (none of them is trimmed or short: stacks would change or
+// refuse those for other reasons).
+var charsetValues = []string{
+	`pa$$word"; rm -rf / & echo | (x) <y> \ ` + "`id`",
+	`$(whoami)-${HOME}-$HOME-#not-a-comment`,
+	`back\slash\\-and-"double"-quotes`,
+	"100%-sure!~^[]{}=+*?@:,./",
+	"it's-a-long-secret-value",
+	"line-one-secret\nline-two",
+	"carriage\rreturn-secret",
+	"tab\tseparated-secret-v",
+	"n\u00fcn-ascii-secret-value",
+	"nul-\x00-in-a-secret-value",
+}
+
+// One definition per character set, the same answer from every consumer:
+// each value goes through stacks.Parse (as dbPassword) and through the
+// real fetcher (python3, an SSM stand-in); both accept it or both refuse
+// it, and what they accept reads back, byte for byte, from the env file
+// the fetcher wrote, parsed by compose's own env-file parser.
+func TestCharsetsMatchTheHost(t *testing.T) {
+	python := requireTool(t, "python3")
+	src, err := os.ReadFile("hostfiles/slipway-fetch.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^SECRET_VALUE = re\.compile\(r"(.*)"\)$`).FindSubmatch(src)
+	if m == nil || string(m[1]) != stacks.SecretValue.Pattern {
+		t.Fatalf("the fetcher's SECRET_VALUE is not stacks.SecretValue (%q): %q", stacks.SecretValue.Pattern, m)
+	}
+	accepted := 0
+	for _, v := range charsetValues {
+		files := stacks.Files{Values: map[string]string{}}
+		files.SetSecret("slipway:dbPassword", v)
+		files.SetSecret("slipway:originSecret", "0123456789abcdef0123")
+		_, parseErr := stacks.Parse("slipway", "dev", files)
+
+		params := map[string]string{
+			"/slipway/dev/release/compose.yaml":          "name: slipway\n",
+			"/slipway/dev/release/app.env":               "POSTGRES_USER=app\n",
+			"/slipway/dev/release/compose.env":           "# compose\n",
+			"/slipway/dev/release/default.conf.template": "server {}\n",
+			"/slipway/dev/release/id":                    "0123456789abcdef0123",
+			"/slipway/dev/secrets/db/POSTGRES_PASSWORD":  v,
+			"/slipway/dev/secrets/api/DATABASE_PASSWORD": v,
+		}
+		in, _ := json.Marshal(params)
+		out := t.TempDir()
+		cmd := exec.Command(python, "testdata/fetch_values.py", out)
+		cmd.Env = append(os.Environ(), "SLIPWAY_FETCH=hostfiles/slipway-fetch.py", "PYTHONDONTWRITEBYTECODE=1")
+		cmd.Stdin = strings.NewReader(string(in))
+		fetched, fetchErr := cmd.CombinedOutput()
+		if (parseErr == nil) != (fetchErr == nil) {
+			t.Errorf("%q: stacks says %v, the fetcher says %v (%s)", v, parseErr, fetchErr, fetched)
+			continue
+		}
+		if fetchErr != nil {
+			if strings.Contains(string(fetched), v) {
+				t.Errorf("the fetcher's refusal echoes the secret: %s", fetched)
+			}
+			continue
+		}
+		accepted++
+		for file, key := range map[string]string{"db.env": "POSTGRES_PASSWORD", "api.env": "DATABASE_PASSWORD"} {
+			f, err := os.Open(filepath.Join(out, "secrets", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Any interpolation compose did would show as this marker.
+			env, err := dotenv.ParseWithLookup(f, func(string) (string, bool) { return "INTERPOLATED", true })
+			f.Close()
+			if err != nil || env[key] != v {
+				t.Errorf("%s: compose reads %s = %q (%v), want %q", file, key, env[key], err, v)
+			}
+		}
+	}
+	if accepted != 4 {
+		t.Errorf("%d values carried end to end, want the 4 with metacharacters", accepted)
+	}
+}
+
+// The database password as the fetcher writes it (KEY='value') reaches
+// ALTER ROLE unchanged, whatever shell or SQL metacharacters it holds.
+func TestReleaseScriptCarriesMetacharactersToTheDatabase(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixtureWithPassword(t, e.bundles, "a", "first-pw-1111-xyz", 1)
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release:\n%s", out)
+	}
+	for i, pw := range charsetValues[:4] {
+		if !stacks.SecretValue.Match(pw) {
+			t.Fatalf("%q is not a value stacks accepts", pw)
+		}
+		id := releaseFixtureWithPassword(t, e.bundles, "a", pw, i+2)
+		e.store(id)
+		if out, ok := e.run(id); !ok || e.dbPassword() != pw {
+			t.Errorf("password %q: ok=%v, the database has %q\n%s", pw, ok, e.dbPassword(), out)
+		}
 	}
 }

@@ -74,9 +74,9 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		return nil, err
 	}
 	h.LatestAMI = latestUbuntu(ctx, args.Config.Architecture, parent)
-	ami, keepAMI := h.LatestAMI, pulumi.IgnoreChanges([]string{"ami"})
-	if args.Config.AMI != "" {
-		ami, keepAMI = pulumi.String(args.Config.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil)
+	ami, keepAMI, err := hostAMI(ctx, name, args.Config, h.LatestAMI, parent)
+	if err != nil {
+		return nil, err
 	}
 	userData := pulumi.All(args.Data.VolumeID, args.Account.ID).ApplyT(func(v []any) (string, error) {
 		doc, err := cloudConfig(hostSettings{
@@ -168,6 +168,51 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		"publicIp":   eip.PublicIp,
 		"publicDns":  eip.PublicDns,
 	})
+}
+
+// hostAMI is the image the instance is given, and whether later AMIs are
+// ignored. With slipway:hostAmi empty the host keeps the AMI it was created
+// with (ignoreChanges), so a newer Ubuntu image never replaces it. That
+// also keeps the old image when slipway:architecture changes, and an arm64
+// image cannot boot an x86_64 instance type (nor the other way round): the
+// engine substitutes the old AMI even when the instance is replaced. So the
+// architecture the host's image was chosen for is kept in the state (a
+// Stash, which keeps its first value) and a change of architecture with an
+// empty hostAmi is refused, saying how to roll the host: pin an AMI of the
+// new architecture in slipway:hostAmi (the message names the newest), which
+// replaces the host on the next `pulumi up`; while pinned, the stash is
+// replaced whenever the architecture or the AMI changes, so it follows the
+// image.
+func hostAMI(ctx *pulumi.Context, name string, cfg stacks.HostConfig, latest pulumi.StringOutput, parent pulumi.ResourceOption) (pulumi.StringOutput, pulumi.ResourceOption, error) {
+	// The pinned AMI is part of the input, so pinning one after a refused
+	// run (whose update already recorded the new architecture as the
+	// stash's input, not its output) still replaces the stash.
+	input := pulumi.StringMap{"architecture": pulumi.String(cfg.Architecture)}
+	opts := []pulumi.ResourceOption{parent}
+	if cfg.AMI != "" {
+		input["ami"] = pulumi.String(cfg.AMI)
+		opts = append(opts, pulumi.ReplaceOnChanges([]string{"input"}))
+	}
+	recorded, err := pulumi.NewStash(ctx, name+"-architecture", &pulumi.StashArgs{Input: input}, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, nil, err
+	}
+	if cfg.AMI != "" {
+		return pulumi.String(cfg.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil), nil
+	}
+	ami := pulumi.All(recorded.Output, latest).ApplyT(func(v []any) (string, error) {
+		// Nothing recorded yet (a new stack, a preview of it): nothing to compare.
+		stored, _ := v[0].(map[string]any)
+		was, _ := stored["architecture"].(string)
+		if was != "" && was != cfg.Architecture {
+			return "", fmt.Errorf("slipway:architecture changed from %s to %s, but with slipway:hostAmi empty the host keeps its %s image, which cannot boot %s: "+
+				"roll the host by setting slipway:hostAmi to an %s AMI (the newest Ubuntu 24.04 for %s is %s) and running pulumi up, which replaces the host "+
+				"(the data volume and the Elastic IP move to the new one); hostAmi may be emptied again afterwards",
+				was, cfg.Architecture, was, cfg.InstanceType, cfg.Architecture, cfg.Architecture, v[1])
+		}
+		return v[1].(string), nil
+	}).(pulumi.StringOutput)
+	return ami, pulumi.IgnoreChanges([]string{"ami"}), nil
 }
 
 // latestUbuntu finds the newest Ubuntu 24.04 LTS image for the

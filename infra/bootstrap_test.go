@@ -7,11 +7,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"gopkg.in/yaml.v3"
 )
 
 func testSettings() hostSettings {
@@ -71,7 +74,8 @@ func TestCloudConfigRejectsUnsafeSettings(t *testing.T) {
 
 func TestHostScriptsPassShellcheck(t *testing.T) {
 	shellcheck := requireTool(t, "shellcheck")
-	out, err := exec.Command(shellcheck, "hostfiles/mount-data-volume.sh").CombinedOutput()
+	scripts, _ := filepath.Glob("hostfiles/*.sh")
+	out, err := exec.Command(shellcheck, scripts...).CombinedOutput()
 	if err != nil {
 		t.Fatalf("shellcheck: %v\n%s", err, out)
 	}
@@ -699,5 +703,85 @@ func TestHostEnvAllowlist(t *testing.T) {
 		if _, err := s.env(); err == nil || !strings.Contains(err.Error(), "letters, digits and") {
 			t.Errorf("host setting %q: %v", bad, err)
 		}
+	}
+}
+
+// The whole first boot (the core host files plus what the release and the
+// metrics add) fits EC2's user-data limit with at least 10 % to spare.
+func TestUserDataHasMargin(t *testing.T) {
+	release, err := ReleaseBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, err := hostMetricsBootstrap()
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := cloudConfig(testSettings(), release.With(metrics))
+	if err != nil {
+		t.Fatal(err)
+	}
+	enc, err := encodeUserData(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := base64.StdEncoding.DecodeString(enc)
+	if len(raw) > userDataLimit*9/10 {
+		t.Errorf("user data is %d bytes gzipped, within 10 %% of EC2's %d", len(raw), userDataLimit)
+	}
+	t.Logf("user data: %d bytes gzipped of %d", len(raw), userDataLimit)
+}
+
+// The IMDS rule is in place before Docker can start a container: its unit
+// runs before docker.service, docker.service requires it through a drop-in
+// written with the other files (before the packages, whose installation
+// starts Docker), and the first boot starts it before enabling Docker. The
+// grow timer is installed and enabled.
+func TestBootstrapInstallsTheIMDSRuleBeforeDocker(t *testing.T) {
+	doc, err := cloudConfig(testSettings(), Bootstrap{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cc cloudConfigDoc
+	if err := yaml.Unmarshal([]byte(strings.TrimPrefix(doc, "#cloud-config\n")), &cc); err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, f := range cc.WriteFiles {
+		files[f.Path] = f.Content
+	}
+	unit := files["/etc/systemd/system/slipway-imds.service"]
+	if !strings.Contains(unit, "Before=docker.service") || !strings.Contains(unit, "ExecStart=/usr/local/sbin/slipway-imds boot") || !strings.Contains(unit, "RemainAfterExit=yes") {
+		t.Errorf("slipway-imds.service:\n%s", unit)
+	}
+	dropIn := files["/etc/systemd/system/docker.service.d/slipway-imds.conf"]
+	if !strings.Contains(dropIn, "Requires=slipway-imds.service") || !strings.Contains(dropIn, "After=slipway-imds.service") {
+		t.Errorf("docker.service drop-in:\n%s", dropIn)
+	}
+	if script, _ := hostFiles.ReadFile("hostfiles/slipway-imds.sh"); files["/usr/local/sbin/slipway-imds"] != string(script) {
+		t.Error("the IMDS script is not installed as /usr/local/sbin/slipway-imds")
+	}
+	for _, p := range []string{"/usr/local/sbin/slipway-grow-data", "/etc/systemd/system/slipway-grow-data.service", "/etc/systemd/system/slipway-grow-data.timer"} {
+		if files[p] == "" {
+			t.Errorf("%s is not installed", p)
+		}
+	}
+	if !slices.Contains(cc.Packages, "iptables") {
+		t.Errorf("packages %v lack iptables", cc.Packages)
+	}
+	index := func(cmd ...string) int {
+		return slices.IndexFunc(cc.Runcmd, func(c []string) bool { return slices.Equal(c, cmd) })
+	}
+	imds, docker := index("systemctl", "start", "slipway-imds.service"), index("systemctl", "enable", "--now", "docker.service")
+	if imds < 0 || docker < 0 || imds > docker {
+		t.Errorf("the IMDS rule is not started before Docker: %v", cc.Runcmd)
+	}
+	if index("systemctl", "enable", "--now", "slipway-grow-data.timer") < 0 {
+		t.Errorf("the grow timer is not enabled: %v", cc.Runcmd)
+	}
+	// The release script hands the allowed set to the same script.
+	release, _ := hostFiles.ReadFile("hostfiles/slipway-release.sh")
+	if !strings.Contains(string(release), `imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"`) {
+		t.Error("the release script does not call /usr/local/sbin/slipway-imds")
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -185,6 +186,11 @@ func TestDatadogProfile(t *testing.T) {
 	for name, v := range proxy.Environment {
 		if v != nil && *v == "1" && !granted[name] && name != "DISABLE_IPV6" {
 			t.Errorf("docker-socket-proxy grants %s", name)
+		}
+	}
+	for _, svc := range []types.ServiceConfig{dd, proxy} {
+		if !slices.Contains(svc.CapDrop, "NET_RAW") {
+			t.Errorf("%s keeps NET_RAW: it could forge the api's address past the IMDS rule", svc.Name)
 		}
 	}
 	if !proxy.ReadOnly {

@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,6 +16,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gopkg.in/yaml.v3"
 
@@ -133,13 +135,23 @@ func fakeDocker(args []string) int {
 	switch args[0] {
 	case "config":
 		if slices.Equal(args[1:], []string{"--format", "json"}) {
-			// What the release reads of the resolved model: the services.
-			b, _ := os.ReadFile(filepath.Join(dir, "compose.yaml"))
-			var doc map[string]any
-			if err := yaml.Unmarshal(b, &doc); err != nil {
+			// The resolved model, as docker compose prints it: compose's
+			// own loader and its JSON form of the project.
+			opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.yaml")},
+				cli.WithWorkingDirectory(dir), cli.WithDotEnv)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fake docker:", err)
 				return 1
 			}
-			out, _ := json.Marshal(map[string]any{"services": doc["services"]})
+			project, err := opts.LoadProject(context.Background())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fake docker:", err)
+				return 1
+			}
+			out, err := project.MarshalJSON()
+			if err != nil {
+				return 1
+			}
 			fmt.Println(string(out))
 			return 0
 		}

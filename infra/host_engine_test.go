@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/auto"
+	"github.com/pulumi/pulumi/sdk/v3/go/auto/optpreview"
 	"github.com/pulumi/pulumi/sdk/v3/go/common/workspace"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
@@ -17,7 +18,8 @@ import (
 
 // hostAMI on the real Pulumi engine (a local file backend, no cloud): the
 // engine's own Stash semantics, not a model of them, decide whether a
-// change of architecture is refused and whether pinning an AMI rolls it.
+// change of architecture is refused (in the preview as in the up) and
+// whether pinning an AMI rolls it.
 // Successive `pulumi up`s of a program that is only hostAMI, with a fixed
 // "newest AMI" per architecture.
 func TestHostAMIOnTheRealEngine(t *testing.T) {
@@ -54,7 +56,13 @@ func TestHostAMIOnTheRealEngine(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		// The preview (what a pull request shows) refuses what the up refuses.
+		var shown strings.Builder
+		_, perr := s.Preview(ctx, optpreview.ProgressStreams(&shown))
 		res, err := s.Up(ctx)
+		if (perr == nil) != (err == nil) || (err != nil && !strings.Contains(shown.String(), "slipway:architecture changed")) {
+			t.Errorf("preview says %v (%s), up says %v", perr, shown.String(), err)
+		}
 		if err != nil {
 			return "", err
 		}

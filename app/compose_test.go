@@ -173,8 +173,9 @@ func TestDatadogProfile(t *testing.T) {
 		t.Errorf("docker-socket-proxy image = %s, want a pinned x.y.z version", proxy.Image)
 	}
 	// GET and HEAD only, and only containers, images and info (plus the ping and version every
-	// client asks first). Every section the image would allow by default is set explicitly.
-	granted := map[string]bool{"CONTAINERS": true, "IMAGES": true, "INFO": true, "PING": true, "VERSION": true}
+	// client asks first, and the event stream the agent follows containers by). Every section
+	// the image would allow by default is set explicitly.
+	granted := map[string]bool{"CONTAINERS": true, "IMAGES": true, "INFO": true, "PING": true, "VERSION": true, "EVENTS": true}
 	for _, section := range []string{"CONTAINERS", "IMAGES", "INFO", "PING", "VERSION", "EVENTS", "POST", "EXEC",
 		"BUILD", "AUTH", "SECRETS", "ALLOW_START", "ALLOW_STOP", "ALLOW_RESTARTS"} {
 		v := proxy.Environment[section]

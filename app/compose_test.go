@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -152,6 +153,68 @@ func TestDatadogProfile(t *testing.T) {
 	if !strings.HasPrefix(dd.Image, "public.ecr.aws/datadog/agent:7.") {
 		t.Errorf("datadog image = %s, want a pinned 7.x tag", dd.Image)
 	}
+	// The agent never holds the Docker socket (":ro" does not limit the API: the socket is root on
+	// the host); it reads Docker through the read-only proxy, on a network only the two share.
+	for _, v := range dd.Volumes {
+		if strings.Contains(v.Source, "docker.sock") {
+			t.Errorf("datadog-agent mounts %s", v.Source)
+		}
+	}
+	if h := dd.Environment["DOCKER_HOST"]; h == nil || *h != "tcp://docker-socket-proxy:2375" {
+		t.Errorf("datadog-agent DOCKER_HOST = %v, want tcp://docker-socket-proxy:2375", h)
+	}
+	if _, ok := dd.DependsOn["docker-socket-proxy"]; !ok {
+		t.Error("datadog-agent does not wait for the Docker API proxy")
+	}
+	proxy, ok := p.Services["docker-socket-proxy"]
+	if !ok {
+		t.Fatal("docker-socket-proxy missing with profile datadog")
+	}
+	if !regexp.MustCompile(`^ghcr\.io/tecnativa/docker-socket-proxy:[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(proxy.Image) {
+		t.Errorf("docker-socket-proxy image = %s, want a pinned x.y.z version", proxy.Image)
+	}
+	// GET and HEAD only, and only containers, images and info (plus the ping and version every
+	// client asks first, and the event stream the agent follows containers by). Every section
+	// the image would allow by default is set explicitly.
+	granted := map[string]bool{"CONTAINERS": true, "IMAGES": true, "INFO": true, "PING": true, "VERSION": true, "EVENTS": true}
+	for _, section := range []string{"CONTAINERS", "IMAGES", "INFO", "PING", "VERSION", "EVENTS", "POST", "EXEC",
+		"BUILD", "AUTH", "SECRETS", "ALLOW_START", "ALLOW_STOP", "ALLOW_RESTARTS"} {
+		v := proxy.Environment[section]
+		want := map[bool]string{true: "1", false: "0"}[granted[section]]
+		if v == nil || *v != want {
+			t.Errorf("docker-socket-proxy %s = %v, want %s", section, v, want)
+		}
+	}
+	for name, v := range proxy.Environment {
+		if v != nil && *v == "1" && !granted[name] && name != "DISABLE_IPV6" {
+			t.Errorf("docker-socket-proxy grants %s", name)
+		}
+	}
+	for _, svc := range []types.ServiceConfig{dd, proxy} {
+		if !slices.Contains(svc.CapDrop, "NET_RAW") {
+			t.Errorf("%s keeps NET_RAW: it could forge the api's address past the IMDS rule", svc.Name)
+		}
+	}
+	if !proxy.ReadOnly {
+		t.Error("docker-socket-proxy's filesystem is writable")
+	}
+	if _, ok := proxy.Networks["docker-api"]; !ok || len(proxy.Networks) != 1 {
+		t.Errorf("docker-socket-proxy networks = %v, want docker-api", proxy.Networks)
+	}
+	if nw := p.Networks["docker-api"]; !nw.Internal {
+		t.Errorf("network docker-api = %+v, want internal (no route out)", nw)
+	}
+	for name, svc := range p.Services {
+		_, onDockerAPI := svc.Networks["docker-api"]
+		if onDockerAPI != (name == "datadog-agent" || name == "docker-socket-proxy") {
+			t.Errorf("%s on docker-api = %v: only the agent and the proxy may reach the Docker API", name, onDockerAPI)
+		}
+		for _, v := range svc.Volumes {
+			if strings.Contains(v.Source, "docker.sock") && name != "docker-socket-proxy" {
+				t.Errorf("%s mounts the Docker socket", name)
+			}
+		}
+	}
 }
 
 func TestDevelopmentOverride(t *testing.T) {
@@ -229,9 +292,18 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 		if subnet.IP.IsPrivate() {
 			t.Errorf("%v: subnet %s may clash with the VPC or Docker's default pools", files, subnet)
 		}
+		fixed := map[string]bool{}
 		for name, svc := range p.Services {
-			if len(svc.Networks) != 1 {
-				t.Errorf("%v: %s networks = %v, want only app", files, name, svc.Networks)
+			// The Docker API proxy is only on its own network (TestDatadogProfile); the agent
+			// joins that one too.
+			want := 1
+			if name == "datadog-agent" {
+				want = 2
+			}
+			if len(svc.Networks) != want {
+				t.Errorf("%v: %s networks = %v, want app only (the agent: app and docker-api)", files, name, svc.Networks)
+			}
+			if name == "docker-socket-proxy" {
 				continue
 			}
 			cfg, ok := svc.Networks["app"]
@@ -239,7 +311,13 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 				t.Errorf("%v: %s is not on network app: %v", files, name, svc.Networks)
 				continue
 			}
-			if name != "api" {
+			// The services that reach the instance metadata service (the host role) are the
+			// API and the worker, each admitted by its fixed address (infra/hostfiles/slipway-imds.sh).
+			imds := svc.Labels["slipway.imds"] == "allow"
+			if imds != (name == "api" || name == "worker") {
+				t.Errorf("%v: %s label slipway.imds=allow is %v: only the api and the worker may reach IMDS", files, name, imds)
+			}
+			if name != "api" && name != "worker" {
 				if cfg != nil && cfg.Ipv4Address != "" {
 					t.Errorf("%v: %s has a fixed address too", files, name)
 				}
@@ -247,8 +325,14 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			}
 			ip := net.ParseIP(cfg.Ipv4Address)
 			if cfg == nil || ip == nil || !subnet.Contains(ip) || dynamic.Contains(ip) || ip.Equal(subnet.IP) || ip[len(ip)-1] == 1 {
-				t.Errorf("%v: api address %+v must be in %s, outside the dynamic range %s, not the network or gateway address", files, cfg, subnet, dynamic)
+				t.Errorf("%v: %s address %+v must be in %s, outside the dynamic range %s, not the network or gateway address", files, name, cfg, subnet, dynamic)
+			} else if fixed[ip.String()] {
+				t.Errorf("%v: %s shares its address %s", files, name, ip)
 			}
+			fixed[ip.String()] = true
+		}
+		if len(fixed) != 2 {
+			t.Errorf("%v: fixed addresses %v, want the api's and the worker's", files, fixed)
 		}
 	}
 	// The host's own health probe reaches nginx through the published port, from the network's
@@ -272,7 +356,7 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 }
 
 // Each service sees only its own secrets: the internet-facing proxy and the Datadog agent (which
-// mounts the Docker socket) never get the database password, the database never gets the origin
+// reads Docker through a read-only proxy) never get the database password, the database never gets the origin
 // secret.
 func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
 	p := load(t, []string{"compose.yaml"}, "datadog")

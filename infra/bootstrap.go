@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // hostFiles are the files the bootstrap puts on the host: the data-volume
@@ -77,8 +79,9 @@ func (s hostSettings) env() (string, error) {
 	}
 	var b strings.Builder
 	for _, kv := range vars {
-		if strings.ContainsAny(kv[1], "\n\"'$`\\ ") {
-			return "", fmt.Errorf("host setting %s = %q has characters an env file cannot hold", kv[0], kv[1])
+		// An allowlist: host.env is sourced by bash and read by systemd.
+		if !stacks.PlainValue.Match(kv[1]) {
+			return "", fmt.Errorf("host setting %s = %q is not accepted in /etc/slipway/host.env: expected %s", kv[0], kv[1], stacks.PlainValue.Accepted)
 		}
 		fmt.Fprintf(&b, "%s=%s\n", kv[0], kv[1])
 	}
@@ -100,8 +103,9 @@ type cloudConfigDoc struct {
 }
 
 // hostPackages come from Ubuntu's own signed archive: Docker, the compose
-// v2 plugin and the ECR credential helper. Nothing is fetched with curl.
-var hostPackages = []string{"docker.io", "docker-compose-v2", "amazon-ecr-credential-helper"}
+// v2 plugin, the ECR credential helper, and iptables for the IMDS rule
+// (Docker depends on it too). Nothing is fetched with curl.
+var hostPackages = []string{"docker.io", "docker-compose-v2", "amazon-ecr-credential-helper", "iptables"}
 
 // cloudConfig renders the host's user data: a bootstrap only. It installs
 // Docker and compose, points Docker at ECR through the credential helper,
@@ -120,7 +124,17 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 	}
 	core, err := bootFiles(
 		hostFile{"/etc/docker/daemon.json", "docker-daemon.json", "0644"},
+		// The IMDS rule (slipway-imds.sh): written before the packages
+		// are installed, so even the Docker their installation starts
+		// waits for it (the drop-in Requires it).
+		hostFile{"/usr/local/sbin/slipway-imds", "slipway-imds.sh", "0755"},
+		hostFile{"/etc/systemd/system/slipway-imds.service", "slipway-imds.service", "0644"},
+		hostFile{"/etc/systemd/system/docker.service.d/slipway-imds.conf", "docker-slipway-imds.conf", "0644"},
 		hostFile{"/usr/local/sbin/slipway-mount-data", "mount-data-volume.sh", "0755"},
+		// A grown data volume grows its filesystem (grow-data-volume.sh).
+		hostFile{"/usr/local/sbin/slipway-grow-data", "grow-data-volume.sh", "0755"},
+		hostFile{"/etc/systemd/system/slipway-grow-data.service", "slipway-grow-data.service", "0644"},
+		hostFile{"/etc/systemd/system/slipway-grow-data.timer", "slipway-grow-data.timer", "0644"},
 		hostFile{"/etc/systemd/system/slipway.service", "slipway.service", "0644"},
 	)
 	if err != nil {
@@ -137,7 +151,11 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 	commands := [][]string{
 		{"/usr/local/sbin/slipway-mount-data"},
 		{"systemctl", "daemon-reload"},
+		// Explicitly first, in case the packages' Docker started
+		// before the drop-in was read.
+		{"systemctl", "start", "slipway-imds.service"},
 		{"systemctl", "enable", "--now", "docker.service"},
+		{"systemctl", "enable", "--now", "slipway-grow-data.timer"},
 	}
 	commands = append(commands, extra.Commands...)
 	commands = append(commands, []string{"systemctl", "enable", "--now", "--no-block", "slipway.service"})

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // The release bundle is what the host needs to run a release, rendered
@@ -127,6 +129,30 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 			}
 		}
 	}
+	// Networks no enabled service joins (the Datadog profile's docker-api
+	// when it is off) are dropped: compose would not create them, and the
+	// file must stay within a standard-tier parameter.
+	if networks, ok := doc["networks"].(map[string]any); ok {
+		used := map[string]bool{}
+		for _, raw := range services {
+			svc, _ := raw.(map[string]any)
+			switch n := svc["networks"].(type) {
+			case []any:
+				for _, name := range n {
+					used[fmt.Sprint(name)] = true
+				}
+			case map[string]any:
+				for name := range n {
+					used[name] = true
+				}
+			}
+		}
+		for name := range networks {
+			if !used[name] {
+				delete(networks, name)
+			}
+		}
+	}
 	missing := map[string]bool{}
 	resolved := walkStrings(doc, func(s string) string { return interpolate(s, vars, missing) })
 	if len(missing) > 0 {
@@ -188,8 +214,10 @@ func envFile(header string, vars map[string]string) (string, error) {
 	b.WriteString(header)
 	for _, k := range keys {
 		v := vars[k]
-		if strings.ContainsAny(v, "\n\r\"'`$#\\ ") {
-			return "", fmt.Errorf("setting %s = %q has characters an env file cannot hold literally", k, v)
+		// An allowlist (stacks.PlainValue): compose reads these files,
+		// and the release script reads POSTGRES_USER with sed.
+		if !stacks.PlainValue.Match(v) {
+			return "", fmt.Errorf("setting %s = %q is not accepted in an env file: expected %s", k, v, stacks.PlainValue.Accepted)
 		}
 		fmt.Fprintf(&b, "%s=%s\n", k, v)
 	}

@@ -211,15 +211,18 @@ func TestBundleRejectsUnpinnedImages(t *testing.T) {
 }
 
 func TestBundleDatadog(t *testing.T) {
+	// The agent and its read-only Docker API proxy, sorted.
 	tagged, err := taggedImages(app.ComposeFile, []string{datadogProfile})
-	if err != nil || len(tagged) != 1 || !strings.Contains(tagged[0], "datadog/agent") {
+	if err != nil || len(tagged) != 2 || !strings.Contains(tagged[0], "tecnativa/docker-socket-proxy") || !strings.Contains(tagged[1], "datadog/agent") {
 		t.Fatalf("tagged images = %v, %v", tagged, err)
 	}
 	if none, _ := taggedImages(app.ComposeFile, nil); len(none) != 0 {
 		t.Errorf("without the profile, tagged images = %v", none)
 	}
 	in := testInputs()
-	in.pins = map[string]string{tagged[0]: tagged[0] + "@sha256:" + strings.Repeat("d", 64)}
+	in.pins = map[string]string{tagged[0]: tagged[0] + "@sha256:" + strings.Repeat("f", 64)}
+	tagged = tagged[1:]
+	in.pins[tagged[0]] = tagged[0] + "@sha256:" + strings.Repeat("d", 64)
 	files, err := renderBundle(testRelease(true), []string{datadogProfile}, in)
 	if err != nil {
 		t.Fatal(err)

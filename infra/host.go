@@ -21,6 +21,8 @@ const (
 	// dataDevice is where the data volume is attached; on Nitro hosts it
 	// shows up as an NVMe device found by volume id instead.
 	dataDevice = "/dev/sdf"
+	// imdsHopLimit: see the instance's MetadataOptions.
+	imdsHopLimit = 2
 )
 
 // HostArgs shapes the app host. Grants and Bootstrap are the seams other
@@ -72,9 +74,9 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		return nil, err
 	}
 	h.LatestAMI = latestUbuntu(ctx, args.Config.Architecture, parent)
-	ami, keepAMI := h.LatestAMI, pulumi.IgnoreChanges([]string{"ami"})
-	if args.Config.AMI != "" {
-		ami, keepAMI = pulumi.String(args.Config.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil)
+	ami, keepAMI, err := hostAMI(ctx, name, args.Config, h.LatestAMI, parent)
+	if err != nil {
+		return nil, err
 	}
 	userData := pulumi.All(args.Data.VolumeID, args.Account.ID).ApplyT(func(v []any) (string, error) {
 		doc, err := cloudConfig(hostSettings{
@@ -100,11 +102,19 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		IamInstanceProfile:       profile.Name,
 		Monitoring:               pulumi.Bool(prod),
 		CreditSpecification:      creditSpecification(args.Config.InstanceType),
-		// IMDSv2 only; hop limit 2 lets containers reach the instance role.
+		// IMDSv2 only. Hop limit 2, because the API and the worker need
+		// the role (their queue, their metrics) and reach IMDS from a
+		// container, one hop behind the docker bridge; hop limit 1 would
+		// cut them off too. Every other container is refused by the
+		// DOCKER-USER rule the host installs before Docker starts
+		// (hostfiles/slipway-imds.sh; the release decides the allowed
+		// addresses). Instance tags are readable on the host, so the host
+		// documents can check the host's `stack` tag.
 		MetadataOptions: &ec2.InstanceMetadataOptionsArgs{
 			HttpEndpoint:            pulumi.String("enabled"),
 			HttpTokens:              pulumi.String("required"),
-			HttpPutResponseHopLimit: pulumi.Int(2),
+			HttpPutResponseHopLimit: pulumi.Int(imdsHopLimit),
+			InstanceMetadataTags:    pulumi.String("enabled"),
 		},
 		RootBlockDevice: &ec2.InstanceRootBlockDeviceArgs{
 			VolumeType:          pulumi.String("gp3"),
@@ -158,6 +168,51 @@ func NewHost(ctx *pulumi.Context, name string, args HostArgs, opts ...pulumi.Res
 		"publicIp":   eip.PublicIp,
 		"publicDns":  eip.PublicDns,
 	})
+}
+
+// hostAMI is the image the instance is given, and whether later AMIs are
+// ignored. With slipway:hostAmi empty the host keeps the AMI it was created
+// with (ignoreChanges), so a newer Ubuntu image never replaces it. That
+// also keeps the old image when slipway:architecture changes, and an arm64
+// image cannot boot an x86_64 instance type (nor the other way round): the
+// engine substitutes the old AMI even when the instance is replaced. So the
+// architecture the host's image was chosen for is kept in the state (a
+// Stash, which keeps its first value) and a change of architecture with an
+// empty hostAmi is refused, saying how to roll the host: pin an AMI of the
+// new architecture in slipway:hostAmi (the message names the newest), which
+// replaces the host on the next `pulumi up`; while pinned, the stash is
+// replaced whenever the architecture or the AMI changes, so it follows the
+// image.
+func hostAMI(ctx *pulumi.Context, name string, cfg stacks.HostConfig, latest pulumi.StringOutput, parent pulumi.ResourceOption) (pulumi.StringOutput, pulumi.ResourceOption, error) {
+	// The pinned AMI is part of the input, so pinning one after a refused
+	// run (whose update already recorded the new architecture as the
+	// stash's input, not its output) still replaces the stash.
+	input := pulumi.StringMap{"architecture": pulumi.String(cfg.Architecture)}
+	opts := []pulumi.ResourceOption{parent}
+	if cfg.AMI != "" {
+		input["ami"] = pulumi.String(cfg.AMI)
+		opts = append(opts, pulumi.ReplaceOnChanges([]string{"input"}))
+	}
+	recorded, err := pulumi.NewStash(ctx, name+"-architecture", &pulumi.StashArgs{Input: input}, opts...)
+	if err != nil {
+		return pulumi.StringOutput{}, nil, err
+	}
+	if cfg.AMI != "" {
+		return pulumi.String(cfg.AMI).ToStringOutput(), pulumi.IgnoreChanges(nil), nil
+	}
+	ami := pulumi.All(recorded.Output, latest).ApplyT(func(v []any) (string, error) {
+		// Nothing recorded yet (a new stack, a preview of it): nothing to compare.
+		stored, _ := v[0].(map[string]any)
+		was, _ := stored["architecture"].(string)
+		if was != "" && was != cfg.Architecture {
+			return "", fmt.Errorf("slipway:architecture changed from %s to %s, but with slipway:hostAmi empty the host keeps its %s image, which cannot boot %s: "+
+				"roll the host by setting slipway:hostAmi to an %s AMI (the newest Ubuntu 24.04 for %s is %s) and running pulumi up, which replaces the host "+
+				"(the data volume and the Elastic IP move to the new one); hostAmi may be emptied again afterwards",
+				was, cfg.Architecture, was, cfg.InstanceType, cfg.Architecture, cfg.Architecture, v[1])
+		}
+		return v[1].(string), nil
+	}).(pulumi.StringOutput)
+	return ami, pulumi.IgnoreChanges([]string{"ami"}), nil
 }
 
 // latestUbuntu finds the newest Ubuntu 24.04 LTS image for the

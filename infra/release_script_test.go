@@ -1,6 +1,7 @@
 package infra
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -15,7 +16,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // The release script runs here against stand-ins: this test binary is
@@ -35,6 +40,11 @@ func TestMain(m *testing.M) {
 		os.Exit(fakeDocker(os.Args[1:]))
 	case "slipway-fetch":
 		os.Exit(fakeFetch(os.Args[1:]))
+	case "slipway-imds":
+		// The IMDS rule itself is tested for real (TestIMDSRuleInNetworkNamespaces);
+		// here only what the release asks of it.
+		logLine("imds %s", strings.Join(os.Args[1:], " "))
+		os.Exit(0)
 	}
 	os.Exit(m.Run())
 }
@@ -124,6 +134,27 @@ func fakeDocker(args []string) int {
 	}
 	switch args[0] {
 	case "config":
+		if slices.Equal(args[1:], []string{"--format", "json"}) {
+			// The resolved model, as docker compose prints it: compose's
+			// own loader and its JSON form of the project.
+			opts, err := cli.NewProjectOptions([]string{filepath.Join(dir, "compose.yaml")},
+				cli.WithWorkingDirectory(dir), cli.WithDotEnv)
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fake docker:", err)
+				return 1
+			}
+			project, err := opts.LoadProject(context.Background())
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "fake docker:", err)
+				return 1
+			}
+			out, err := project.MarshalJSON()
+			if err != nil {
+				return 1
+			}
+			fmt.Println(string(out))
+			return 0
+		}
 		if !slices.Equal(args[1:], []string{"--hash", "*"}) {
 			return 2
 		}
@@ -340,7 +371,7 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 			t.Fatal(err)
 		}
 	}
-	for _, name := range []string{"docker", "slipway-fetch"} {
+	for _, name := range []string{"docker", "slipway-fetch", "slipway-imds"} {
 		if err := os.Symlink(self, filepath.Join(e.bin, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -365,6 +396,7 @@ func (e *scriptEnv) run(args ...string) (string, bool) {
 		"SLIPWAY_PARAMETER_PATH=/slipway/dev/",
 		"SLIPWAY_RELEASES="+e.releases,
 		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
+		"SLIPWAY_IMDS="+filepath.Join(e.bin, "slipway-imds"),
 		"FAKE_DOCKER_STATE="+e.state,
 		"FAKE_BUNDLES="+e.bundles,
 		"FAKE_UNHEALTHY="+e.unhealthy,
@@ -593,6 +625,175 @@ func TestReleaseScriptRotatesTheDatabasePassword(t *testing.T) {
 	for _, pw := range []string{"first-pw", "rotated-pw", "third-pw"} {
 		if strings.Contains(out+out2+e.fullLog, pw) {
 			t.Errorf("a database password reached the log or a command line (%s)", pw)
+		}
+	}
+}
+
+// events returns every stand-in log line (ups and IMDS changes) since the
+// last call.
+func (e *scriptEnv) events() []string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
+	e.fullLog += string(b)
+	_ = os.Remove(filepath.Join(e.state, "log"))
+	var out []string
+	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		if strings.HasPrefix(l, "up ") || strings.HasPrefix(l, "imds ") {
+			out = append(out, strings.Fields(l)[0]+" "+strings.Fields(l)[1]+map[bool]string{true: " " + strings.Join(strings.Fields(l)[2:], " ")}[strings.HasPrefix(l, "imds ")])
+		}
+	}
+	return out
+}
+
+// The release decides which containers reach the instance metadata
+// service: before `up`, the labelled services (api, worker) of the new and
+// the running release; once the new one is healthy, only its own; after a
+// rollback, the old one's. A labelled service without a fixed address stops
+// the release before anything changes.
+func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
+	e := newScriptEnv(t)
+	requireTool(t, "python3")
+	a := releaseFixture(t, e.bundles, "a")
+	c := releaseFixture(t, e.bundles, "e")
+	e.unhealthy = strings.Repeat("e", 64)
+	both := "imds allow 198.18.100.10 198.18.100.11"
+
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release failed:\n%s", out)
+	}
+	if got := e.events(); !slices.Equal(got, []string{both, "up " + a, both}) {
+		t.Errorf("first release: %v", got)
+	}
+	e.store(c)
+	if out, ok := e.run(c); ok {
+		t.Fatalf("unhealthy release succeeded:\n%s", out)
+	}
+	if got := e.events(); !slices.Equal(got, []string{both + " 198.18.100.10 198.18.100.11", "up " + c, both, "up " + a}) {
+		t.Errorf("unhealthy release and rollback: %v", got)
+	}
+
+	// The worker labelled, its address gone: refused before any up.
+	b := releaseFixture(t, e.bundles, "b")
+	path := filepath.Join(e.bundles, b, "compose.yaml")
+	compose, _ := os.ReadFile(path)
+	broken := strings.Replace(string(compose), "ipv4_address: 198.18.100.11", "", 1)
+	if broken == string(compose) {
+		t.Fatal("the rendered compose file has no worker address to remove")
+	}
+	if err := os.WriteFile(path, []byte(broken), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.store(b)
+	out, ok := e.run(b)
+	if ok || !strings.Contains(out, "service worker is labelled slipway.imds=allow but has no fixed ipv4_address") {
+		t.Errorf("a labelled service without an address was accepted: ok=%v\n%s", ok, out)
+	}
+	if got := e.events(); slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "up "+b) }) {
+		t.Errorf("the broken release was started: %v", got)
+	}
+}
+
+// charsetValues are secrets at the edges of stacks.SecretValue: shell, SQL
+// and env-file metacharacters that must be carried end to end, and what
+// an env file cannot carry, which must be refused by stacks and by the
+// fetcher alike (none of them is trimmed or short: stacks would change or
+// refuse those for other reasons).
+var charsetValues = []string{
+	`pa$$word"; rm -rf / & echo | (x) <y> \ ` + "`id`",
+	`$(whoami)-${HOME}-$HOME-#not-a-comment`,
+	`back\slash\\-and-"double"-quotes`,
+	"100%-sure!~^[]{}=+*?@:,./",
+	"it's-a-long-secret-value",
+	"line-one-secret\nline-two",
+	"carriage\rreturn-secret",
+	"tab\tseparated-secret-v",
+	"n\u00fcn-ascii-secret-value",
+	"nul-\x00-in-a-secret-value",
+}
+
+// One definition per character set, the same answer from every consumer:
+// each value goes through stacks.Parse (as dbPassword) and through the
+// real fetcher (python3, an SSM stand-in); both accept it or both refuse
+// it, and what they accept reads back, byte for byte, from the env file
+// the fetcher wrote, parsed by compose's own env-file parser.
+func TestCharsetsMatchTheHost(t *testing.T) {
+	python := requireTool(t, "python3")
+	src, err := os.ReadFile("hostfiles/slipway-fetch.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`(?m)^SECRET_VALUE = re\.compile\(r"(.*)"\)$`).FindSubmatch(src)
+	if m == nil || string(m[1]) != stacks.SecretValue.Pattern {
+		t.Fatalf("the fetcher's SECRET_VALUE is not stacks.SecretValue (%q): %q", stacks.SecretValue.Pattern, m)
+	}
+	accepted := 0
+	for _, v := range charsetValues {
+		files := stacks.Files{Values: map[string]string{}}
+		files.SetSecret("slipway:dbPassword", v)
+		files.SetSecret("slipway:originSecret", "0123456789abcdef0123")
+		_, parseErr := stacks.Parse("slipway", "dev", files)
+
+		params := map[string]string{
+			"/slipway/dev/release/compose.yaml":          "name: slipway\n",
+			"/slipway/dev/release/app.env":               "POSTGRES_USER=app\n",
+			"/slipway/dev/release/compose.env":           "# compose\n",
+			"/slipway/dev/release/default.conf.template": "server {}\n",
+			"/slipway/dev/release/id":                    "0123456789abcdef0123",
+			"/slipway/dev/secrets/db/POSTGRES_PASSWORD":  v,
+			"/slipway/dev/secrets/api/DATABASE_PASSWORD": v,
+		}
+		in, _ := json.Marshal(params)
+		out := t.TempDir()
+		cmd := exec.Command(python, "testdata/fetch_values.py", out)
+		cmd.Env = append(os.Environ(), "SLIPWAY_FETCH=hostfiles/slipway-fetch.py", "PYTHONDONTWRITEBYTECODE=1")
+		cmd.Stdin = strings.NewReader(string(in))
+		fetched, fetchErr := cmd.CombinedOutput()
+		if (parseErr == nil) != (fetchErr == nil) {
+			t.Errorf("%q: stacks says %v, the fetcher says %v (%s)", v, parseErr, fetchErr, fetched)
+			continue
+		}
+		if fetchErr != nil {
+			if strings.Contains(string(fetched), v) {
+				t.Errorf("the fetcher's refusal echoes the secret: %s", fetched)
+			}
+			continue
+		}
+		accepted++
+		for file, key := range map[string]string{"db.env": "POSTGRES_PASSWORD", "api.env": "DATABASE_PASSWORD"} {
+			f, err := os.Open(filepath.Join(out, "secrets", file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Any interpolation compose did would show as this marker.
+			env, err := dotenv.ParseWithLookup(f, func(string) (string, bool) { return "INTERPOLATED", true })
+			f.Close()
+			if err != nil || env[key] != v {
+				t.Errorf("%s: compose reads %s = %q (%v), want %q", file, key, env[key], err, v)
+			}
+		}
+	}
+	if accepted != 4 {
+		t.Errorf("%d values carried end to end, want the 4 with metacharacters", accepted)
+	}
+}
+
+// The database password as the fetcher writes it (KEY='value') reaches
+// ALTER ROLE unchanged, whatever shell or SQL metacharacters it holds.
+func TestReleaseScriptCarriesMetacharactersToTheDatabase(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixtureWithPassword(t, e.bundles, "a", "first-pw-1111-xyz", 1)
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release:\n%s", out)
+	}
+	for i, pw := range charsetValues[:4] {
+		if !stacks.SecretValue.Match(pw) {
+			t.Fatalf("%q is not a value stacks accepts", pw)
+		}
+		id := releaseFixtureWithPassword(t, e.bundles, "a", pw, i+2)
+		e.store(id)
+		if out, ok := e.run(id); !ok || e.dbPassword() != pw {
+			t.Errorf("password %q: ok=%v, the database has %q\n%s", pw, ok, e.dbPassword(), out)
 		}
 	}
 }

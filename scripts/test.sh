@@ -38,9 +38,12 @@ require_version go "$(go env GOVERSION 2>/dev/null | sed 's/^go//')" 1.26.6 "htt
 require_version node "$(node --version 2>/dev/null | sed 's/^v//')" 20.19.0 "Node.js 20.19+ or 22.12+ with npm, e.g. from NodeSource"
 command -v npm >/dev/null || { echo "test.sh: npm not found (install it with Node.js)" >&2; exit 1; }
 
-section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, python3-boto3, flock"
+section "Debian packages: shellcheck, cloud-init (schema), e2fsprogs, python3, python3-boto3, flock, iptables, iproute2, losetup"
 export PATH="$PATH:/usr/sbin:/sbin"
-apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs python3:python3 flock:util-linux
+# iptables and iproute2: the IMDS rule is tested in network namespaces (as root);
+# losetup (mount): the data volume's filesystem is grown on a loop device.
+apt_install shellcheck:shellcheck cloud-init:cloud-init mkfs.ext4:e2fsprogs python3:python3 flock:util-linux \
+	iptables:iptables ip:iproute2 losetup:mount
 # boto3 has no command: an empty one is never found, so the package installs when the import fails.
 /usr/bin/python3 -c 'import boto3' 2>/dev/null || apt_install :python3-boto3
 

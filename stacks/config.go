@@ -259,8 +259,8 @@ func Parse(project, stack string, src Source) (Config, error) {
 			Site:   r.str(key("datadogSite"), "datadoghq.com", oneOf(datadogSites...)),
 		},
 		Database: DatabaseConfig{
-			Name:     r.str(key("dbName"), "app", identifier),
-			User:     r.str(key("dbUser"), "app", identifier),
+			Name:     r.str(key("dbName"), "app", sqlName),
+			User:     r.str(key("dbUser"), "app", sqlName),
 			Password: r.secret(key("dbPassword"), true),
 		},
 		Origin: OriginConfig{Secret: r.headerSecret(key("originSecret"))},

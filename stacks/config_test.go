@@ -61,6 +61,18 @@ func TestParseRejectsBadConfig(t *testing.T) {
 		{"bad github repository", "dev", with("slipway:githubRepository", "not a repo"), []string{"slipway:githubRepository", "owner/name"}},
 		{"bad db identifier", "dev", with("slipway:dbUser", "Robert'); DROP"), []string{"slipway:dbUser", "Postgres identifier"}},
 		{"bad ami", "dev", with("slipway:hostAmi", "ubuntu-latest"), []string{"slipway:hostAmi", "ami-"}},
+		// Postgres reserves pg_* role names; the image's superuser, the templates, the pseudo-roles
+		// and SQL key words are refused too.
+		{"db user pg_", "dev", with("slipway:dbUser", "pg_app"), []string{"slipway:dbUser", `"pg_app"`, "no pg_ prefix"}},
+		{"db user postgres", "dev", with("slipway:dbUser", "postgres"), []string{"slipway:dbUser", `"postgres"`, "not reserved"}},
+		{"db user public", "dev", with("slipway:dbUser", "public"), []string{"slipway:dbUser", `"public"`}},
+		{"db user none", "dev", with("slipway:dbUser", "none"), []string{"slipway:dbUser", `"none"`}},
+		{"db user key word", "dev", with("slipway:dbUser", "user"), []string{"slipway:dbUser", `"user"`, "SQL key word"}},
+		{"db name template1", "dev", with("slipway:dbName", "template1"), []string{"slipway:dbName", `"template1"`}},
+		{"db name template0", "dev", with("slipway:dbName", "template0"), []string{"slipway:dbName", `"template0"`}},
+		{"db name key word", "dev", with("slipway:dbName", "select"), []string{"slipway:dbName", `"select"`}},
+		{"db name pg_", "dev", with("slipway:dbName", "pg_catalog"), []string{"slipway:dbName"}},
+		{"db name upper case", "dev", with("slipway:dbName", "App"), []string{"slipway:dbName", "lower-case"}},
 		{"unknown stack name", "staging", valid(), []string{`"staging"`, "dev, prod or pr-<number>"}},
 		{"review stack zero", "pr-0", valid(), []string{`"pr-0"`}},
 		{"domain outside its zone", "dev", with("slipway:domain", "shop.example.org", "slipway:hostedZone", "example.com"), []string{"slipway:hostedZone", "example.com", "contains slipway:domain shop.example.org"}},
@@ -236,6 +248,53 @@ func TestDNSZoneIsAnIdOrAName(t *testing.T) {
 	for _, c := range cases {
 		if id, name := c.dns.Zone(); id != c.id || name != c.name {
 			t.Errorf("%+v: Zone() = %q, %q; want %q, %q", c.dns, id, name, c.id, c.name)
+		}
+	}
+}
+
+// Secrets reach the host through SSM, the fetcher and env files: what those
+// cannot carry is refused here, naming the key and what is accepted, never
+// the value; what they can (shell and SQL metacharacters included) is
+// accepted. infra's TestCharsetsMatchTheHost feeds the same values through
+// the real fetcher and the env-file parser.
+func TestSecretsTheHostCannotCarryAreRefused(t *testing.T) {
+	for _, key := range []string{"slipway:dbPassword", "slipway:datadogApiKey"} {
+		for _, bad := range []string{"it's-a-long-secret-value", "line-one-secret\nline-two", "carriage-return\rsecret-x",
+			"tab\tseparated-secret-val", "n\u00fcn-ascii-secret-value", "nul-\x00-in-a-secret-value"} {
+			f := valid()
+			f.SetSecret(key, bad)
+			_, err := Parse("slipway", "dev", f)
+			if err == nil {
+				t.Errorf("%s = %q accepted", key, bad)
+				continue
+			}
+			if !strings.Contains(err.Error(), key+" contains a character a secret cannot hold") || !strings.Contains(err.Error(), "other than the single quote") {
+				t.Errorf("%s: message does not name the key and what is accepted: %v", key, err)
+			}
+			if strings.Contains(err.Error(), bad) || strings.Contains(err.Error(), "secret-val") {
+				t.Errorf("%s: the message echoes the secret: %v", key, err)
+			}
+		}
+		for _, good := range []string{`pa$$word"; rm -rf / & echo | (x) <y> \ ` + "`id`", `$(whoami)-${HOME}-#not-a-comment`, "spaces inside are fine 100%"} {
+			f := valid()
+			f.SetSecret(key, good)
+			if _, err := Parse("slipway", "dev", f); err != nil {
+				t.Errorf("%s = %q refused: %v", key, good, err)
+			}
+		}
+	}
+}
+
+func TestCharsetsAreAnchored(t *testing.T) {
+	for _, c := range []Charset{SecretValue, HeaderValue, PlainValue, SQLIdentifier} {
+		if !strings.HasPrefix(c.Pattern, "^") || !strings.HasSuffix(c.Pattern, "$") || c.Accepted == "" {
+			t.Errorf("charset %q is not anchored or says nothing of what it accepts", c.Pattern)
+		}
+	}
+	for v, want := range map[string]bool{"dev": true, "/slipway/dev/": true, "123.dkr.ecr.us-east-1.amazonaws.com": true,
+		"a b": false, "a;b": false, "$(x)": false, "a\nb": false, "~root": false, "a'b": false, `a"b`: false, "a&b": false, "a|b": false, "a<b": false, "(a)": false} {
+		if PlainValue.Match(v) != want {
+			t.Errorf("PlainValue.Match(%q) = %v", v, !want)
 		}
 	}
 }

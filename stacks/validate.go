@@ -104,18 +104,67 @@ func (r *reader) secret(key string, required bool) Secret {
 		r.errs = append(r.errs, fmt.Errorf("%s is stored in plain text: expected a secret (pulumi config rm %s && pulumi config set --secret %s <value>)", key, name, name))
 	case set && len(v) < 16:
 		r.errs = append(r.errs, fmt.Errorf("%s is a secret of %d characters: expected at least 16", key, len(v)))
+	case set && !SecretValue.Match(v):
+		// Refused here, not on the host: the fetcher would refuse it on
+		// every rollout and boot, after `pulumi up` stored it.
+		r.errs = append(r.errs, fmt.Errorf("%s contains a character a secret cannot hold: expected %s", key, SecretValue.Accepted))
 	}
 	return NewSecret(v)
 }
 
-var headerSafe = regexp.MustCompile(`^[A-Za-z0-9_-]+$`)
+// Charset is one set of characters a value may hold, defined once and
+// checked by every consumer of such values: stacks (config), the host's
+// env files (infra: host.env, app.env) and the release fetcher on the host,
+// which carries a copy of Pattern that a test keeps identical and feeds
+// the same good and bad values (infra/release_script_test.go).
+type Charset struct {
+	// Pattern is an anchored regular expression, the same in Go's RE2 and
+	// Python's re.
+	Pattern string
+	// Accepted says what is accepted, for error messages.
+	Accepted string
+	re       *regexp.Regexp
+}
+
+func newCharset(pattern, accepted string) Charset {
+	return Charset{Pattern: pattern, Accepted: accepted, re: regexp.MustCompile(pattern)}
+}
+
+// Match reports whether v is drawn from the set.
+func (c Charset) Match(v string) bool { return c.re.MatchString(v) }
+
+var (
+	// SecretValue is what a secret may hold (dbPassword, datadogApiKey):
+	// the fetcher writes it as KEY='value' into secrets/<service>.env,
+	// which docker compose reads literally (no $ interpolation, no escapes
+	// inside single quotes), and the release script reads back with sed to
+	// set the database password (quotes doubled). So every printable ASCII
+	// character but the single quote, which would end the value, carried
+	// end to end: $ " \ ` ; & | ( ) < > # % spaces included. Control
+	// characters (a newline would end the line) and non-ASCII are refused.
+	SecretValue = newCharset(`^[\x20-\x26\x28-\x7e]+$`,
+		"printable ASCII characters other than the single quote (letters, digits, space and !\"#$%&()*+,-./:;<=>?@[\\]^_`{|}~; no ', no newline, tab or other control character, no non-ASCII)")
+	// HeaderValue is what the origin secret may hold: it travels as an
+	// HTTP header value and nginx compares it.
+	HeaderValue = newCharset(`^[A-Za-z0-9_-]+$`, "A-Z, a-z, 0-9, '_' and '-'")
+	// PlainValue is what an unquoted env file value may hold: host.env
+	// (sourced by bash, read by systemd's EnvironmentFile) and the
+	// release's app.env and .env (read by docker compose and, for
+	// POSTGRES_USER, by the release script's sed). An allowlist of
+	// characters none of those three interprets.
+	PlainValue = newCharset(`^[A-Za-z0-9._/:@+,-]*$`, "letters, digits and . _ / : @ + , - only")
+	// SQLIdentifier is what a database or role name may be: lower case,
+	// so quoted and unquoted it is the same name, and within Postgres's
+	// 63 bytes. sqlName adds the names Postgres reserves.
+	SQLIdentifier = newCharset(`^[a-z_][a-z0-9_]{0,62}$`, "a lower-case Postgres identifier (letters, digits, underscore; at most 63)")
+)
 
 // headerSecret reads a secret that travels as an HTTP header value and is
 // matched by nginx: only URL-safe characters, so no quoting can break it.
 func (r *reader) headerSecret(key string) Secret {
 	s := r.secret(key, true)
-	if s.IsSet() && !headerSafe.MatchString(s.value) {
-		r.errs = append(r.errs, fmt.Errorf("%s contains characters other than A-Z, a-z, 0-9, '_' and '-': expected a URL-safe secret (for example: openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')", key))
+	if s.IsSet() && SecretValue.Match(s.value) && !HeaderValue.Match(s.value) {
+		r.errs = append(r.errs, fmt.Errorf("%s contains characters other than %s: expected a URL-safe secret (for example: openssl rand -base64 32 | tr '+/' '-_' | tr -d '=')", key, HeaderValue.Accepted))
 	}
 	return s
 }
@@ -256,13 +305,36 @@ func githubEnvironment(v string) string {
 	return "a GitHub environment name (letters, digits, '.', '_' or '-')"
 }
 
-var identifierPattern = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+// reservedSQLNames are names a database or role of the application must
+// not take: the names the official image and every cluster already use
+// (postgres, template0/1), the pseudo-roles (public, none) and schema names
+// that would shadow the catalog, and Postgres's reserved key words
+// (including those allowed only as function or type names), which break
+// any script that uses the name unquoted. pg_* is refused separately:
+// Postgres reserves it for role names.
+var reservedSQLNames = []string{
+	"postgres", "public", "none", "template0", "template1", "information_schema",
+	// Reserved key words (PostgreSQL, Appendix C).
+	"all", "analyse", "analyze", "and", "any", "array", "as", "asc", "asymmetric", "both", "case", "cast",
+	"check", "collate", "column", "constraint", "create", "current_catalog", "current_date", "current_role",
+	"current_time", "current_timestamp", "current_user", "default", "deferrable", "desc", "distinct", "do",
+	"else", "end", "except", "false", "fetch", "for", "foreign", "from", "grant", "group", "having", "in",
+	"initially", "intersect", "into", "lateral", "leading", "limit", "localtime", "localtimestamp", "not",
+	"null", "offset", "on", "only", "or", "order", "placing", "primary", "references", "returning", "select",
+	"session_user", "some", "symmetric", "system_user", "table", "then", "to", "trailing", "true", "union",
+	"unique", "user", "using", "variadic", "when", "where", "window", "with",
+	// Reserved, but allowed as function or type names.
+	"authorization", "binary", "collation", "concurrently", "cross", "current_schema", "freeze", "full",
+	"ilike", "inner", "is", "isnull", "join", "left", "like", "natural", "notnull", "outer", "overlaps",
+	"right", "similar", "tablesample", "verbose",
+}
 
-func identifier(v string) string {
-	if identifierPattern.MatchString(v) {
+// sqlName accepts a database or role name of the application.
+func sqlName(v string) string {
+	if SQLIdentifier.Match(v) && !strings.HasPrefix(v, "pg_") && !slices.Contains(reservedSQLNames, v) {
 		return ""
 	}
-	return "a lower-case Postgres identifier (letters, digits, underscore; at most 63)"
+	return SQLIdentifier.Accepted + ", not reserved by Postgres (no pg_ prefix, not postgres, public, none, template0, template1, information_schema or an SQL key word such as user or select)"
 }
 
 // relativePath accepts a path inside the project directory.

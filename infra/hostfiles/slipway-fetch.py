@@ -27,6 +27,11 @@ BUNDLE = {
 }
 # <service>/<KEY> below <path>secrets/ (the layout infra/release.go writes).
 SECRET_NAME = re.compile(r"^([a-z0-9][a-z0-9-]*)/([A-Z_][A-Z0-9_]*)$")
+# What a secret may hold: stacks.SecretValue, the one definition (Go), which
+# refuses anything else before `pulumi up` stores it; a test keeps this copy
+# identical. Printable ASCII but the single quote, written inside single
+# quotes, which docker compose reads literally.
+SECRET_VALUE = re.compile(r"^[\x20-\x26\x28-\x7e]+$")
 
 
 class FetchError(Exception):
@@ -49,8 +54,10 @@ def parameters(client, path, decrypt, recursive=False):
 
 def secret_line(key, value):
     # Single quotes: compose reads the value literally (no $ interpolation).
-    if "'" in value or "\n" in value or "\r" in value:
-        raise FetchError("secret %s contains a quote or newline, which an env file cannot hold literally" % key)
+    # The value itself never reaches the message.
+    if not SECRET_VALUE.match(value):
+        raise FetchError("secret %s holds a character an env file cannot carry literally "
+                         "(accepted: printable ASCII other than the single quote)" % key)
     return "%s='%s'\n" % (key, value)
 
 

@@ -30,6 +30,7 @@ fi
 : "${SLIPWAY_PARAMETER_PATH:?missing in /etc/slipway/host.env}"
 root="${SLIPWAY_RELEASES:-/var/lib/slipway/releases}"
 fetch="${SLIPWAY_FETCH:-/usr/local/lib/slipway/slipway-fetch}"
+imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"
 # The time budget (seconds), from infra/release.go: the SSM document passes
 # the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
 lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
@@ -109,7 +110,45 @@ sync_db_password() {
 	log "release $(basename "$dir"): database password applied"
 }
 
+# imds_addresses DIR prints the fixed addresses of the services that release
+# labels slipway.imds=allow (the api and the worker): the containers that may
+# reach the instance metadata service. A labelled service without a fixed
+# address is an error, not a silent loss of AWS access.
+imds_addresses() {
+	compose "$1" config --format json | python3 -c '
+import json, sys
+services = json.load(sys.stdin).get("services", {})
+for name, svc in sorted(services.items()):
+    if (svc.get("labels") or {}).get("slipway.imds") != "allow":
+        continue
+    addrs = [n.get("ipv4_address") for n in (svc.get("networks") or {}).values() if n and n.get("ipv4_address")]
+    if not addrs:
+        sys.exit("service %s is labelled slipway.imds=allow but has no fixed ipv4_address" % name)
+    print("\n".join(addrs))
+'
+}
+
+# imds_allow DIR... lets exactly the labelled services of these releases
+# reach IMDS (slipway-imds.sh): both while one release replaces another,
+# then only the one that runs.
+imds_allow() {
+	local dir out addrs=()
+	for dir in "$@"; do
+		out="$(imds_addresses "$dir")" || return 1
+		if [ -n "$out" ]; then
+			mapfile -t -O "${#addrs[@]}" addrs <<<"$out"
+		fi
+	done
+	"$imds" allow "${addrs[@]}"
+}
+
+# up DIR [OTHER_DIR] starts a release; OTHER_DIR's services keep their IMDS
+# access while it does (the release being replaced).
 up() {
+	imds_allow "$@" || {
+		log "release $(basename "$1"): cannot set which containers reach the instance metadata service"
+		return 1
+	}
 	sync_db_password "$1" || return 1
 	compose "$1" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
 }
@@ -167,11 +206,12 @@ rollout() {
 		# Nothing has changed on the host yet.
 		die "release $id: pulling its images failed; still running ${current:-nothing}"
 	fi
-	if up "$root/$id"; then
+	if up "$root/$id" ${current:+"$root/$current"}; then
 		if [ -n "$current" ] && [ "$current" != "$id" ]; then
 			set_link previous "$current"
 		fi
 		set_link current "$id"
+		imds_allow "$root/$id" || log "release $id: could not withdraw IMDS access from the previous release"
 		rm -f "$root/$id/.failed"
 		prune
 		log "release $id is healthy and current"

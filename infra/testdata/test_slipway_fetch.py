@@ -87,6 +87,23 @@ class FetchTest(unittest.TestCase):
         with self.assertRaises(fetch_mod.FetchError):
             fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
 
+    def test_carries_shell_and_sql_metacharacters_literally(self):
+        value = 'pa$$word"; rm -rf / & echo | (x) <y> \\ `id` $(whoami) #no-comment 100%'
+        p = bundle(**{"/slipway/dev/secrets/datadog/DD_API_KEY": value})
+        fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
+        with open(os.path.join(self.out, "secrets", "datadog.env")) as f:
+            self.assertEqual(f.read(), "DD_API_KEY='%s'\n" % value)
+
+    def test_refuses_what_an_env_file_cannot_carry_without_echoing_it(self):
+        for bad in ["it's-secret-value", "line1\nline2-secret", "cr\rsecret-value", "tab\tsecret-value", "n\u00fcn-ascii-secret", ""]:
+            p = bundle(**{"/slipway/dev/secrets/datadog/DD_API_KEY": bad})
+            out = tempfile.mkdtemp()
+            with self.assertRaises(fetch_mod.FetchError) as ctx:
+                fetch_mod.fetch(StubSSM(p), "/slipway/dev/", out)
+            self.assertIn("DD_API_KEY", str(ctx.exception))
+            self.assertNotIn("secret-value", str(ctx.exception))
+            self.assertEqual(os.listdir(out), [], "nothing is written when a secret is refused")
+
     def test_refuses_a_secret_outside_a_service(self):
         # The old flat layout (secrets/<KEY>) would give every service every secret: refused.
         p = bundle(**{"/slipway/dev/secrets/DATABASE_PASSWORD": "pw"})

@@ -215,7 +215,7 @@ func envFile(header string, vars map[string]string) (string, error) {
 	for _, k := range keys {
 		v := vars[k]
 		// An allowlist (stacks.PlainValue): compose reads these files,
-		// and the release script reads POSTGRES_USER with sed.
+		// and the release script reads DATABASE_USER with sed.
 		if !stacks.PlainValue.Match(v) {
 			return "", fmt.Errorf("setting %s = %q is not accepted in an env file: expected %s", k, v, stacks.PlainValue.Accepted)
 		}

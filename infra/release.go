@@ -359,7 +359,6 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		"DATABASE_NAME":              args.Database.Name,
 		"DATABASE_USER":              args.Database.User,
 		"POSTGRES_DB":                args.Database.Name,
-		"POSTGRES_USER":              args.Database.User,
 		"AWS_REGION":                 args.Region,
 		"LOG_LEVEL":                  "info",
 		"WORKER_JOB_TIMEOUT_SECONDS": strconv.Itoa(args.WorkerTimeoutSeconds),

@@ -187,7 +187,18 @@ func fakeDocker(args []string) int {
 			fmt.Fprintln(os.Stderr, "service db is not running")
 			return 1
 		}
+		// As app/db/initdb.d sets the database up: only the superuser
+		// postgres logs in over the socket, and it changes the
+		// application's role, never itself.
+		if i := slices.Index(args, "--username"); i < 0 || i+1 >= len(args) || args[i+1] != "postgres" {
+			fmt.Fprintln(os.Stderr, "fake docker: psql must run as the superuser postgres over the socket", args)
+			return 1
+		}
 		sql, _ := io.ReadAll(os.Stdin)
+		if role := regexp.MustCompile(`ALTER ROLE "([^"]+)"`).FindSubmatch(sql); role == nil || string(role[1]) == "postgres" {
+			fmt.Fprintln(os.Stderr, "fake docker: the password sync must alter the application's role")
+			return 1
+		}
 		m := alterRole.FindSubmatch(sql)
 		if m == nil || !strings.Contains(string(sql), "SET log_min_error_statement") {
 			fmt.Fprintf(os.Stderr, "fake docker: unexpected SQL\n")
@@ -735,7 +746,7 @@ func TestCharsetsMatchTheHost(t *testing.T) {
 
 		params := map[string]string{
 			"/slipway/dev/release/compose.yaml":          "name: slipway\n",
-			"/slipway/dev/release/app.env":               "POSTGRES_USER=app\n",
+			"/slipway/dev/release/app.env":               "DATABASE_USER=app\n",
 			"/slipway/dev/release/compose.env":           "# compose\n",
 			"/slipway/dev/release/default.conf.template": "server {}\n",
 			"/slipway/dev/release/id":                    "0123456789abcdef0123",

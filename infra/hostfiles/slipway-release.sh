@@ -84,8 +84,9 @@ changed_services() {
 # release in DIR gives its API. Postgres applies POSTGRES_PASSWORD only when it
 # initialises its data directory, so after a rotation of slipway:dbPassword
 # the new API would be locked out and every release rolled back; and a
-# rollback needs the old password back. As the superuser, over the container's
-# local socket (trusted by the official image); the value travels on stdin,
+# rollback needs the old password back. As the superuser (postgres, which may
+# log in only over the container's local socket, app/db/initdb.d) for the
+# application's own role (DATABASE_USER, never a superuser); the value travels on stdin,
 # never on a command line, and psql's output (which may quote the statement)
 # is discarded, as is the server's log of a failed statement. Idempotent.
 # Without a running database there is nothing to do: a first start initialises
@@ -95,15 +96,15 @@ sync_db_password() {
 	if [ -z "$(compose "$dir" ps --quiet --status running db 2>/dev/null)" ]; then
 		return 0
 	fi
-	user="$(sed -n 's/^POSTGRES_USER=//p' "$dir/app.env")"
+	user="$(sed -n 's/^DATABASE_USER=//p' "$dir/app.env")"
 	password="$(sed -n "s/^POSTGRES_PASSWORD='\(.*\)'\$/\1/p" "$dir/secrets/db.env")"
 	if [ -z "$user" ] || [ -z "$password" ]; then
-		log "release $(basename "$dir"): no POSTGRES_USER in app.env or POSTGRES_PASSWORD in secrets/db.env"
+		log "release $(basename "$dir"): no DATABASE_USER in app.env or POSTGRES_PASSWORD in secrets/db.env"
 		return 1
 	fi
 	if ! printf 'SET log_min_error_statement = panic;\nSET log_statement = none;\nALTER ROLE "%s" WITH PASSWORD '"'%s'"';\n' \
 		"${user//\"/\"\"}" "${password//\'/\'\'}" |
-		compose "$dir" exec -T db psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 --username "$user" --dbname postgres >/dev/null 2>&1; then
+		compose "$dir" exec -T db psql --quiet --no-psqlrc -v ON_ERROR_STOP=1 --username postgres --dbname postgres >/dev/null 2>&1; then
 		log "release $(basename "$dir"): setting the database password failed"
 		return 1
 	fi

@@ -148,7 +148,7 @@ var hostDocuments = []hostDocument{
 		kind:        DocumentRollout,
 		description: "Roll the Slipway compose stack out to a release (health-gated, rolls back on failure).",
 		timeout:     RolloutTimeout,
-		params: []docParam{{"releaseId", "The release to roll out (the stack output releaseId).", ReleaseIDPattern}},
+		params:      []docParam{{"releaseId", "The release to roll out (the stack output releaseId).", ReleaseIDPattern}},
 		commands: []string{
 			// Bounded: a host that never gets ready fails in the script
 			// (no release script, no Docker), visibly.

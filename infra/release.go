@@ -230,7 +230,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	// what keeps one environment's identity off another's hosts, see
 	// infra/foundation/documents.go). The stack parameter names this
 	// stack, which the document checks against the host's stack tag.
-	class, err := foundation.DocumentClassOf(args.Stack)
+	class, err := stacks.ProfileOf(args.Stack)
 	if err != nil {
 		return nil, fmt.Errorf("release: %w", err)
 	}

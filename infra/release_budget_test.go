@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"slipway/infra/foundation"
+	"slipway/stacks"
 )
 
 // hostStep is the one step of a rendered host document.
@@ -17,7 +18,7 @@ type hostStep struct {
 	run     string
 }
 
-func hostDocumentStep(t *testing.T, class, kind string) hostStep {
+func hostDocumentStep(t *testing.T, class stacks.Profile, kind string) hostStep {
 	t.Helper()
 	raw, err := foundation.HostDocumentContent(class, kind)
 	if err != nil {
@@ -97,7 +98,7 @@ func scriptWaits(t *testing.T, run string, names ...string) map[string]int {
 // the rendered foundation documents and from the script itself, not from
 // the Go constants.
 func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
-	for _, class := range []string{"dev", "review", "prod"} {
+	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
 		step := hostDocumentStep(t, class, foundation.DocumentRollout)
 		guard := guardWorstCase(t, step.run)
 
@@ -135,7 +136,7 @@ func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
 // The rollback document: the class check, the lock, one `up` of the
 // previous release.
 func TestRollbackBudgetCoversTheWorstCase(t *testing.T) {
-	for _, class := range []string{"dev", "review", "prod"} {
+	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
 		step := hostDocumentStep(t, class, foundation.DocumentRollback)
 		guard := guardWorstCase(t, step.run)
 		waits := scriptWaits(t, step.run, "SLIPWAY_LOCK_WAIT", "SLIPWAY_WAIT_TIMEOUT")

@@ -392,7 +392,7 @@ func TestDatadogOnlyWithAKey(t *testing.T) {
 // The association's parameters are what the document admits, and pulumi up
 // waits for it longer than the document may run.
 func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
-	classes := map[string]string{"dev": "dev", "prod": "prod", "pr-7": "review"}
+	classes := map[string]stacks.Profile{"dev": stacks.Dev, "prod": stacks.Prod, "pr-7": stacks.Review}
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
 		if docs := res.ByType("aws:ssm/document:Document"); len(docs) != 0 {
@@ -401,7 +401,7 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 		assoc := one(t, res, "aws:ssm/association:Association")
 		instance := one(t, res, "aws:ec2/instance:Instance")
 		class := classes[stack]
-		if want := "slipway-" + class + "-rollout"; assoc.Str("name") != want {
+		if want := "slipway-" + string(class) + "-rollout"; assoc.Str("name") != want {
 			t.Errorf("%s: the association runs %q, not the %s class's document %s", stack, assoc.Str("name"), class, want)
 		}
 		raw, err := foundation.HostDocumentContent(class, foundation.DocumentRollout)

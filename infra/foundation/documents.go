@@ -3,12 +3,13 @@ package foundation
 import (
 	"encoding/json"
 	"fmt"
-	"regexp"
 	"strconv"
 	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+
+	"slipway/stacks"
 )
 
 // The host documents: every SSM Command document that runs as root on a
@@ -39,15 +40,9 @@ import (
 // part of the one step rather than a step of its own so that a refusal
 // cannot be followed by a later step under any step-failure semantics.
 
-// Environment classes of host documents (CONTRACT: dev, review, prod).
-const (
-	DocumentClassDev    = "dev"
-	DocumentClassReview = "review"
-	DocumentClassProd   = "prod"
-)
-
-// documentClasses are the classes in a stable order.
-var documentClasses = []string{DocumentClassDev, DocumentClassReview, DocumentClassProd}
+// documentClasses are the environment classes (CONTRACT: dev, review,
+// prod; a class is the app stacks' profile, stacks.ProfileOf).
+var documentClasses = []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod}
 
 // The kinds of host document, each one entry of hostDocuments. Status and
 // maintenance (issue 13) are one entry each once the release script has
@@ -98,31 +93,25 @@ const (
 
 // documentStackPatterns is the allowedPattern of each class's `stack`
 // parameter, and what the host's `stack` tag must match.
-var documentStackPatterns = map[string]string{
-	DocumentClassDev:    "^dev$",
-	DocumentClassReview: "^pr-[0-9]+$",
-	DocumentClassProd:   "^prod$",
+var documentStackPatterns = map[stacks.Profile]string{
+	stacks.Dev:    "^dev$",
+	stacks.Review: "^pr-[0-9]+$",
+	stacks.Prod:   "^prod$",
 }
 
 // HostDocumentName is the fixed physical name of a class's document of a
 // kind: slipway-<class>-<kind>. A foundation is one per account, so the
 // names cannot collide; app stacks derive them and create none.
-func HostDocumentName(class, kind string) string {
-	return "slipway-" + class + "-" + kind
+func HostDocumentName(class stacks.Profile, kind string) string {
+	return "slipway-" + string(class) + "-" + kind
 }
 
-var docReviewStack = regexp.MustCompile(`^pr-[0-9]+$`)
-
-// DocumentClassOf is the class of an app stack: dev -> dev, prod -> prod,
-// pr-<n> -> review.
-func DocumentClassOf(stack string) (string, error) {
-	switch {
-	case stack == "dev", stack == "prod":
-		return stack, nil
-	case docReviewStack.MatchString(stack):
-		return DocumentClassReview, nil
+func docClassNames() string {
+	names := make([]string, len(documentClasses))
+	for i, c := range documentClasses {
+		names[i] = string(c)
 	}
-	return "", fmt.Errorf("stack %q has no environment class: accepted are dev, prod and pr-<number>", stack)
+	return strings.Join(names, ", ")
 }
 
 // docParam is one document parameter (beyond `stack`, which every host
@@ -183,11 +172,11 @@ func HostDocumentKinds() []string {
 // docClassTest is a POSIX sh condition that holds when the variable v is a
 // stack name of the class: an exact string or case match, so no newline or
 // other character can slip through as it could through a line-based grep.
-func docClassTest(class, v string) string {
-	if class == DocumentClassReview {
+func docClassTest(class stacks.Profile, v string) string {
+	if class == stacks.Review {
 		return `case "$` + v + `" in pr- | pr-*[!0-9]*) false ;; pr-*) true ;; *) false ;; esac`
 	}
-	return `[ "$` + v + `" = '` + class + `' ]`
+	return `[ "$` + v + `" = '` + string(class) + `' ]`
 }
 
 // docGuard is the check every host document runs first: the host's own
@@ -197,11 +186,11 @@ func docClassTest(class, v string) string {
 // here. The `stack` parameter reaches the script only through its
 // allowedPattern ([a-z0-9-]), so single quotes are enough; the script checks
 // it again rather than rely on that.
-func docGuard(class, kind string) []string {
+func docGuard(class stacks.Profile, kind string) []string {
 	name := HostDocumentName(class, kind)
 	return []string{
 		"set -eu",
-		"doc_class='" + class + "'",
+		"doc_class='" + string(class) + "'",
 		"doc_stack='{{ stack }}'",
 		`refuse() { echo "` + name + `: refused: $*" >&2; exit 1; }`,
 		docClassTest(class, "doc_stack") + ` || refuse "stack '$doc_stack' is not a stack of class $doc_class"`,
@@ -220,10 +209,10 @@ func docGuard(class, kind string) []string {
 
 // HostDocumentContent renders a class's document of a kind (JSON, schema
 // 2.2): the guard, then the kind's commands, in one aws:runShellScript step.
-func HostDocumentContent(class, kind string) (string, error) {
+func HostDocumentContent(class stacks.Profile, kind string) (string, error) {
 	pattern, ok := documentStackPatterns[class]
 	if !ok {
-		return "", fmt.Errorf("host documents: class %q: accepted are %s", class, strings.Join(documentClasses, ", "))
+		return "", fmt.Errorf("host documents: class %q: accepted are %s", class, docClassNames())
 	}
 	var d *hostDocument
 	for i := range hostDocuments {
@@ -237,7 +226,7 @@ func HostDocumentContent(class, kind string) (string, error) {
 	params := map[string]any{
 		"stack": map[string]any{
 			"type":           "String",
-			"description":    "The stack the host must carry as its stack tag (class " + class + ").",
+			"description":    "The stack the host must carry as its stack tag (class " + string(class) + ").",
 			"allowedPattern": pattern,
 		},
 	}
@@ -246,7 +235,7 @@ func HostDocumentContent(class, kind string) (string, error) {
 	}
 	doc := map[string]any{
 		"schemaVersion": "2.2",
-		"description":   "Slipway " + class + ": " + d.description + " Runs only on a host whose stack tag is of class " + class + ".",
+		"description":   "Slipway " + string(class) + ": " + d.description + " Runs only on a host whose stack tag is of class " + string(class) + ".",
 		"parameters":    params,
 		"mainSteps": []any{map[string]any{
 			"action": "aws:runShellScript",
@@ -264,7 +253,7 @@ func HostDocumentContent(class, kind string) (string, error) {
 // HostDocumentsArgs chooses the environment class whose documents to create.
 type HostDocumentsArgs struct {
 	// Class is dev, review or prod.
-	Class string
+	Class stacks.Profile
 }
 
 // HostDocuments are one class's host documents.
@@ -280,7 +269,7 @@ type HostDocuments struct {
 // names (slipway-<class>-<kind>).
 func NewHostDocuments(ctx *pulumi.Context, name string, args HostDocumentsArgs, opts ...pulumi.ResourceOption) (*HostDocuments, error) {
 	if _, ok := documentStackPatterns[args.Class]; !ok {
-		return nil, fmt.Errorf("host documents %s: class %q: accepted are %s", name, args.Class, strings.Join(documentClasses, ", "))
+		return nil, fmt.Errorf("host documents %s: class %q: accepted are %s", name, args.Class, docClassNames())
 	}
 	h := &HostDocuments{}
 	if err := ctx.RegisterComponentResource("slipway:foundation:HostDocuments", name, h, opts...); err != nil {

@@ -19,8 +19,8 @@ import (
 	"slipway/stacks"
 )
 
-// docContent is the part of a rendered document the tests read.
-type docContent struct {
+// hostDocContent is the part of a rendered document the tests read.
+type hostDocContent struct {
 	SchemaVersion string
 	Description   string
 	Parameters    map[string]struct {
@@ -37,9 +37,9 @@ type docContent struct {
 	}
 }
 
-func parseDoc(t *testing.T, raw string) docContent {
+func parseHostDoc(t *testing.T, raw string) hostDocContent {
 	t.Helper()
-	var d docContent
+	var d hostDocContent
 	if err := json.Unmarshal([]byte(raw), &d); err != nil {
 		t.Fatalf("document is not JSON: %v\n%s", err, raw)
 	}
@@ -49,13 +49,13 @@ func parseDoc(t *testing.T, raw string) docContent {
 	return d
 }
 
-func render(t *testing.T, class, kind string) docContent {
+func renderHostDoc(t *testing.T, class stacks.Profile, kind string) hostDocContent {
 	t.Helper()
 	raw, err := HostDocumentContent(class, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return parseDoc(t, raw)
+	return parseHostDoc(t, raw)
 }
 
 // A foundation hosting all three classes, under Pulumi mocks: each class
@@ -64,12 +64,12 @@ func render(t *testing.T, class, kind string) docContent {
 func TestHostDocumentsUnderMocks(t *testing.T) {
 	build := func(ctx *pulumi.Context) (pulumi.Map, error) {
 		out := pulumi.Map{}
-		for _, class := range []string{"dev", "review", "prod"} {
-			h, err := NewHostDocuments(ctx, "documents-"+class, HostDocumentsArgs{Class: class})
+		for _, class := range documentClasses {
+			h, err := NewHostDocuments(ctx, "documents-"+string(class), HostDocumentsArgs{Class: class})
 			if err != nil {
 				return nil, err
 			}
-			out[class] = h.Names
+			out[string(class)] = h.Names
 		}
 		return out, nil
 	}
@@ -89,12 +89,12 @@ func TestHostDocumentsUnderMocks(t *testing.T) {
 	for _, d := range docs {
 		name := d.Str("name")
 		seen[name] = true
-		class := strings.TrimPrefix(components[d.Parent], "documents-")
+		class := stacks.Profile(strings.TrimPrefix(components[d.Parent], "documents-"))
 		if components[d.Parent] == "" {
 			t.Errorf("%s is not parented to a HostDocuments component (parent %q)", name, d.Parent)
 			continue
 		}
-		kind := strings.TrimPrefix(name, "slipway-"+class+"-")
+		kind := strings.TrimPrefix(name, "slipway-"+string(class)+"-")
 		if name != HostDocumentName(class, kind) || !slices.Contains(HostDocumentKinds(), kind) {
 			t.Errorf("document %s under the %s component", name, class)
 		}
@@ -104,7 +104,7 @@ func TestHostDocumentsUnderMocks(t *testing.T) {
 		if !d.DeleteBeforeReplace {
 			t.Errorf("%s: a fixed name must be deleted before it is replaced", name)
 		}
-		c := parseDoc(t, d.Str("content"))
+		c := parseHostDoc(t, d.Str("content"))
 		if c.SchemaVersion != "2.2" || c.MainSteps[0].Action != "aws:runShellScript" {
 			t.Errorf("%s: schema %s action %s", name, c.SchemaVersion, c.MainSteps[0].Action)
 		}
@@ -121,14 +121,14 @@ func TestHostDocumentsUnderMocks(t *testing.T) {
 			}
 		}
 		// The class is a literal of the content, not a parameter.
-		if _, ok := c.Parameters["class"]; ok || !strings.Contains(run, "doc_class='"+class+"'") {
+		if _, ok := c.Parameters["class"]; ok || !strings.Contains(run, "doc_class='"+string(class)+"'") {
 			t.Errorf("%s: the class %s is not fixed in the script", name, class)
 		}
 	}
-	for _, class := range []string{"dev", "review", "prod"} {
-		got := fmt.Sprint(res.Outputs[class].Value)
+	for _, class := range documentClasses {
+		got := fmt.Sprint(res.Outputs[string(class)].Value)
 		for _, kind := range []string{"rollout", "rollback"} {
-			want := "slipway-" + class + "-" + kind
+			want := "slipway-" + string(class) + "-" + kind
 			if !seen[want] || !strings.Contains(got, kind+":"+want) {
 				t.Errorf("%s: no document %s (names output %v)", class, want, got)
 			}
@@ -153,14 +153,14 @@ func TestHostDocumentsRefuseAnUnknownClass(t *testing.T) {
 // The parameters' patterns admit exactly the values of the class: what an
 // attacker may put into the script is a release id or the class's stack.
 func TestHostDocumentParametersAdmitOnlyTheClass(t *testing.T) {
-	cases := map[string]struct{ ok, bad []string }{
+	cases := map[stacks.Profile]struct{ ok, bad []string }{
 		"dev":    {[]string{"dev"}, []string{"prod", "pr-7", "dev ", "dev\n", "dev;id", ""}},
 		"prod":   {[]string{"prod"}, []string{"dev", "pr-7", "prod2", ""}},
 		"review": {[]string{"pr-7", "pr-1234"}, []string{"dev", "prod", "pr-", "pr-7a", "pr-7\n", "pr-7'", "PR-7", ""}},
 	}
 	for class, c := range cases {
 		for _, kind := range HostDocumentKinds() {
-			d := render(t, class, kind)
+			d := renderHostDoc(t, class, kind)
 			stack := regexp.MustCompile(d.Parameters["stack"].AllowedPattern)
 			for _, v := range c.ok {
 				if !stack.MatchString(v) {
@@ -173,7 +173,7 @@ func TestHostDocumentParametersAdmitOnlyTheClass(t *testing.T) {
 				}
 			}
 		}
-		id := regexp.MustCompile(render(t, class, "rollout").Parameters["releaseId"].AllowedPattern)
+		id := regexp.MustCompile(renderHostDoc(t, class, "rollout").Parameters["releaseId"].AllowedPattern)
 		for v, want := range map[string]bool{"0123456789abcdef0123": true, "0123456789abcdef012": false,
 			"0123456789abcdef0123;": false, "rollback": false, "0123456789ABCDEF0123": false} {
 			if id.MatchString(v) != want {
@@ -181,14 +181,14 @@ func TestHostDocumentParametersAdmitOnlyTheClass(t *testing.T) {
 			}
 		}
 	}
-	if _, ok := render(t, "dev", "rollback").Parameters["releaseId"]; ok {
+	if _, ok := renderHostDoc(t, "dev", "rollback").Parameters["releaseId"]; ok {
 		t.Error("the rollback takes a release id")
 	}
 }
 
 // substitute fills the {{ name }} placeholders as SSM does before the
 // script runs.
-func substitute(t *testing.T, script string, params map[string]string) string {
+func ssmSubstitute(t *testing.T, script string, params map[string]string) string {
 	t.Helper()
 	out := regexp.MustCompile(`\{\{\s*(\w+)\s*\}\}`).ReplaceAllStringFunc(script, func(m string) string {
 		name := strings.Trim(m, "{} ")
@@ -201,9 +201,9 @@ func substitute(t *testing.T, script string, params map[string]string) string {
 	return out
 }
 
-func script(t *testing.T, class, kind string) string {
+func hostDocScript(t *testing.T, class stacks.Profile, kind string) string {
 	t.Helper()
-	return "#!/bin/sh\n" + strings.Join(render(t, class, kind).MainSteps[0].Inputs.RunCommand, "\n") + "\n"
+	return "#!/bin/sh\n" + strings.Join(renderHostDoc(t, class, kind).MainSteps[0].Inputs.RunCommand, "\n") + "\n"
 }
 
 // SSM's aws:runShellScript runs the commands with sh (dash on Ubuntu):
@@ -214,10 +214,10 @@ func TestHostDocumentScriptsPassShellcheck(t *testing.T) {
 		t.Fatal("shellcheck is required (scripts/test.sh installs it)")
 	}
 	dir := t.TempDir()
-	for _, class := range []string{"dev", "review", "prod"} {
+	for _, class := range documentClasses {
 		for _, kind := range HostDocumentKinds() {
-			f := filepath.Join(dir, class+"-"+kind+".sh")
-			if err := os.WriteFile(f, []byte(script(t, class, kind)), 0o644); err != nil {
+			f := filepath.Join(dir, string(class)+"-"+kind+".sh")
+			if err := os.WriteFile(f, []byte(hostDocScript(t, class, kind)), 0o644); err != nil {
 				t.Fatal(err)
 			}
 			if out, err := exec.Command(sc, "--shell=sh", "--severity=style", f).CombinedOutput(); err != nil {
@@ -259,7 +259,7 @@ func fakeIMDS(t *testing.T, tag string) *httptest.Server {
 // cloud-init reports done. The release script is a recorder at a temporary
 // path. It returns the exit error, the output, and the release script's
 // arguments (nil when it never ran).
-func runDocument(t *testing.T, class, kind, tag string, params map[string]string) (error, string, []string) {
+func runHostDoc(t *testing.T, class stacks.Profile, kind, tag string, params map[string]string) (error, string, []string) {
 	t.Helper()
 	realCurl, err := exec.LookPath("curl")
 	if err != nil {
@@ -284,7 +284,7 @@ func runDocument(t *testing.T, class, kind, tag string, params map[string]string
 			t.Fatal(err)
 		}
 	}
-	s := substitute(t, script(t, class, kind), params)
+	s := ssmSubstitute(t, hostDocScript(t, class, kind), params)
 	if !strings.Contains(s, ReleaseScript) {
 		t.Fatalf("the %s %s document does not run %s", class, kind, ReleaseScript)
 	}
@@ -299,21 +299,23 @@ func runDocument(t *testing.T, class, kind, tag string, params map[string]string
 	return err, string(out), args
 }
 
-const testReleaseID = "0123456789abcdef0123"
+const hostDocReleaseID = "0123456789abcdef0123"
 
 func TestHostDocumentGuardRunsOnlyOnItsClass(t *testing.T) {
 	cases := []struct {
-		name, class, kind, tag, stack string
+		name             string
+		class            stacks.Profile
+		kind, tag, stack string
 		// ok: the release script runs with want; otherwise refused with
 		// a message containing refusal.
 		ok      bool
 		want    []string
 		refusal string
 	}{
-		{"dev rollout on dev", "dev", "rollout", "dev", "dev", true, []string{testReleaseID}, ""},
+		{"dev rollout on dev", "dev", "rollout", "dev", "dev", true, []string{hostDocReleaseID}, ""},
 		{"dev rollback on dev", "dev", "rollback", "dev", "dev", true, []string{"rollback"}, ""},
-		{"prod rollout on prod", "prod", "rollout", "prod", "prod", true, []string{testReleaseID}, ""},
-		{"review rollout on its stack", "review", "rollout", "pr-7", "pr-7", true, []string{testReleaseID}, ""},
+		{"prod rollout on prod", "prod", "rollout", "prod", "prod", true, []string{hostDocReleaseID}, ""},
+		{"review rollout on its stack", "review", "rollout", "pr-7", "pr-7", true, []string{hostDocReleaseID}, ""},
 		{"review rollback on its stack", "review", "rollback", "pr-7", "pr-7", true, []string{"rollback"}, ""},
 
 		{"dev rollout on prod", "dev", "rollout", "prod", "dev", false, nil, "stack tag is 'prod', not a stack of class dev"},
@@ -335,9 +337,9 @@ func TestHostDocumentGuardRunsOnlyOnItsClass(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			params := map[string]string{"stack": c.stack}
 			if c.kind == "rollout" {
-				params["releaseId"] = testReleaseID
+				params["releaseId"] = hostDocReleaseID
 			}
-			err, out, args := runDocument(t, c.class, c.kind, c.tag, params)
+			err, out, args := runHostDoc(t, c.class, c.kind, c.tag, params)
 			if c.ok {
 				if err != nil || !slices.Equal(args, c.want) || !strings.Contains(out, "release-script-ran") {
 					t.Fatalf("want the release script run with %v; exit %v, args %v, output:\n%s", c.want, err, args, out)
@@ -366,24 +368,11 @@ func TestHostDocumentGuardRefusesWithoutIMDSv2(t *testing.T) {
 		fmt.Fprint(w, "dev")
 	}))
 	defer v1.Close()
-	s := substitute(t, script(t, "dev", "rollout"), map[string]string{"stack": "dev", "releaseId": testReleaseID})
+	s := ssmSubstitute(t, hostDocScript(t, "dev", "rollout"), map[string]string{"stack": "dev", "releaseId": hostDocReleaseID})
 	s = strings.ReplaceAll(s, "http://169.254.169.254", v1.URL)
 	s = strings.ReplaceAll(s, ReleaseScript, "/nonexistent/release")
 	out, err := exec.Command("sh", "-c", s).CombinedOutput()
 	if err == nil || !strings.Contains(string(out), "refused: cannot get an IMDSv2 token") {
 		t.Fatalf("want a refusal without a token; exit %v, output:\n%s", err, out)
-	}
-}
-
-func TestDocumentClassOf(t *testing.T) {
-	for stack, want := range map[string]string{"dev": "dev", "prod": "prod", "pr-7": "review", "pr-1234": "review"} {
-		if got, err := DocumentClassOf(stack); err != nil || got != want {
-			t.Errorf("%s: %q %v, want %q", stack, got, err, want)
-		}
-	}
-	for _, stack := range []string{"staging", "pr-", "pr-7a", "review", ""} {
-		if got, err := DocumentClassOf(stack); err == nil {
-			t.Errorf("%s: class %q, want an error", stack, got)
-		}
 	}
 }

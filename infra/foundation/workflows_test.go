@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/stacks"
 )
 
 // The CI identities of the CONTRACT, written once: each GitHub environment,
@@ -17,7 +19,8 @@ import (
 // No role trusts `pull_request` or a branch ref, so a job without an
 // environment gets no cloud identity at all.
 var workflowEnvironments = map[string]struct {
-	subject, role, class string
+	subject, role string
+	class         stacks.Profile
 	// pullRequestCode: the environment admits any branch, so a pull
 	// request's code (which can rewrite its workflow) may hold it.
 	pullRequestCode bool
@@ -47,7 +50,7 @@ type workflowJob struct {
 	Steps       []workflowStep `yaml:"steps"`
 }
 
-type workflow struct {
+type ciWorkflow struct {
 	file string
 	On   yaml.Node              `yaml:"on"`
 	Jobs map[string]workflowJob `yaml:"jobs"`
@@ -58,21 +61,21 @@ type workflow struct {
 	triggers     []string
 }
 
-func repoRoot() string { return filepath.Join("..", "..") }
+func workflowRepoRoot() string { return filepath.Join("..", "..") }
 
-func loadWorkflows(t *testing.T) []workflow {
+func loadWorkflows(t *testing.T) []ciWorkflow {
 	t.Helper()
-	files, err := filepath.Glob(filepath.Join(repoRoot(), ".github", "workflows", "*.yml"))
+	files, err := filepath.Glob(filepath.Join(workflowRepoRoot(), ".github", "workflows", "*.yml"))
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no workflows: %v", err)
 	}
-	var out []workflow
+	var out []ciWorkflow
 	for _, f := range files {
 		b, err := os.ReadFile(f)
 		if err != nil {
 			t.Fatal(err)
 		}
-		w := workflow{file: filepath.Base(f), raw: map[string]string{}}
+		w := ciWorkflow{file: filepath.Base(f), raw: map[string]string{}}
 		if err := yaml.Unmarshal(b, &w); err != nil {
 			t.Fatalf("%s: %v", f, err)
 		}
@@ -89,14 +92,14 @@ func loadWorkflows(t *testing.T) []workflow {
 			}
 			w.raw[name] = string(text)
 		}
-		w.triggers, w.pushBranches = triggers(t, &w.On)
+		w.triggers, w.pushBranches = workflowTriggers(t, &w.On)
 		out = append(out, w)
 	}
 	return out
 }
 
 // triggers lists a workflow's events and the push trigger's branches.
-func triggers(t *testing.T, on *yaml.Node) (events, pushBranches []string) {
+func workflowTriggers(t *testing.T, on *yaml.Node) (events, pushBranches []string) {
 	t.Helper()
 	switch on.Kind {
 	case yaml.ScalarNode:
@@ -162,7 +165,7 @@ func (j workflowJob) idToken(t *testing.T) bool {
 
 // topLevel splits an expression at a top-level operator (outside
 // parentheses and quotes).
-func topLevel(expr, op string) []string {
+func exprSplit(expr, op string) []string {
 	var parts []string
 	depth, quoted, start := 0, false, 0
 	for i := 0; i < len(expr); i++ {
@@ -183,15 +186,15 @@ func topLevel(expr, op string) []string {
 	return append(parts, strings.TrimSpace(expr[start:]))
 }
 
-var eventIs = regexp.MustCompile(`github\.event_name == '([a-z_]+)'`)
+var workflowEventIs = regexp.MustCompile(`github\.event_name == '([a-z_]+)'`)
 
 // events are the workflow's triggers the job can run under: its `if`
 // narrows them when every top-level alternative names an event.
-func (w workflow) events(j workflowJob) []string {
-	alternatives := topLevel(j.If, "||")
+func (w ciWorkflow) events(j workflowJob) []string {
+	alternatives := exprSplit(j.If, "||")
 	var named []string
 	for _, alt := range alternatives {
-		m := eventIs.FindAllStringSubmatch(alt, -1)
+		m := workflowEventIs.FindAllStringSubmatch(alt, -1)
 		if len(m) == 0 || strings.Contains(alt, "!=") {
 			return w.triggers
 		}
@@ -212,9 +215,9 @@ func (w workflow) events(j workflowJob) []string {
 // the schedule (the default branch), or a dispatch its `if` requires to be
 // on main. Anything else may be any branch's code, a pull request's
 // included.
-func (w workflow) onMainOnly(t *testing.T, j workflowJob) bool {
+func (w ciWorkflow) onMainOnly(t *testing.T, j workflowJob) bool {
 	t.Helper()
-	guarded := slices.Contains(topLevel(j.If, "&&"), "github.ref == 'refs/heads/main'") && len(topLevel(j.If, "||")) == 1
+	guarded := slices.Contains(exprSplit(j.If, "&&"), "github.ref == 'refs/heads/main'") && len(exprSplit(j.If, "||")) == 1
 	for _, e := range w.events(j) {
 		switch {
 		case e == "push" && slices.Equal(w.pushBranches, []string{"main"}):
@@ -228,7 +231,7 @@ func (w workflow) onMainOnly(t *testing.T, j workflowJob) bool {
 	return true
 }
 
-var secretRef = regexp.MustCompile(`secrets\.([A-Za-z_][A-Za-z0-9_]*)`)
+var workflowSecretRef = regexp.MustCompile(`secrets\.([A-Za-z_][A-Za-z0-9_]*)`)
 
 // Jobs that may run a pull request's (or any branch's) code hold at most
 // dev-preview or review; they name nothing of prod and no deploy
@@ -241,7 +244,7 @@ func TestWorkflowPullRequestCodeGetsNoDeployOrProdIdentity(t *testing.T) {
 		}
 		for name, j := range w.Jobs {
 			where := w.file + " job " + name
-			env := environmentOf(t, j)
+			env := jobEnvironment(t, j)
 			raw := w.raw[name]
 			if j.Uses != "" {
 				t.Errorf("%s: reusable workflows are not checked by this test", where)
@@ -256,7 +259,7 @@ func TestWorkflowPullRequestCodeGetsNoDeployOrProdIdentity(t *testing.T) {
 				t.Errorf("%s runs pull-request or branch code in environment %q; such jobs may hold only dev-preview or review", where, env)
 			}
 			credentials := env != "" || j.idToken(t)
-			for _, m := range secretRef.FindAllStringSubmatch(raw, -1) {
+			for _, m := range workflowSecretRef.FindAllStringSubmatch(raw, -1) {
 				if m[1] != "GITHUB_TOKEN" {
 					credentials = true
 				}
@@ -281,7 +284,7 @@ func TestWorkflowPullRequestCodeGetsNoDeployOrProdIdentity(t *testing.T) {
 	}
 }
 
-func environmentOf(t *testing.T, j workflowJob) string {
+func jobEnvironment(t *testing.T, j workflowJob) string {
 	t.Helper()
 	env := j.environment(t)
 	if strings.Contains(env, "${{") {
@@ -301,7 +304,7 @@ func TestWorkflowEnvironmentsMapToTheContractSubjects(t *testing.T) {
 	for _, w := range loadWorkflows(t) {
 		for name, j := range w.Jobs {
 			where := w.file + " job " + name
-			env := environmentOf(t, j)
+			env := jobEnvironment(t, j)
 			spec, known := workflowEnvironments[env]
 			if env != "" && !known {
 				t.Errorf("%s: environment %q is not one of the CONTRACT's (no role trusts its subject)", where, env)
@@ -342,16 +345,16 @@ func TestWorkflowEnvironmentsMapToTheContractSubjects(t *testing.T) {
 						t.Errorf("%s: cloud-url %q, want the environment variable PULUMI_BACKEND_URL", where, s.With["cloud-url"])
 					}
 					stack := s.With["stack-name"]
-					class, err := DocumentClassOf(stack)
+					class, err := stacks.ProfileOf(stack)
 					if err != nil || class != spec.class {
 						t.Errorf("%s: stack %q (class %q) in environment %q of class %s", where, stack, class, env, spec.class)
 					}
-					if want := "awskms://alias/slipway-" + spec.class + "-pulumi-secrets"; s.With["secrets-provider"] != want {
+					if want := "awskms://alias/slipway-" + string(spec.class) + "-pulumi-secrets"; s.With["secrets-provider"] != want {
 						t.Errorf("%s: secrets-provider %q, want %s", where, s.With["secrets-provider"], want)
 					}
 				}
 				for _, m := range regexp.MustCompile(`awskms://alias/slipway-([a-z]+)-pulumi-secrets`).FindAllStringSubmatch(s.Run, -1) {
-					if m[1] != spec.class {
+					if m[1] != string(spec.class) {
 						t.Errorf("%s: uses the %s secrets key in environment %q", where, m[1], env)
 					}
 				}
@@ -371,8 +374,8 @@ func TestWorkflowEnvironmentsMapToTheContractSubjects(t *testing.T) {
 // No workflow, composite action or doc-free corner uses the retired
 // repository secrets.
 func TestWorkflowUsesNoSharedPulumiSecret(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(repoRoot(), ".github", "workflows", "*.yml"))
-	actions, _ := filepath.Glob(filepath.Join(repoRoot(), ".github", "actions", "*", "action.yml"))
+	files, _ := filepath.Glob(filepath.Join(workflowRepoRoot(), ".github", "workflows", "*.yml"))
+	actions, _ := filepath.Glob(filepath.Join(workflowRepoRoot(), ".github", "actions", "*", "action.yml"))
 	for _, f := range append(files, actions...) {
 		b, err := os.ReadFile(f)
 		if err != nil {
@@ -392,8 +395,8 @@ var releaseComment = regexp.MustCompile(`^# v[0-9]+\.[0-9]+\.[0-9]+$`)
 // Every third-party action is pinned to a full commit SHA, with the
 // release tag it came from beside it.
 func TestWorkflowActionsArePinnedByCommit(t *testing.T) {
-	files, _ := filepath.Glob(filepath.Join(repoRoot(), ".github", "workflows", "*.yml"))
-	actions, _ := filepath.Glob(filepath.Join(repoRoot(), ".github", "actions", "*", "action.yml"))
+	files, _ := filepath.Glob(filepath.Join(workflowRepoRoot(), ".github", "workflows", "*.yml"))
+	actions, _ := filepath.Glob(filepath.Join(workflowRepoRoot(), ".github", "actions", "*", "action.yml"))
 	count := 0
 	for _, f := range append(files, actions...) {
 		b, err := os.ReadFile(f)

@@ -234,8 +234,8 @@ func (w ciWorkflow) onMainOnly(t *testing.T, j workflowJob) bool {
 var workflowSecretRef = regexp.MustCompile(`secrets\.([A-Za-z_][A-Za-z0-9_]*)`)
 
 // Jobs that may run a pull request's (or any branch's) code hold at most
-// dev-preview or review; they name nothing of prod and no deploy
-// environment; only main's code reaches `dev` and `production`.
+// dev-preview or review; with credentials they name nothing of prod nor
+// dev's deploy role; only main's code reaches `dev` and `production`.
 func TestWorkflowPullRequestCodeGetsNoDeployOrProdIdentity(t *testing.T) {
 	prJobs := 0
 	for _, w := range loadWorkflows(t) {
@@ -271,7 +271,7 @@ func TestWorkflowPullRequestCodeGetsNoDeployOrProdIdentity(t *testing.T) {
 			// of prod, with no credential at all, is fine).
 			if credentials {
 				for _, bad := range []*regexp.Regexp{regexp.MustCompile(`\bprod\b`), regexp.MustCompile(`production`),
-					regexp.MustCompile(`slipway-prod-`), regexp.MustCompile(`(?i)prod_`)} {
+					regexp.MustCompile(`slipway-prod-`), regexp.MustCompile(`(?i)prod_`), regexp.MustCompile(`slipway-dev-deploy`)} {
 					if loc := bad.FindString(raw); loc != "" {
 						t.Errorf("%s runs pull-request or branch code with credentials and names %q", where, loc)
 					}

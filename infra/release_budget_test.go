@@ -97,7 +97,7 @@ func scriptWaits(t *testing.T, run string, names ...string) map[string]int {
 // must wait longer than the document may run. The numbers are read from
 // the rendered foundation documents and from the script itself, not from
 // the Go constants.
-func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
+func TestReleaseRolloutBudgetCoversTheWorstCase(t *testing.T) {
 	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
 		step := hostDocumentStep(t, class, foundation.DocumentRollout)
 		guard := guardWorstCase(t, step.run)
@@ -135,7 +135,7 @@ func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
 
 // The rollback document: the class check, the lock, one `up` of the
 // previous release.
-func TestRollbackBudgetCoversTheWorstCase(t *testing.T) {
+func TestReleaseRollbackBudgetCoversTheWorstCase(t *testing.T) {
 	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
 		step := hostDocumentStep(t, class, foundation.DocumentRollback)
 		guard := guardWorstCase(t, step.run)

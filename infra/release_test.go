@@ -391,7 +391,7 @@ func TestDatadogOnlyWithAKey(t *testing.T) {
 // the stack's class, by its fixed name: the app stack creates no document.
 // The association's parameters are what the document admits, and pulumi up
 // waits for it longer than the document may run.
-func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
+func TestReleaseRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 	classes := map[string]stacks.Profile{"dev": stacks.Dev, "prod": stacks.Prod, "pr-7": stacks.Review}
 	for _, stack := range allStacks {
 		res := deploy(t, stack)

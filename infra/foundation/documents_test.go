@@ -152,7 +152,7 @@ func TestHostDocumentsRefuseAnUnknownClass(t *testing.T) {
 
 // The parameters' patterns admit exactly the values of the class: what an
 // attacker may put into the script is a release id or the class's stack.
-func TestHostDocumentParametersAdmitOnlyTheClass(t *testing.T) {
+func TestHostDocumentsParametersAdmitOnlyTheClass(t *testing.T) {
 	cases := map[stacks.Profile]struct{ ok, bad []string }{
 		"dev":    {[]string{"dev"}, []string{"prod", "pr-7", "dev ", "dev\n", "dev;id", ""}},
 		"prod":   {[]string{"prod"}, []string{"dev", "pr-7", "prod2", ""}},
@@ -208,7 +208,7 @@ func hostDocScript(t *testing.T, class stacks.Profile, kind string) string {
 
 // SSM's aws:runShellScript runs the commands with sh (dash on Ubuntu):
 // every document's script is clean POSIX sh.
-func TestHostDocumentScriptsPassShellcheck(t *testing.T) {
+func TestHostDocumentsScriptsPassShellcheck(t *testing.T) {
 	sc, err := exec.LookPath("shellcheck")
 	if err != nil {
 		t.Fatal("shellcheck is required (scripts/test.sh installs it)")
@@ -301,7 +301,7 @@ func runHostDoc(t *testing.T, class stacks.Profile, kind, tag string, params map
 
 const hostDocReleaseID = "0123456789abcdef0123"
 
-func TestHostDocumentGuardRunsOnlyOnItsClass(t *testing.T) {
+func TestHostDocumentsGuardRunsOnlyOnItsClass(t *testing.T) {
 	cases := []struct {
 		name             string
 		class            stacks.Profile
@@ -359,7 +359,7 @@ func TestHostDocumentGuardRunsOnlyOnItsClass(t *testing.T) {
 
 // Without IMDS (unreachable, or IMDSv1 answers only) the document refuses
 // rather than run unchecked.
-func TestHostDocumentGuardRefusesWithoutIMDSv2(t *testing.T) {
+func TestHostDocumentsGuardRefusesWithoutIMDSv2(t *testing.T) {
 	v1 := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodPut {
 			http.Error(w, "forbidden", http.StatusForbidden)

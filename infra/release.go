@@ -1,7 +1,6 @@
 package infra
 
 import (
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strconv"
@@ -12,6 +11,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 	"gopkg.in/yaml.v3"
 
+	"slipway/infra/foundation"
 	"slipway/stacks"
 )
 
@@ -28,8 +28,9 @@ const (
 	// larger values need the (paid) advanced tier.
 	standardTierLimit = 4096
 	// releaseScript is installed by the bootstrap and run at boot and by
-	// every rollout.
-	releaseScript = "/usr/local/bin/slipway-release"
+	// the foundation's host documents (every rollout and rollback), so it
+	// lives where those documents look for it.
+	releaseScript = foundation.ReleaseScript
 	fetchScript   = "/usr/local/lib/slipway/slipway-fetch"
 	// originHeaderName is the header CloudFront adds and nginx checks.
 	originHeaderName = "X-Origin-Verify"
@@ -37,33 +38,19 @@ const (
 	datadogProfile = "datadog"
 )
 
-// The rollout's time budget, in seconds: one set of numbers for the SSM
-// document, the release script (the document passes them; the script's
-// defaults, used at boot, are the same) and `pulumi up`'s wait, so SSM
-// never kills the script mid-rollback and `pulumi up` never gives up on a
-// rollout that is still running. release_budget_test.go checks the relation
-// on the rendered document and the script.
+// defaultRolloutTimeout is how long `pulumi up` waits for a rollout: the
+// foundation's rollout document's timeout (its budget lives beside the
+// document, infra/foundation/documents.go) plus SSM's own dispatch and
+// reporting delay. release_budget_test.go checks the relation on the
+// rendered document and the release script.
+const defaultRolloutTimeout = foundation.RolloutTimeout + 300
+
+// The boot path's share of the budget: at boot the release script may wait
+// for a rollout SSM started (the lock) and then run its own rollout, which
+// the boot unit's TimeoutStartSec must cover (bootstrap_test.go).
 const (
-	// hostReadyWait: a brand-new host may be reached by SSM before
-	// cloud-init has installed the release script and started Docker.
-	hostReadyWait = 300
-	// pullTimeout bounds `docker compose pull` (three images at most change).
-	pullTimeout = 240
-	// upWait bounds one `docker compose up --wait`: the health chain
-	// db -> api -> worker/proxy is about 90 s when healthy, and an unhealthy
-	// API is reported after start_period + retries x interval (about 65 s).
-	upWait = 240
-	// rolloutWork is one rollout's worst case: pull, up, rollback up.
-	rolloutWork = pullTimeout + 2*upWait
-	// lockWait: the boot unit may be running a whole rollout when SSM
-	// arrives on a new host (plus its fetch).
-	lockWait = rolloutWork + 60
-	// rolloutDocumentTimeout: everything above, plus a margin for fetching
-	// and logging.
-	rolloutDocumentTimeout = hostReadyWait + lockWait + rolloutWork + 120
-	// defaultRolloutTimeout is how long `pulumi up` waits for a rollout:
-	// the document's timeout plus SSM's own dispatch and reporting delay.
-	defaultRolloutTimeout = rolloutDocumentTimeout + 300
+	lockWait    = foundation.LockWait
+	rolloutWork = foundation.RolloutWork
 )
 
 // workerStopMargin is what a stopping worker needs beyond its processing
@@ -237,20 +224,15 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		return nil, err
 	}
 
-	doc, err := rolloutDocument()
+	// The rollout command is the foundation's document of this stack's
+	// class, referred to by its fixed name: an app stack creates no
+	// document (CI cannot create, change or delete one; the document is
+	// what keeps one environment's identity off another's hosts, see
+	// infra/foundation/documents.go). The stack parameter names this
+	// stack, which the document checks against the host's stack tag.
+	class, err := stacks.ProfileOf(args.Stack)
 	if err != nil {
-		return nil, err
-	}
-	// The rollout command: the host runs the release script for a given
-	// release id and reports its exit code back to SSM.
-	document, err := ssm.NewDocument(ctx, "rollout", &ssm.DocumentArgs{
-		DocumentType:   pulumi.String("Command"),
-		DocumentFormat: pulumi.String("JSON"),
-		TargetType:     pulumi.String("/AWS::EC2::Instance"),
-		Content:        pulumi.String(doc),
-	}, parent)
-	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("release: %w", err)
 	}
 	// The association runs the document on the host whenever its
 	// parameters (the release id) or its target (a new host) change, and
@@ -262,12 +244,12 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	// updating it: every rollout is a create that `pulumi up` waits for.
 	// The old association goes first, so two never run against one host.
 	if _, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
-		Name: document.Name,
+		Name: pulumi.String(foundation.HostDocumentName(class, foundation.DocumentRollout)),
 		Targets: ssm.AssociationTargetArray{&ssm.AssociationTargetArgs{
 			Key:    pulumi.String("InstanceIds"),
 			Values: pulumi.StringArray{args.InstanceID.ToStringOutput()},
 		}},
-		Parameters:                   pulumi.StringMap{"releaseId": r.ID},
+		Parameters:                   pulumi.StringMap{"releaseId": r.ID, "stack": pulumi.String(args.Stack)},
 		WaitForSuccessTimeoutSeconds: pulumi.Int(defaultRolloutTimeout),
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
@@ -434,43 +416,6 @@ func contains(list []string, s string) bool {
 		}
 	}
 	return false
-}
-
-// rolloutDocument is the SSM Command document the association runs: wait
-// for the bootstrap to have installed the release script (a brand-new
-// host may be reached by SSM before cloud-init is done), then run it for
-// the release id. Its exit code is the rollout's result.
-func rolloutDocument() (string, error) {
-	doc := map[string]any{
-		"schemaVersion": "2.2",
-		"description":   "Roll the Slipway compose stack out to a release (health-gated, rolls back on failure).",
-		"parameters": map[string]any{
-			"releaseId": map[string]any{
-				"type":           "String",
-				"description":    "The release to roll out (the stack output releaseId).",
-				"allowedPattern": "^[0-9a-f]{20}$",
-			},
-		},
-		"mainSteps": []any{map[string]any{
-			"action": "aws:runShellScript",
-			"name":   "release",
-			"inputs": map[string]any{
-				"timeoutSeconds": strconv.Itoa(rolloutDocumentTimeout),
-				"runCommand": []string{
-					"set -eu",
-					// Bounded: a host that never gets ready fails in the
-					// script (no release script, no Docker), visibly.
-					fmt.Sprintf("timeout %d sh -c 'until [ -x %s ]; do sleep 5; done; "+
-						"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi' || "+
-						"echo 'host not ready after %d s; trying anyway' >&2", hostReadyWait, releaseScript, hostReadyWait),
-					fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d", lockWait, pullTimeout, upWait),
-					"exec " + releaseScript + " '{{ releaseId }}'",
-				},
-			},
-		}},
-	}
-	b, err := json.MarshalIndent(doc, "", "  ")
-	return string(b), err
 }
 
 // ReleaseBootstrap is what the host needs to run releases: the release

@@ -7,16 +7,20 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"slipway/infra/foundation"
+	"slipway/stacks"
 )
 
-// The rollout's time budget: the SSM document must outlast the worst case
-// of everything it runs (waiting for the host, waiting for the lock a boot
-// rollout may hold, pulling, the release's `up` and the rollback's `up`),
-// or SSM kills the script mid-rollback; and `pulumi up` must wait longer
-// than the document may run. The numbers are read from the rendered
-// document and from the script itself, not from the Go constants.
-func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
-	raw, err := rolloutDocument()
+// hostStep is the one step of a rendered host document.
+type hostStep struct {
+	timeout int
+	run     string
+}
+
+func hostDocumentStep(t *testing.T, class stacks.Profile, kind string) hostStep {
+	t.Helper()
+	raw, err := foundation.HostDocumentContent(class, kind)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,31 +33,44 @@ func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
 		}
 	}
 	if err := json.Unmarshal([]byte(raw), &doc); err != nil || len(doc.MainSteps) != 1 {
-		t.Fatalf("document: %v\n%s", err, raw)
+		t.Fatalf("%s %s document: %v\n%s", class, kind, err, raw)
 	}
-	step := doc.MainSteps[0].Inputs
-	docTimeout, err := strconv.Atoi(step.TimeoutSeconds)
+	timeout, err := strconv.Atoi(doc.MainSteps[0].Inputs.TimeoutSeconds)
 	if err != nil {
-		t.Fatalf("document timeoutSeconds %q", step.TimeoutSeconds)
+		t.Fatalf("%s %s document timeoutSeconds %q", class, kind, doc.MainSteps[0].Inputs.TimeoutSeconds)
 	}
-	run := strings.Join(step.RunCommand, "\n")
+	return hostStep{timeout, strings.Join(doc.MainSteps[0].Inputs.RunCommand, "\n")}
+}
 
-	// Waiting for the host (release script installed, cloud-init done) is
-	// bounded, by one `timeout N`.
-	m := regexp.MustCompile(`(?m)^timeout (\d+) `).FindStringSubmatch(run)
-	if m == nil {
-		t.Fatalf("the document's wait for the host is unbounded:\n%s", run)
+// guardWorstCase is the longest the documents' IMDS check can take, read
+// from its curl options: every request, all its attempts at --max-time,
+// plus the delays between them.
+func guardWorstCase(t *testing.T, run string) int {
+	t.Helper()
+	def := regexp.MustCompile(`(?m)^imds\(\) \{ curl .*--max-time (\d+) --retry (\d+) --retry-delay (\d+) `).FindStringSubmatch(run)
+	if def == nil {
+		t.Fatalf("the document's IMDS requests are not bounded (--max-time, --retry, --retry-delay):\n%s", run)
 	}
-	hostWait, _ := strconv.Atoi(m[1])
+	if strings.Count(run, "curl ") != 1 {
+		t.Fatalf("the document calls curl outside its bounded imds():\n%s", run)
+	}
+	maxTime, _ := strconv.Atoi(def[1])
+	retries, _ := strconv.Atoi(def[2])
+	delay, _ := strconv.Atoi(def[3])
+	calls := len(regexp.MustCompile(`\$\(imds `).FindAllString(run, -1))
+	return calls * ((retries+1)*maxTime + retries*delay)
+}
 
-	// The document hands the script its waits; the script's own defaults
-	// (used at boot) are the same numbers, and the script uses them.
+// The documents hand the script its waits; the script's own defaults (used
+// at boot) are the same numbers, and the script uses them.
+func scriptWaits(t *testing.T, run string, names ...string) map[string]int {
+	t.Helper()
 	script, err := os.ReadFile("hostfiles/slipway-release.sh")
 	if err != nil {
 		t.Fatal(err)
 	}
 	waits := map[string]int{}
-	for _, v := range []string{"SLIPWAY_LOCK_WAIT", "SLIPWAY_PULL_TIMEOUT", "SLIPWAY_WAIT_TIMEOUT"} {
+	for _, v := range names {
 		m := regexp.MustCompile(`\b` + v + `=(\d+)\b`).FindStringSubmatch(run)
 		if m == nil {
 			t.Errorf("the document does not set %s for the script:\n%s", v, run)
@@ -70,17 +87,65 @@ func TestRolloutBudgetCoversTheWorstCase(t *testing.T) {
 			t.Errorf("the script does not use its budget: no %s", use)
 		}
 	}
-	if t.Failed() {
-		return
+	return waits
+}
+
+// The rollout's time budget: the SSM document must outlast the worst case
+// of everything it runs (the class check, waiting for the host, waiting for
+// the lock a boot rollout may hold, pulling, the release's `up` and the
+// rollback's `up`), or SSM kills the script mid-rollback; and `pulumi up`
+// must wait longer than the document may run. The numbers are read from
+// the rendered foundation documents and from the script itself, not from
+// the Go constants.
+func TestReleaseRolloutBudgetCoversTheWorstCase(t *testing.T) {
+	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
+		step := hostDocumentStep(t, class, foundation.DocumentRollout)
+		guard := guardWorstCase(t, step.run)
+
+		// Waiting for the host (release script installed, cloud-init
+		// done) is bounded, by one `timeout N`.
+		m := regexp.MustCompile(`(?m)^timeout (\d+) `).FindStringSubmatch(step.run)
+		if m == nil {
+			t.Fatalf("%s: the document's wait for the host is unbounded:\n%s", class, step.run)
+		}
+		hostWait, _ := strconv.Atoi(m[1])
+
+		waits := scriptWaits(t, step.run, "SLIPWAY_LOCK_WAIT", "SLIPWAY_PULL_TIMEOUT", "SLIPWAY_WAIT_TIMEOUT")
+		if t.Failed() {
+			return
+		}
+		// A rollout: pull, up, and on failure the rollback's up.
+		rollout := waits["SLIPWAY_PULL_TIMEOUT"] + 2*waits["SLIPWAY_WAIT_TIMEOUT"]
+		if waits["SLIPWAY_LOCK_WAIT"] < rollout {
+			t.Errorf("%s: lock wait %d s is shorter than one rollout (%d s) the boot unit may be running", class, waits["SLIPWAY_LOCK_WAIT"], rollout)
+		}
+		worst := guard + hostWait + waits["SLIPWAY_LOCK_WAIT"] + rollout
+		if step.timeout < worst+60 {
+			t.Errorf("%s: document timeout %d s < worst case %d s (guard %d + host %d + lock %d + pull %d + 2 x up %d) + 60 s margin",
+				class, step.timeout, worst, guard, hostWait, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_PULL_TIMEOUT"], waits["SLIPWAY_WAIT_TIMEOUT"])
+		}
+		// What pulumi up waits (the association) against what this
+		// document may run; release_test.go checks the association carries
+		// it.
+		if defaultRolloutTimeout < step.timeout+120 {
+			t.Errorf("%s: pulumi up waits %d s, not comfortably above the document's %d s", class, defaultRolloutTimeout, step.timeout)
+		}
 	}
-	// A rollout: pull, up, and on failure the rollback's up.
-	rollout := waits["SLIPWAY_PULL_TIMEOUT"] + 2*waits["SLIPWAY_WAIT_TIMEOUT"]
-	if waits["SLIPWAY_LOCK_WAIT"] < rollout {
-		t.Errorf("lock wait %d s is shorter than one rollout (%d s) the boot unit may be running", waits["SLIPWAY_LOCK_WAIT"], rollout)
-	}
-	worst := hostWait + waits["SLIPWAY_LOCK_WAIT"] + rollout
-	if docTimeout < worst+60 {
-		t.Errorf("document timeout %d s < worst case %d s (host %d + lock %d + pull %d + 2 x up %d) + 60 s margin",
-			docTimeout, worst, hostWait, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_PULL_TIMEOUT"], waits["SLIPWAY_WAIT_TIMEOUT"])
+}
+
+// The rollback document: the class check, the lock, one `up` of the
+// previous release.
+func TestReleaseRollbackBudgetCoversTheWorstCase(t *testing.T) {
+	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
+		step := hostDocumentStep(t, class, foundation.DocumentRollback)
+		guard := guardWorstCase(t, step.run)
+		waits := scriptWaits(t, step.run, "SLIPWAY_LOCK_WAIT", "SLIPWAY_WAIT_TIMEOUT")
+		if t.Failed() {
+			return
+		}
+		if worst := guard + waits["SLIPWAY_LOCK_WAIT"] + waits["SLIPWAY_WAIT_TIMEOUT"]; step.timeout < worst+60 {
+			t.Errorf("%s: rollback document timeout %d s < worst case %d s (guard %d + lock %d + up %d) + 60 s margin",
+				class, step.timeout, worst, guard, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_WAIT_TIMEOUT"])
+		}
 	}
 }

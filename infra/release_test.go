@@ -19,6 +19,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway/app"
+	"slipway/infra/foundation"
 	"slipway/internal/mockcloud"
 	"slipway/internal/testproject"
 	"slipway/program"
@@ -386,48 +387,66 @@ func TestDatadogOnlyWithAKey(t *testing.T) {
 	}
 }
 
-func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
+// The rollout is an association of the foundation's rollout document of
+// the stack's class, by its fixed name: the app stack creates no document.
+// The association's parameters are what the document admits, and pulumi up
+// waits for it longer than the document may run.
+func TestReleaseRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
+	classes := map[string]stacks.Profile{"dev": stacks.Dev, "prod": stacks.Prod, "pr-7": stacks.Review}
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
-		doc := one(t, res, "aws:ssm/document:Document")
+		if docs := res.ByType("aws:ssm/document:Document"); len(docs) != 0 {
+			t.Errorf("%s: the app stack creates %d SSM documents; host documents belong to the foundation", stack, len(docs))
+		}
 		assoc := one(t, res, "aws:ssm/association:Association")
 		instance := one(t, res, "aws:ec2/instance:Instance")
-		var content struct {
-			SchemaVersion string
-			Parameters    map[string]struct{ AllowedPattern string }
-			MainSteps     []struct {
-				Action string
-				Inputs struct{ RunCommand []string }
-			}
+		class := classes[stack]
+		if want := "slipway-" + string(class) + "-rollout"; assoc.Str("name") != want {
+			t.Errorf("%s: the association runs %q, not the %s class's document %s", stack, assoc.Str("name"), class, want)
 		}
-		if err := json.Unmarshal([]byte(doc.Str("content")), &content); err != nil {
+		raw, err := foundation.HostDocumentContent(class, foundation.DocumentRollout)
+		if err != nil {
 			t.Fatal(err)
 		}
-		if doc.Str("documentType") != "Command" || content.SchemaVersion != "2.2" || len(content.MainSteps) != 1 ||
-			content.MainSteps[0].Action != "aws:runShellScript" || content.Parameters["releaseId"].AllowedPattern == "" {
-			t.Errorf("%s: document %s", stack, doc.Str("content"))
+		var content struct {
+			Parameters map[string]struct{ AllowedPattern string }
+			MainSteps  []struct {
+				Inputs struct {
+					TimeoutSeconds string
+					RunCommand     []string
+				}
+			}
 		}
-		if run := strings.Join(content.MainSteps[0].Inputs.RunCommand, "\n"); !strings.Contains(run, "/usr/local/bin/slipway-release '{{ releaseId }}'") {
-			t.Errorf("%s: document does not run the release script: %s", stack, run)
+		if err := json.Unmarshal([]byte(raw), &content); err != nil || len(content.MainSteps) != 1 {
+			t.Fatalf("%s: document %v\n%s", class, err, raw)
 		}
-		if assoc.Str("name") != doc.Out("name") || assoc.Str("targets[0].key") != "InstanceIds" ||
-			assoc.Str("targets[0].values[0]") != instance.ID {
+		if run := strings.Join(content.MainSteps[0].Inputs.RunCommand, "\n"); !strings.Contains(run, "/usr/local/sbin/slipway-release '{{ releaseId }}'") {
+			t.Errorf("%s: document does not run the release script: %s", class, run)
+		}
+		if assoc.Str("targets[0].key") != "InstanceIds" || assoc.Str("targets[0].values[0]") != instance.ID {
 			t.Errorf("%s: association targets %v", stack, assoc.Inputs)
 		}
-		if assoc.Str("parameters.releaseId") != res.Outputs["releaseId"].Value {
-			t.Errorf("%s: association releaseId %q", stack, assoc.Str("parameters.releaseId"))
+		if assoc.Str("parameters.releaseId") != res.Outputs["releaseId"].Value || assoc.Str("parameters.stack") != stack {
+			t.Errorf("%s: association parameters releaseId %q stack %q", stack, assoc.Str("parameters.releaseId"), assoc.Str("parameters.stack"))
+		}
+		// Every parameter the association passes is one the document
+		// declares, and its value passes the document's allowedPattern
+		// (SSM refuses the association otherwise).
+		params, _ := assoc.In("parameters").(map[string]any)
+		if len(params) != len(content.Parameters) {
+			t.Errorf("%s: the association passes %v, the document takes %v", stack, params, content.Parameters)
+		}
+		for k, v := range params {
+			p, ok := content.Parameters[k]
+			if !ok || !regexp.MustCompile(p.AllowedPattern).MatchString(mockcloud.Str(v)) {
+				t.Errorf("%s: parameter %s=%v is not admitted by the document (pattern %q)", stack, k, v, p.AllowedPattern)
+			}
 		}
 		// pulumi up waits longer than the document may run (the document's
 		// own budget is checked in release_budget_test.go).
-		var steps struct {
-			MainSteps []struct {
-				Inputs struct{ TimeoutSeconds string }
-			}
-		}
-		_ = json.Unmarshal([]byte(doc.Str("content")), &steps)
-		docTimeout, err := strconv.Atoi(steps.MainSteps[0].Inputs.TimeoutSeconds)
+		docTimeout, err := strconv.Atoi(content.MainSteps[0].Inputs.TimeoutSeconds)
 		if err != nil {
-			t.Fatalf("%s: document timeoutSeconds: %v", stack, err)
+			t.Fatalf("%s: document timeoutSeconds: %v", class, err)
 		}
 		if w, _ := assoc.In("waitForSuccessTimeoutSeconds").(float64); int(w) < docTimeout+120 {
 			t.Errorf("%s: pulumi up waits %v s for the rollout, not comfortably above the document's %d s", stack, assoc.In("waitForSuccessTimeoutSeconds"), docTimeout)
@@ -446,6 +465,26 @@ func TestRolloutIsAnAssociationThatUpWaitsFor(t *testing.T) {
 		if assoc.In("scheduleExpression") != nil {
 			t.Errorf("%s: the rollout runs on a schedule", stack)
 		}
+		if res.Outputs["releaseId"].Value == nil || !regexp.MustCompile(foundation.ReleaseIDPattern).MatchString(mockcloud.Str(res.Outputs["releaseId"].Value)) {
+			t.Errorf("%s: release id %v does not have the documents' format %s", stack, res.Outputs["releaseId"].Value, foundation.ReleaseIDPattern)
+		}
+	}
+}
+
+// The host runs the release script where the foundation's documents look
+// for it: the bootstrap installs it there and the boot unit runs it there.
+func TestReleaseScriptIsWhereTheDocumentsRunIt(t *testing.T) {
+	res := deploy(t, "dev")
+	userData := one(t, res, "aws:ec2/instance:Instance").UserData()
+	if !strings.Contains(userData, "path: "+foundation.ReleaseScript) {
+		t.Errorf("the bootstrap does not install the release script at %s", foundation.ReleaseScript)
+	}
+	unit, err := os.ReadFile("hostfiles/slipway.service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(unit), "\nExecStart="+foundation.ReleaseScript+" boot\n") {
+		t.Errorf("slipway.service does not run %s boot:\n%s", foundation.ReleaseScript, unit)
 	}
 }
 

@@ -1,0 +1,228 @@
+package ops
+
+// The fake: what no emulator covers. kumo (0.33.1) answers SSM's parameter
+// calls but not SendCommand, GetCommandInvocation or
+// DescribeInstanceInformation (TestKumoHasNoRunCommand checks that), and no
+// emulator speaks Session Manager. So those three calls run against this
+// small HTTP server, which speaks the AWS JSON 1.1 protocol the SDK uses
+// for SSM (POST /, X-Amz-Target: AmazonSSM.<Operation>, errors as
+// {"__type": code, "message": ...}). It models only what the operations
+// depend on, each as AWS documents it:
+//   - DescribeInstanceInformation with the InstanceIds filter: the
+//     registered instances and their PingStatus;
+//   - SendCommand: InvalidDocument for a document the account lacks,
+//     InvalidInstanceId for an unknown instance, InvalidParameters for a
+//     `stack` outside the document's allowedPattern;
+//   - GetCommandInvocation: InvocationDoesNotExist right after the send
+//     (SSM records it a moment later), then the scripted statuses.
+// It also plays FilterLogEvents with NextToken paging, which kumo does not
+// implement (kumo truncates at Limit and returns no token).
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+type fakeRequest struct {
+	Operation string
+	Body      map[string]any
+}
+
+// fakeInvocation is one answer of GetCommandInvocation.
+type fakeInvocation struct {
+	Status, Details, Stdout, Stderr string
+}
+
+type fakeSSM struct {
+	t *testing.T
+
+	mu sync.Mutex
+	// instances: instance id -> PingStatus (Online, ConnectionLost, ...).
+	instances map[string]string
+	// documents the account has, by name.
+	documents map[string]bool
+	// script: GetCommandInvocation's answers after the first (which is
+	// InvocationDoesNotExist); the last one repeats.
+	script   []fakeInvocation
+	polls    int
+	requests []fakeRequest
+
+	// logPages: FilterLogEvents answers by NextToken ("" first).
+	logPages map[string]map[string]any
+
+	server *httptest.Server
+}
+
+var fakeStackPatterns = map[string]*regexp.Regexp{
+	"dev": regexp.MustCompile(`^dev$`), "review": regexp.MustCompile(`^pr-[0-9]+$`), "prod": regexp.MustCompile(`^prod$`),
+}
+
+func newFakeSSM(t *testing.T) *fakeSSM {
+	f := &fakeSSM{t: t, instances: map[string]string{}, documents: map[string]bool{}}
+	f.server = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.server.Close)
+	return f
+}
+
+func (f *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
+	target := r.Header.Get("X-Amz-Target")
+	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-json-1.1") {
+		f.fail(w, 400, "SerializationException", "not an AWS JSON 1.1 request: "+r.Method+" "+r.Header.Get("Content-Type"))
+		return
+	}
+	// Signed with the credentials the operation found (SigV4).
+	if !strings.HasPrefix(r.Header.Get("Authorization"), "AWS4-HMAC-SHA256 Credential=") {
+		f.fail(w, 400, "MissingAuthenticationTokenException", "request is not signed")
+		return
+	}
+	raw, _ := io.ReadAll(r.Body)
+	var body map[string]any
+	if err := json.Unmarshal(raw, &body); err != nil {
+		f.fail(w, 400, "SerializationException", err.Error())
+		return
+	}
+	op, service, _ := strings.Cut(target, ".")
+	op, service = service, op
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.requests = append(f.requests, fakeRequest{Operation: op, Body: body})
+	switch service + "." + op {
+	case "AmazonSSM.DescribeInstanceInformation":
+		f.describe(w, body)
+	case "AmazonSSM.SendCommand":
+		f.send(w, body)
+	case "AmazonSSM.GetCommandInvocation":
+		f.invocation(w, body)
+	case "Logs_20140328.FilterLogEvents":
+		token, _ := body["nextToken"].(string)
+		page, ok := f.logPages[token]
+		if !ok {
+			f.fail(w, 400, "InvalidParameterException", "unknown nextToken "+token)
+			return
+		}
+		f.answer(w, page)
+	default:
+		f.fail(w, 400, "InvalidAction", "the fake does not serve "+target)
+	}
+}
+
+func (f *fakeSSM) describe(w http.ResponseWriter, body map[string]any) {
+	var ids []string
+	filters, _ := body["Filters"].([]any)
+	for _, x := range filters {
+		filter, _ := x.(map[string]any)
+		if filter["Key"] != "InstanceIds" {
+			f.fail(w, 400, "InvalidFilterKey", fmt.Sprint(filter["Key"]))
+			return
+		}
+		for _, v := range filter["Values"].([]any) {
+			ids = append(ids, v.(string))
+		}
+	}
+	list := []any{}
+	for _, id := range ids {
+		if status, ok := f.instances[id]; ok {
+			list = append(list, map[string]any{
+				"InstanceId": id, "PingStatus": status, "LastPingDateTime": float64(time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC).Unix()),
+				"PlatformType": "Linux", "ResourceType": "EC2Instance",
+			})
+		}
+	}
+	f.answer(w, map[string]any{"InstanceInformationList": list})
+}
+
+func (f *fakeSSM) send(w http.ResponseWriter, body map[string]any) {
+	name, _ := body["DocumentName"].(string)
+	if !f.documents[name] {
+		f.fail(w, 400, "InvalidDocument", "Document "+name+" does not exist in your account.")
+		return
+	}
+	for _, id := range body["InstanceIds"].([]any) {
+		if _, ok := f.instances[id.(string)]; !ok {
+			f.fail(w, 400, "InvalidInstanceId", "Instances ["+id.(string)+"] not in a valid state for account")
+			return
+		}
+	}
+	// slipway-<class>-<kind>: the document's `stack` allowedPattern.
+	class := strings.Split(name, "-")[1]
+	params, _ := body["Parameters"].(map[string]any)
+	stack, _ := params["stack"].([]any)
+	if len(stack) != 1 || !fakeStackPatterns[class].MatchString(fmt.Sprint(stack[0])) {
+		f.fail(w, 400, "InvalidParameters", "Parameter \"stack\" does not match the allowed pattern of "+name)
+		return
+	}
+	f.polls = 0
+	f.answer(w, map[string]any{"Command": map[string]any{"CommandId": "0b6e2b5c-fake-4c1d-9a37-command", "DocumentName": name}})
+}
+
+func (f *fakeSSM) invocation(w http.ResponseWriter, body map[string]any) {
+	f.polls++
+	if f.polls == 1 || len(f.script) == 0 {
+		f.fail(w, 400, "InvocationDoesNotExist", "")
+		return
+	}
+	inv := f.script[min(f.polls-2, len(f.script)-1)]
+	f.answer(w, map[string]any{
+		"CommandId": body["CommandId"], "InstanceId": body["InstanceId"],
+		"Status": inv.Status, "StatusDetails": inv.Details,
+		"StandardOutputContent": inv.Stdout, "StandardErrorContent": inv.Stderr,
+	})
+}
+
+func (f *fakeSSM) answer(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func (f *fakeSSM) fail(w http.ResponseWriter, status int, code, msg string) {
+	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(map[string]any{"__type": code, "message": msg})
+}
+
+// sent lists the requests of one operation.
+func (f *fakeSSM) sent(op string) []fakeRequest {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []fakeRequest
+	for _, r := range f.requests {
+		if r.Operation == op {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// awsEnv points the SDK's default configuration at the endpoints with
+// test credentials and nothing from this machine's own AWS setup.
+func awsEnv(t *testing.T, ssmURL, logsURL string) {
+	t.Helper()
+	none := filepath.Join(t.TempDir(), "none")
+	for k, v := range map[string]string{
+		"AWS_ACCESS_KEY_ID":                   "AKIAFAKEOPSTEST00000",
+		"AWS_SECRET_ACCESS_KEY":               "fake-secret-for-the-test",
+		"AWS_SESSION_TOKEN":                   "",
+		"AWS_PROFILE":                         "",
+		"AWS_DEFAULT_PROFILE":                 "",
+		"AWS_CONFIG_FILE":                     none,
+		"AWS_SHARED_CREDENTIALS_FILE":         none,
+		"AWS_EC2_METADATA_DISABLED":           "true",
+		"AWS_REGION":                          "",
+		"AWS_DEFAULT_REGION":                  "",
+		"AWS_ENDPOINT_URL":                    "",
+		"AWS_ENDPOINT_URL_SSM":                ssmURL,
+		"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS":    logsURL,
+		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "",
+	} {
+		t.Setenv(k, v)
+	}
+}

@@ -39,8 +39,9 @@ var PsqlCommand = `c="$(sudo docker ps -q --filter label=com.docker.compose.proj
 func CheckSessionTools() error {
 	for _, tool := range SessionTools {
 		if _, err := exec.LookPath(tool); err != nil {
-			return fmt.Errorf("%w: %s is not on PATH. slipway shell and slipway psql need the AWS CLI v2 and the Session Manager plugin "+
-				"(https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html)",
+			return fmt.Errorf("%w: %s is not on PATH. slipway shell and slipway psql need the AWS CLI v2 (aws) and the Session Manager plugin (session-manager-plugin): "+
+				"https://docs.aws.amazon.com/cli/latest/userguide/getting-started-install.html and "+
+				"https://docs.aws.amazon.com/systems-manager/latest/userguide/session-manager-working-with-install-plugin.html",
 				ErrMissingTool, tool)
 		}
 	}

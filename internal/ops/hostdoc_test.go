@@ -1,7 +1,7 @@
 package ops
 
 // Every test in this file runs SendCommand, GetCommandInvocation and
-// DescribeInstanceInformation against the fake (fake_test.go), through the
+// DescribeInstanceInformation against the fake (fakeaws), through the
 // real AWS SDK for Go v2 clients that Connect builds (signing, JSON 1.1
 // serialization, error decoding): no emulator covers those calls.
 
@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"slipway/internal/ops/fakeaws"
 	"slipway/stacks"
 )
 
@@ -28,18 +29,18 @@ type opsRun struct {
 
 // newFakeOps connects to the fake (SSM) as a stack's operator would, with
 // the fake's host registered and online and the class's documents present.
-func newFakeOps(t *testing.T, stack string) (*fakeSSM, opsRun) {
+func newFakeOps(t *testing.T, stack string) (*fakeaws.Server, opsRun) {
 	t.Helper()
-	f := newFakeSSM(t)
-	f.instances[testInstance] = "Online"
+	f := fakeaws.New(t)
+	f.Instances[testInstance] = "Online"
 	target, err := NewTarget(stack)
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, kind := range []DocumentKind{KindRollback, KindMaintenance, KindStatus} {
-		f.documents["slipway-"+string(target.Class)+"-"+string(kind)] = true
+		f.Documents["slipway-"+string(target.Class)+"-"+string(kind)] = true
 	}
-	awsEnv(t, f.server.URL, f.server.URL)
+	fakeaws.Env(t, f.HTTP.URL, f.HTTP.URL)
 	clients, err := Connect(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatalf("Connect: %v", err)
@@ -55,17 +56,17 @@ func newFakeOps(t *testing.T, stack string) (*fakeSSM, opsRun) {
 	return f, r
 }
 
-func success(stdout string) []fakeInvocation {
-	return []fakeInvocation{{Status: "InProgress", Details: "InProgress"}, {Status: "Success", Details: "Success", Stdout: stdout, Stderr: "guard: host of stack dev\n"}}
+func success(stdout string) []fakeaws.Invocation {
+	return []fakeaws.Invocation{{Status: "InProgress", Details: "InProgress"}, {Status: "Success", Details: "Success", Stdout: stdout, Stderr: "guard: host of stack dev\n"}}
 }
 
 func TestFakeSSMRollbackRunsTheClassDocumentAndMentionsHEAD(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.script = success("rolled back to release 00000000000000000001\n")
+	f.Script = success("rolled back to release 00000000000000000001\n")
 	if err := r.ops.Rollback(context.Background()); err != nil {
 		t.Fatalf("Rollback: %v\nstderr: %s", err, r.stderr)
 	}
-	sends := f.sent("SendCommand")
+	sends := f.Sent("SendCommand")
 	if len(sends) != 1 {
 		t.Fatalf("SendCommand calls = %d, want 1", len(sends))
 	}
@@ -90,21 +91,21 @@ func TestFakeSSMRollbackRunsTheClassDocumentAndMentionsHEAD(t *testing.T) {
 		t.Errorf("the document's stderr was not printed: %s", r.stderr)
 	}
 	// The host was asked about first, and polled until Success.
-	if f.requests[0].Operation != "DescribeInstanceInformation" || len(f.sent("GetCommandInvocation")) < 3 {
-		t.Errorf("calls: %v", f.requests)
+	if f.Requests()[0].Operation != "DescribeInstanceInformation" || len(f.Sent("GetCommandInvocation")) < 3 {
+		t.Errorf("calls: %v", f.Requests())
 	}
 }
 
 func TestFakeSSMReviewStackRunsReviewDocumentsWithItsName(t *testing.T) {
 	f, r := newFakeOps(t, "pr-7")
-	f.script = success("ok")
+	f.Script = success("ok")
 	if err := r.ops.Maintenance(context.Background(), true); err != nil {
 		t.Fatal(err)
 	}
 	if err := r.ops.Maintenance(context.Background(), false); err != nil {
 		t.Fatal(err)
 	}
-	sends := f.sent("SendCommand")
+	sends := f.Sent("SendCommand")
 	if len(sends) != 2 {
 		t.Fatalf("SendCommand calls = %d", len(sends))
 	}
@@ -122,7 +123,7 @@ func TestFakeSSMReviewStackRunsReviewDocumentsWithItsName(t *testing.T) {
 
 func TestFakeSSMStatusPrintsOutputsThenTheHost(t *testing.T) {
 	f, r := newFakeOps(t, "prod")
-	f.script = success("current 0123456789abcdef0123 healthy\nprevious 00000000000000000001\napi healthy\n")
+	f.Script = success("current 0123456789abcdef0123 healthy\nprevious 00000000000000000001\napi healthy\n")
 	if err := r.ops.Status(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -132,14 +133,14 @@ func TestFakeSSMStatusPrintsOutputsThenTheHost(t *testing.T) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
 		}
 	}
-	if f.sent("SendCommand")[0].Body["DocumentName"] != "slipway-prod-status" {
+	if f.Sent("SendCommand")[0].Body["DocumentName"] != "slipway-prod-status" {
 		t.Error("status did not run slipway-prod-status")
 	}
 }
 
 func TestFakeSSMDocumentMissingSaysRunTheFoundation(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	delete(f.documents, "slipway-dev-status")
+	delete(f.Documents, "slipway-dev-status")
 	err := r.ops.Status(context.Background())
 	if !errors.Is(err, ErrNoDocument) {
 		t.Fatalf("err = %v, want ErrNoDocument", err)
@@ -151,31 +152,31 @@ func TestFakeSSMDocumentMissingSaysRunTheFoundation(t *testing.T) {
 
 func TestFakeSSMHostNotRegisteredSendsNothing(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	delete(f.instances, testInstance)
+	delete(f.Instances, testInstance)
 	err := r.ops.Rollback(context.Background())
 	if !errors.Is(err, ErrHostUnreachable) || !strings.Contains(err.Error(), "not registered with Systems Manager") {
 		t.Fatalf("err = %v, want ErrHostUnreachable (not registered)", err)
 	}
-	if n := len(f.sent("SendCommand")); n != 0 {
+	if n := len(f.Sent("SendCommand")); n != 0 {
 		t.Errorf("SendCommand was called %d times for a host that does not answer", n)
 	}
 }
 
 func TestFakeSSMHostConnectionLost(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.instances[testInstance] = "ConnectionLost"
+	f.Instances[testInstance] = "ConnectionLost"
 	err := r.ops.Maintenance(context.Background(), true)
 	if !errors.Is(err, ErrHostUnreachable) || !strings.Contains(err.Error(), "ConnectionLost, last seen 2026-12-01T22:00:00Z") {
 		t.Fatalf("err = %v", err)
 	}
-	if len(f.sent("SendCommand")) != 0 {
+	if len(f.Sent("SendCommand")) != 0 {
 		t.Error("a command was sent to a host whose agent is not online")
 	}
 }
 
 func TestFakeSSMCommandNeverDeliveredIsAHostThatDoesNotAnswer(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.script = []fakeInvocation{{Status: "Pending", Details: "Pending"}, {Status: "TimedOut", Details: "DeliveryTimedOut"}}
+	f.Script = []fakeaws.Invocation{{Status: "Pending", Details: "Pending"}, {Status: "TimedOut", Details: "DeliveryTimedOut"}}
 	err := r.ops.Rollback(context.Background())
 	if !errors.Is(err, ErrHostUnreachable) || !strings.Contains(err.Error(), "DeliveryTimedOut") {
 		t.Fatalf("err = %v", err)
@@ -187,7 +188,7 @@ func TestFakeSSMCommandNeverDeliveredIsAHostThatDoesNotAnswer(t *testing.T) {
 
 func TestFakeSSMFailedDocumentPrintsItsOutput(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.script = []fakeInvocation{{Status: "Failed", Details: "Failed", Stdout: "", Stderr: "slipway-dev-rollback: refused: no previous release\n"}}
+	f.Script = []fakeaws.Invocation{{Status: "Failed", Details: "Failed", Stdout: "", Stderr: "slipway-dev-rollback: refused: no previous release\n"}}
 	err := r.ops.Rollback(context.Background())
 	if !errors.Is(err, ErrCommandFailed) {
 		t.Fatalf("err = %v", err)
@@ -199,7 +200,7 @@ func TestFakeSSMFailedDocumentPrintsItsOutput(t *testing.T) {
 
 func TestFakeSSMCommandStillRunningAtTimeout(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.script = []fakeInvocation{{Status: "InProgress", Details: "InProgress"}}
+	f.Script = []fakeaws.Invocation{{Status: "InProgress", Details: "InProgress"}}
 	r.ops.Timeout = 50 * time.Millisecond
 	err := r.ops.Rollback(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "aws ssm get-command-invocation --command-id 0b6e2b5c-fake-4c1d-9a37-command") {
@@ -220,8 +221,8 @@ func TestFakeSSMWrongStackParameterIsRefusedBySSM(t *testing.T) {
 }
 
 func TestNoCredentialsIsSaidBeforeAnyCall(t *testing.T) {
-	f := newFakeSSM(t)
-	awsEnv(t, f.server.URL, f.server.URL)
+	f := fakeaws.New(t)
+	fakeaws.Env(t, f.HTTP.URL, f.HTTP.URL)
 	t.Setenv("AWS_ACCESS_KEY_ID", "")
 	t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 	_, err := Connect(context.Background(), "us-east-1")
@@ -231,8 +232,8 @@ func TestNoCredentialsIsSaidBeforeAnyCall(t *testing.T) {
 	if !strings.Contains(err.Error(), "aws sso login") {
 		t.Errorf("the error does not say what to do: %v", err)
 	}
-	if len(f.requests) != 0 {
-		t.Errorf("%d requests reached AWS without credentials", len(f.requests))
+	if len(f.Requests()) != 0 {
+		t.Errorf("%d requests reached AWS without credentials", len(f.Requests()))
 	}
 
 	// A profile that does not exist is the same failure, named.
@@ -244,8 +245,8 @@ func TestNoCredentialsIsSaidBeforeAnyCall(t *testing.T) {
 }
 
 func TestNoRegionIsAnError(t *testing.T) {
-	f := newFakeSSM(t)
-	awsEnv(t, f.server.URL, f.server.URL)
+	f := fakeaws.New(t)
+	fakeaws.Env(t, f.HTTP.URL, f.HTTP.URL)
 	if _, err := Connect(context.Background(), ""); err == nil || !strings.Contains(err.Error(), "no AWS region") {
 		t.Fatalf("err = %v", err)
 	}
@@ -277,8 +278,8 @@ func TestOnlySlipwayHostDocumentsCanBeSent(t *testing.T) {
 	// And through the only send path: a kind outside the set never
 	// reaches SSM.
 	f, r := newFakeOps(t, "dev")
-	f.documents["AWS-RunShellScript"] = true
-	f.script = success("ok")
+	f.Documents["AWS-RunShellScript"] = true
+	f.Script = success("ok")
 	if _, err := r.ops.runHostDocument(context.Background(), "rollout", nil); err == nil {
 		t.Error("runHostDocument sent a rollout")
 	}
@@ -298,7 +299,7 @@ func TestOnlySlipwayHostDocumentsCanBeSent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	sends := f.sent("SendCommand")
+	sends := f.Sent("SendCommand")
 	if len(sends) != 4 {
 		t.Fatalf("SendCommand calls = %d, want 4", len(sends))
 	}

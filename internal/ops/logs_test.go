@@ -29,6 +29,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs/types"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+
+	"slipway/internal/ops/fakeaws"
 )
 
 const kumoVersion = "v0.33.1"
@@ -87,7 +89,7 @@ func startKumo(t *testing.T) string {
 func kumoOps(t *testing.T, stack string) (opsRun, *cloudwatchlogs.Client) {
 	t.Helper()
 	url := startKumo(t)
-	awsEnv(t, "http://127.0.0.1:1", url)
+	fakeaws.Env(t, "http://127.0.0.1:1", url)
 	clients, err := Connect(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
@@ -250,14 +252,14 @@ func TestKumoLogsFollowPrintsNewEventsOnce(t *testing.T) {
 // Why SSM's Run Command has a fake: kumo does not answer it.
 func TestKumoHasNoRunCommand(t *testing.T) {
 	url := startKumo(t)
-	awsEnv(t, url, url)
+	fakeaws.Env(t, url, url)
 	clients, err := Connect(context.Background(), "us-east-1")
 	if err != nil {
 		t.Fatal(err)
 	}
 	_, err = clients.SSM.SendCommand(context.Background(), &ssm.SendCommandInput{DocumentName: aws.String("slipway-dev-status"), InstanceIds: []string{testInstance}})
 	if err == nil {
-		t.Fatal("kumo answered SendCommand: the ops tests could use kumo for Run Command now; revisit fake_test.go")
+		t.Fatal("kumo answered SendCommand: the ops tests could use kumo for Run Command now; revisit fakeaws")
 	}
 	t.Logf("kumo %s answers SendCommand with: %v (so Run Command runs against the fake)", kumoVersion, err)
 }
@@ -270,7 +272,7 @@ func TestFakeLogsFollowsNextToken(t *testing.T) {
 	event := func(i int) map[string]any {
 		return map[string]any{"logStreamName": "db/x", "eventId": fmt.Sprint(i), "timestamp": ts + int64(i), "message": fmt.Sprintf("page-event-%d", i)}
 	}
-	f.logPages = map[string]map[string]any{
+	f.LogPages = map[string]map[string]any{
 		"":   {"events": []any{event(1), event(2)}, "nextToken": "t2"},
 		"t2": {"events": []any{event(3)}, "nextToken": "t3"},
 		"t3": {"events": []any{event(4)}},
@@ -283,7 +285,7 @@ func TestFakeLogsFollowsNextToken(t *testing.T) {
 			t.Errorf("event %d of the pages missing:\n%s", i, r.stdout)
 		}
 	}
-	if n := len(f.sent("FilterLogEvents")); n != 3 {
+	if n := len(f.Sent("FilterLogEvents")); n != 3 {
 		t.Errorf("FilterLogEvents calls = %d, want 3 (one per page)", n)
 	}
 }

@@ -1,7 +1,7 @@
 package ops
 
 // shell and psql: the host check (DescribeInstanceInformation) runs
-// against the fake (fake_test.go); Session Manager itself is out of reach
+// against the fake (fakeaws); Session Manager itself is out of reach
 // here (no emulator speaks it, and it needs a real host), so the AWS CLI
 // and the session-manager-plugin are stand-in scripts on PATH that record
 // how they were called. What runs on a real host is not verified here.
@@ -54,8 +54,8 @@ func TestFakeSSMShellStartsASessionOnTheInstance(t *testing.T) {
 	if got != "ssm start-session --target "+testInstance+" --region us-east-1" {
 		t.Errorf("aws %s", got)
 	}
-	if len(f.sent("DescribeInstanceInformation")) != 1 || len(f.sent("SendCommand")) != 0 {
-		t.Errorf("calls: %v", f.requests)
+	if len(f.Sent("DescribeInstanceInformation")) != 1 || len(f.Sent("SendCommand")) != 0 {
+		t.Errorf("calls: %v", f.Requests())
 	}
 }
 
@@ -101,7 +101,7 @@ func TestSessionToolsMissingAreNamed(t *testing.T) {
 				!strings.Contains(err.Error(), "session-manager-plugin") || !strings.Contains(err.Error(), "AWS CLI") {
 				t.Fatalf("err = %v", err)
 			}
-			if len(f.requests) != 0 {
+			if len(f.Requests()) != 0 {
 				t.Error("AWS was called although no session could be opened")
 			}
 		})
@@ -110,7 +110,7 @@ func TestSessionToolsMissingAreNamed(t *testing.T) {
 
 func TestFakeSSMShellToAHostThatDoesNotAnswer(t *testing.T) {
 	f, r := newFakeOps(t, "dev")
-	f.instances[testInstance] = "Inactive"
+	f.Instances[testInstance] = "Inactive"
 	record := fakeTools(t, "aws", "session-manager-plugin")
 	err := r.ops.Psql(context.Background())
 	if !errors.Is(err, ErrHostUnreachable) {

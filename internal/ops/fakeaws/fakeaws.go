@@ -1,7 +1,6 @@
-package ops
-
-// The fake: what no emulator covers. kumo (0.33.1) answers SSM's parameter
-// calls but not SendCommand, GetCommandInvocation or
+// Package fakeaws is the ops tests' fake AWS (a test helper, imported
+// only by tests): what no emulator covers. kumo (0.33.1) answers SSM's
+// parameter calls but not SendCommand, GetCommandInvocation or
 // DescribeInstanceInformation (TestKumoHasNoRunCommand checks that), and no
 // emulator speaks Session Manager. So those three calls run against this
 // small HTTP server, which speaks the AWS JSON 1.1 protocol the SDK uses
@@ -15,8 +14,10 @@ package ops
 //     `stack` outside the document's allowedPattern;
 //   - GetCommandInvocation: InvocationDoesNotExist right after the send
 //     (SSM records it a moment later), then the scripted statuses.
+//
 // It also plays FilterLogEvents with NextToken paging, which kumo does not
 // implement (kumo truncates at Limit and returns no token).
+package fakeaws
 
 import (
 	"encoding/json"
@@ -32,48 +33,51 @@ import (
 	"time"
 )
 
-type fakeRequest struct {
+// Request is one request the fake received: the operation (the
+// X-Amz-Target after the service's prefix) and its JSON body.
+type Request struct {
 	Operation string
 	Body      map[string]any
 }
 
-// fakeInvocation is one answer of GetCommandInvocation.
-type fakeInvocation struct {
+// Invocation is one answer of GetCommandInvocation.
+type Invocation struct {
 	Status, Details, Stdout, Stderr string
 }
 
-type fakeSSM struct {
-	t *testing.T
-
+// Server is the fake. Set its fields before the calls under test.
+type Server struct {
 	mu sync.Mutex
-	// instances: instance id -> PingStatus (Online, ConnectionLost, ...).
-	instances map[string]string
-	// documents the account has, by name.
-	documents map[string]bool
-	// script: GetCommandInvocation's answers after the first (which is
+	// Instances: instance id -> PingStatus (Online, ConnectionLost, ...).
+	Instances map[string]string
+	// Documents the account has, by name.
+	Documents map[string]bool
+	// Script: GetCommandInvocation's answers after the first (which is
 	// InvocationDoesNotExist); the last one repeats.
-	script   []fakeInvocation
+	Script   []Invocation
 	polls    int
-	requests []fakeRequest
+	requests []Request
 
-	// logPages: FilterLogEvents answers by NextToken ("" first).
-	logPages map[string]map[string]any
+	// LogPages: FilterLogEvents answers by NextToken ("" first).
+	LogPages map[string]map[string]any
 
-	server *httptest.Server
+	// HTTP serves the fake; HTTP.URL is the endpoint.
+	HTTP *httptest.Server
 }
 
-var fakeStackPatterns = map[string]*regexp.Regexp{
+var stackPatterns = map[string]*regexp.Regexp{
 	"dev": regexp.MustCompile(`^dev$`), "review": regexp.MustCompile(`^pr-[0-9]+$`), "prod": regexp.MustCompile(`^prod$`),
 }
 
-func newFakeSSM(t *testing.T) *fakeSSM {
-	f := &fakeSSM{t: t, instances: map[string]string{}, documents: map[string]bool{}}
-	f.server = httptest.NewServer(http.HandlerFunc(f.serve))
-	t.Cleanup(f.server.Close)
+// New starts the fake, closed when the test ends.
+func New(t testing.TB) *Server {
+	f := &Server{Instances: map[string]string{}, Documents: map[string]bool{}}
+	f.HTTP = httptest.NewServer(http.HandlerFunc(f.serve))
+	t.Cleanup(f.HTTP.Close)
 	return f
 }
 
-func (f *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
+func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	target := r.Header.Get("X-Amz-Target")
 	if r.Method != http.MethodPost || !strings.HasPrefix(r.Header.Get("Content-Type"), "application/x-amz-json-1.1") {
 		f.fail(w, 400, "SerializationException", "not an AWS JSON 1.1 request: "+r.Method+" "+r.Header.Get("Content-Type"))
@@ -94,7 +98,7 @@ func (f *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
 	op, service = service, op
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests = append(f.requests, fakeRequest{Operation: op, Body: body})
+	f.requests = append(f.requests, Request{Operation: op, Body: body})
 	switch service + "." + op {
 	case "AmazonSSM.DescribeInstanceInformation":
 		f.describe(w, body)
@@ -104,7 +108,7 @@ func (f *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
 		f.invocation(w, body)
 	case "Logs_20140328.FilterLogEvents":
 		token, _ := body["nextToken"].(string)
-		page, ok := f.logPages[token]
+		page, ok := f.LogPages[token]
 		if !ok {
 			f.fail(w, 400, "InvalidParameterException", "unknown nextToken "+token)
 			return
@@ -115,7 +119,7 @@ func (f *fakeSSM) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func (f *fakeSSM) describe(w http.ResponseWriter, body map[string]any) {
+func (f *Server) describe(w http.ResponseWriter, body map[string]any) {
 	var ids []string
 	filters, _ := body["Filters"].([]any)
 	for _, x := range filters {
@@ -130,7 +134,7 @@ func (f *fakeSSM) describe(w http.ResponseWriter, body map[string]any) {
 	}
 	list := []any{}
 	for _, id := range ids {
-		if status, ok := f.instances[id]; ok {
+		if status, ok := f.Instances[id]; ok {
 			list = append(list, map[string]any{
 				"InstanceId": id, "PingStatus": status, "LastPingDateTime": float64(time.Date(2026, 12, 1, 22, 0, 0, 0, time.UTC).Unix()),
 				"PlatformType": "Linux", "ResourceType": "EC2Instance",
@@ -140,14 +144,14 @@ func (f *fakeSSM) describe(w http.ResponseWriter, body map[string]any) {
 	f.answer(w, map[string]any{"InstanceInformationList": list})
 }
 
-func (f *fakeSSM) send(w http.ResponseWriter, body map[string]any) {
+func (f *Server) send(w http.ResponseWriter, body map[string]any) {
 	name, _ := body["DocumentName"].(string)
-	if !f.documents[name] {
+	if !f.Documents[name] {
 		f.fail(w, 400, "InvalidDocument", "Document "+name+" does not exist in your account.")
 		return
 	}
 	for _, id := range body["InstanceIds"].([]any) {
-		if _, ok := f.instances[id.(string)]; !ok {
+		if _, ok := f.Instances[id.(string)]; !ok {
 			f.fail(w, 400, "InvalidInstanceId", "Instances ["+id.(string)+"] not in a valid state for account")
 			return
 		}
@@ -156,7 +160,7 @@ func (f *fakeSSM) send(w http.ResponseWriter, body map[string]any) {
 	class := strings.Split(name, "-")[1]
 	params, _ := body["Parameters"].(map[string]any)
 	stack, _ := params["stack"].([]any)
-	if len(stack) != 1 || !fakeStackPatterns[class].MatchString(fmt.Sprint(stack[0])) {
+	if len(stack) != 1 || !stackPatterns[class].MatchString(fmt.Sprint(stack[0])) {
 		f.fail(w, 400, "InvalidParameters", "Parameter \"stack\" does not match the allowed pattern of "+name)
 		return
 	}
@@ -164,13 +168,13 @@ func (f *fakeSSM) send(w http.ResponseWriter, body map[string]any) {
 	f.answer(w, map[string]any{"Command": map[string]any{"CommandId": "0b6e2b5c-fake-4c1d-9a37-command", "DocumentName": name}})
 }
 
-func (f *fakeSSM) invocation(w http.ResponseWriter, body map[string]any) {
+func (f *Server) invocation(w http.ResponseWriter, body map[string]any) {
 	f.polls++
-	if f.polls == 1 || len(f.script) == 0 {
+	if f.polls == 1 || len(f.Script) == 0 {
 		f.fail(w, 400, "InvocationDoesNotExist", "")
 		return
 	}
-	inv := f.script[min(f.polls-2, len(f.script)-1)]
+	inv := f.Script[min(f.polls-2, len(f.Script)-1)]
 	f.answer(w, map[string]any{
 		"CommandId": body["CommandId"], "InstanceId": body["InstanceId"],
 		"Status": inv.Status, "StatusDetails": inv.Details,
@@ -178,22 +182,29 @@ func (f *fakeSSM) invocation(w http.ResponseWriter, body map[string]any) {
 	})
 }
 
-func (f *fakeSSM) answer(w http.ResponseWriter, v any) {
+func (f *Server) answer(w http.ResponseWriter, v any) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-func (f *fakeSSM) fail(w http.ResponseWriter, status int, code, msg string) {
+func (f *Server) fail(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/x-amz-json-1.1")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(map[string]any{"__type": code, "message": msg})
 }
 
-// sent lists the requests of one operation.
-func (f *fakeSSM) sent(op string) []fakeRequest {
+// Requests lists every request the fake received, in order.
+func (f *Server) Requests() []Request {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []fakeRequest
+	return append([]Request(nil), f.requests...)
+}
+
+// Sent lists the requests of one operation.
+func (f *Server) Sent(op string) []Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []Request
 	for _, r := range f.requests {
 		if r.Operation == op {
 			out = append(out, r)
@@ -202,9 +213,9 @@ func (f *fakeSSM) sent(op string) []fakeRequest {
 	return out
 }
 
-// awsEnv points the SDK's default configuration at the endpoints with
+// Env points the SDK's default configuration at the endpoints with
 // test credentials and nothing from this machine's own AWS setup.
-func awsEnv(t *testing.T, ssmURL, logsURL string) {
+func Env(t testing.TB, ssmURL, logsURL string) {
 	t.Helper()
 	none := filepath.Join(t.TempDir(), "none")
 	for k, v := range map[string]string{

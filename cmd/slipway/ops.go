@@ -44,8 +44,8 @@ type opsDeps struct {
 	projectDir string
 	// outputs reads the stack's outputs (ops.ReadOutputs).
 	outputs func(ctx context.Context, projectDir, stack string) (ops.Outputs, error)
-	// connect makes the AWS clients after checking credentials (ops.Connect).
-	connect func(ctx context.Context, region string) (*ops.AWS, error)
+	// loadAWS finds the operator's AWS credentials (ops.LoadConfig).
+	loadAWS func(ctx context.Context) (*ops.Config, error)
 }
 
 // defaultOpsDeps reads the outputs with the Pulumi CLI in the project
@@ -57,7 +57,7 @@ func defaultOpsDeps() opsDeps {
 	if err != nil {
 		read = func(context.Context, string, string) (ops.Outputs, error) { return ops.Outputs{}, err }
 	}
-	return opsDeps{projectDir: dir, outputs: read, connect: ops.Connect}
+	return opsDeps{projectDir: dir, outputs: read, loadAWS: ops.LoadConfig}
 }
 
 // runOps runs one of opsCommands and returns the exit code: 0 done, 1
@@ -152,6 +152,12 @@ func opsMain(command string, args []string, deps opsDeps, stdout, stderr io.Writ
 		defer stop()
 	}
 
+	// Credentials first: without them nothing below can work, and the
+	// Pulumi CLI's own error for them (an S3 backend) says less.
+	awsConfig, err := deps.loadAWS(ctx)
+	if err != nil {
+		return err
+	}
 	outputs, err := deps.outputs(ctx, deps.projectDir, target.Stack)
 	if err != nil {
 		return err
@@ -160,7 +166,7 @@ func opsMain(command string, args []string, deps opsDeps, stdout, stderr io.Writ
 	if *region != "" {
 		r = *region
 	}
-	clients, err := deps.connect(ctx, r)
+	clients, err := awsConfig.Clients(r)
 	if err != nil {
 		return err
 	}

@@ -10,6 +10,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -38,14 +39,10 @@ func opsTestDeps(t *testing.T, outputsErr error) (opsDeps, *fakeaws.Server) {
 			if outputsErr != nil {
 				return ops.Outputs{}, outputsErr
 			}
-			return ops.Outputs{InstanceID: opsTestInstance, ReleaseID: "0123456789abcdef0123", Region: "us-east-1"}, nil
+			// A region the fake endpoint ignores; the clients must use it.
+			return ops.Outputs{InstanceID: opsTestInstance, ReleaseID: "0123456789abcdef0123", Region: "eu-west-1"}, nil
 		},
-		connect: func(ctx context.Context, region string) (*ops.AWS, error) {
-			if region != "us-east-1" {
-				return nil, fmt.Errorf("connect: region %q, want the outputs' us-east-1", region)
-			}
-			return ops.Connect(ctx, region)
-		},
+		loadAWS: ops.LoadConfig,
 	}
 	return deps, f
 }
@@ -87,8 +84,19 @@ func TestOpsRollbackSaysHEAD(t *testing.T) {
 	if !strings.Contains(stdout, "host says ok") || !strings.Contains(stdout, "the next `pulumi up` deploys the code at HEAD again") {
 		t.Errorf("stdout: %s", stdout)
 	}
-	if got := f.Sent("SendCommand")[0].Body["DocumentName"]; got != "slipway-dev-rollback" {
+	send := f.Sent("SendCommand")[0]
+	if got := send.Body["DocumentName"]; got != "slipway-dev-rollback" {
 		t.Errorf("sent %v", got)
+	}
+	if send.Region != "eu-west-1" {
+		t.Errorf("signed for region %q, want the stack's eu-west-1 (from its outputs)", send.Region)
+	}
+	// --region wins over the outputs.
+	if code, _, stderr := runOpsTest(t, deps, "rollback", "--stack", "dev", "--region", "us-west-2"); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if got := f.Sent("SendCommand")[1].Region; got != "us-west-2" {
+		t.Errorf("with --region us-west-2, signed for %q", got)
 	}
 }
 
@@ -117,7 +125,8 @@ func TestOpsErrorsAsTheOperatorReadsThem(t *testing.T) {
 		}
 	})
 	t.Run("no credentials", func(t *testing.T) {
-		deps, f := opsTestDeps(t, nil)
+		// The outputs would fail too: credentials are checked first.
+		deps, f := opsTestDeps(t, errors.New("pulumi stack output: NoCredentialProviders"))
 		t.Setenv("AWS_ACCESS_KEY_ID", "")
 		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
 		code, _, stderr := runOpsTest(t, deps, "rollback", "--stack", "prod")

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
@@ -39,24 +40,23 @@ type AWS struct {
 // answer and would otherwise hold the command for its own retries.
 const credentialsWait = 20 * time.Second
 
-// Connect loads the operator's AWS configuration the way the AWS CLI does
-// (environment, AWS_PROFILE and the shared files, SSO, then an instance
-// role), in the stack's region, and retrieves the credentials before any
-// call so that "no credentials" is said as such, not as the first call's
-// signing error. The SDK also honours AWS_ENDPOINT_URL_SSM and
-// AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, which the tests use to reach kumo and
-// the fake.
-func Connect(ctx context.Context, region string) (*AWS, error) {
-	var opts []func(*config.LoadOptions) error
-	if region != "" {
-		opts = append(opts, config.WithRegion(region))
-	}
-	cfg, err := config.LoadDefaultConfig(ctx, opts...)
+// Config is the operator's AWS configuration with credentials that were
+// retrieved once, so they are known to exist.
+type Config struct {
+	cfg aws.Config
+}
+
+// LoadConfig loads the operator's AWS configuration the way the AWS CLI
+// does (environment, AWS_PROFILE and the shared files, SSO, then an
+// instance role) and retrieves the credentials before any call, so that
+// "no credentials" is said as such, not as the first call's signing error
+// (or as the Pulumi CLI's, whose S3 backend needs them too). The SDK also
+// honours AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, which
+// the tests use to reach kumo and the fake.
+func LoadConfig(ctx context.Context) (*Config, error) {
+	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
 		return nil, noCredentials(err)
-	}
-	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: the stack's outputs name none (no ssmSessionCommand output); pass --region or set AWS_REGION")
 	}
 	rctx, cancel := context.WithTimeout(ctx, credentialsWait)
 	defer cancel()
@@ -67,11 +67,33 @@ func Connect(ctx context.Context, region string) (*AWS, error) {
 	if !creds.HasKeys() {
 		return nil, noCredentials(errors.New("the credentials found have no access key"))
 	}
+	return &Config{cfg: cfg}, nil
+}
+
+// Clients makes the SSM and CloudWatch Logs clients of the region (the
+// stack's); "" means the configuration's own (AWS_REGION, the profile).
+func (c *Config) Clients(region string) (*AWS, error) {
+	cfg := c.cfg.Copy()
+	if region != "" {
+		cfg.Region = region
+	}
+	if cfg.Region == "" {
+		return nil, errors.New("no AWS region: the stack's outputs name none (no ssmSessionCommand output); pass --region or set AWS_REGION")
+	}
 	return &AWS{
 		Region: cfg.Region,
 		SSM:    ssm.NewFromConfig(cfg),
 		Logs:   cloudwatchlogs.NewFromConfig(cfg),
 	}, nil
+}
+
+// Connect is LoadConfig, then Clients of the region.
+func Connect(ctx context.Context, region string) (*AWS, error) {
+	c, err := LoadConfig(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return c.Clients(region)
 }
 
 // noCredentials rewrites the SDK's credential chain error (a long wrap of

@@ -38,7 +38,12 @@ import (
 type Request struct {
 	Operation string
 	Body      map[string]any
+	// Region is the one the request was signed for (SigV4's credential
+	// scope), which is the client's region.
+	Region string
 }
+
+var credentialScope = regexp.MustCompile(`Credential=[^/]+/[0-9]{8}/([a-z0-9-]+)/`)
 
 // Invocation is one answer of GetCommandInvocation.
 type Invocation struct {
@@ -98,7 +103,11 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	op, service = service, op
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.requests = append(f.requests, Request{Operation: op, Body: body})
+	req := Request{Operation: op, Body: body}
+	if m := credentialScope.FindStringSubmatch(r.Header.Get("Authorization")); m != nil {
+		req.Region = m[1]
+	}
+	f.requests = append(f.requests, req)
 	switch service + "." + op {
 	case "AmazonSSM.DescribeInstanceInformation":
 		f.describe(w, body)

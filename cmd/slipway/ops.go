@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -133,8 +134,14 @@ func opsMain(command string, args []string, deps opsDeps, stdout, stderr io.Writ
 			service = positional[0]
 		}
 	}
-	if len(positional) != want {
-		return usageError(fmt.Sprintf("%s takes %d argument(s), got %d", command, want, len(positional)))
+	switch {
+	case len(positional) == want:
+	case command == "maintenance" && len(positional) == 0:
+		return usageError("maintenance needs on or off")
+	case command == "logs" && len(positional) == 0:
+		return usageError(fmt.Sprintf("logs needs a service: %s", strings.Join(infra.LogServices, ", ")))
+	default:
+		return usageError(fmt.Sprintf("unexpected arguments: %s", strings.Join(positional[want:], " ")))
 	}
 	if command == "shell" || command == "psql" {
 		// Before anything else: without these nothing can open a session.

@@ -10,8 +10,12 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -157,4 +161,90 @@ func TestOpsErrorsAsTheOperatorReadsThem(t *testing.T) {
 			t.Errorf("exit %d: %s", code, stderr)
 		}
 	})
+}
+
+// The whole path through main's dispatch: `slipway status --stack dev`
+// run from a project directory, the outputs read by the pinned Pulumi CLI
+// from a file:// backend (a state imported with a deployed stack's
+// outputs: nothing is deployed anywhere), the credentials found by the
+// SDK, and DescribeInstanceInformation, SendCommand and
+// GetCommandInvocation against the fake.
+func TestOpsStatusThroughMainWithThePulumiCLI(t *testing.T) {
+	if cached, err := filepath.Abs(filepath.Join("..", "..", ".cache", "bin")); err == nil {
+		if _, err := os.Stat(filepath.Join(cached, "pulumi")); err == nil {
+			t.Setenv("PATH", cached+string(os.PathListSeparator)+os.Getenv("PATH"))
+		}
+	}
+	if _, err := exec.LookPath("pulumi"); err != nil {
+		if os.Getenv("SLIPWAY_REQUIRE_PULUMI") != "" {
+			t.Fatal("pulumi CLI not on PATH although SLIPWAY_REQUIRE_PULUMI is set")
+		}
+		t.Skip("\n*** SKIPPING: no pulumi CLI: the ops commands were NOT run through the Pulumi CLI ***")
+	}
+	_, f := opsTestDeps(t, nil)
+	f.Script = []fakeaws.Invocation{{Status: "Success", Details: "Success", Stdout: "current 0123456789abcdef0123 healthy\n"}}
+	root := t.TempDir()
+	dir := filepath.Join(root, "project", "sub")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(root, "project", "Pulumi.yaml"), []byte("name: slipway\nruntime: go\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("PULUMI_BACKEND_URL", "file://"+filepath.ToSlash(root))
+	t.Setenv("PULUMI_CONFIG_PASSPHRASE", "ops-main-test")
+	t.Setenv("PULUMI_HOME", filepath.Join(root, ".pulumi-home"))
+	t.Setenv("PULUMI_SKIP_UPDATE_CHECK", "true")
+	pulumi := func(args ...string) []byte {
+		t.Helper()
+		cmd := exec.Command("pulumi", append(args, "--non-interactive")...)
+		cmd.Dir = filepath.Join(root, "project")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("pulumi %v: %v", args, err)
+		}
+		return out
+	}
+	pulumi("stack", "init", "dev")
+	var state map[string]any
+	if err := json.Unmarshal(pulumi("stack", "export", "--stack", "dev"), &state); err != nil {
+		t.Fatal(err)
+	}
+	state["deployment"].(map[string]any)["resources"] = []any{map[string]any{
+		"urn": "urn:pulumi:dev::slipway::pulumi:pulumi:Stack::slipway-dev", "custom": false, "type": "pulumi:pulumi:Stack",
+		"outputs": map[string]any{
+			"instanceId":        opsTestInstance,
+			"releaseId":         "0123456789abcdef0123",
+			"ssmSessionCommand": "aws ssm start-session --target " + opsTestInstance + " --region ap-southeast-2",
+			"imageDigests":      map[string]any{"api": "r/slipway-api@sha256:feed"},
+		},
+	}}
+	b, _ := json.Marshal(state)
+	file := filepath.Join(root, "state.json")
+	if err := os.WriteFile(file, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pulumi("stack", "import", "--stack", "dev", "--file", file)
+
+	t.Chdir(dir) // slipway finds Pulumi.yaml in a parent, as review does
+	var stdout, stderr bytes.Buffer
+	if code := run([]string{"status", "--stack", "dev"}, &stdout, &stderr); code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	for _, want := range []string{"instance " + opsTestInstance + ", region ap-southeast-2", "release 0123456789abcdef0123", "slipway-api@sha256:feed", "current 0123456789abcdef0123 healthy"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("stdout lacks %q:\n%s", want, stdout.String())
+		}
+	}
+	send := f.Sent("SendCommand")
+	if len(send) != 1 || send[0].Body["DocumentName"] != "slipway-dev-status" || send[0].Region != "ap-southeast-2" {
+		t.Errorf("sent %+v", send)
+	}
+
+	// A stack the backend does not have: not deployed, exit 1.
+	stdout.Reset()
+	stderr.Reset()
+	if code := run([]string{"rollback", "--stack", "prod"}, &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "stack is not deployed: the backend has no stack prod") {
+		t.Errorf("exit %d: %s", code, stderr.String())
+	}
 }

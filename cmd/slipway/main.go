@@ -53,6 +53,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return runReview(args[1:], program.Run, dir, stdout, stderr)
+	case "rollback", "maintenance", "status", "logs", "shell", "psql": // ops.go
+		return runOps(args[0], args[1:], defaultOpsDeps(), stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

@@ -438,4 +438,3 @@ var resourceCalls = map[string]func(l *lifecycle){
 		l.add(nil, "arn:aws:route53:::change/C0123", "route53:GetChange")
 	},
 }
-

@@ -87,8 +87,8 @@ var ec2OwnChanges = []string{
 // one managed policy holds at most 6,144 characters, and a deploy role's
 // whole is several times that (a role takes up to 10 by default).
 var ciPolicyParts = map[roleKind][]string{
-	deploys:  {"ec2", "services", "edge", "identity", "state"},
-	previews: {"read", "state"},
+	deploys:  {"ec2", "services", "edge", "monitoring", "identity", "state"},
+	previews: {"read", "read-own", "state"},
 }
 
 // ciPolicyArgs is what one role's documents are built from.
@@ -150,7 +150,9 @@ func (x arns) documents() pulumi.StringArray {
 	return each(x.s.Documents, func(d string) pulumi.StringOutput { return x.acct.arn("ssm", "document/"+d) })
 }
 
-func (x arns) cloudfront(kind string) pulumi.StringOutput { return x.acct.globalARN("cloudfront", kind+"/*") }
+func (x arns) cloudfront(kind string) pulumi.StringOutput {
+	return x.acct.globalARN("cloudfront", kind+"/*")
+}
 
 func (x arns) certificates() pulumi.StringArray {
 	return pulumi.StringArray{x.acct.arnIn(GlobalRegion, "acm", "certificate/*")}
@@ -293,6 +295,12 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		allow("AcmOwnCertificates", []string{"acm:DescribeCertificate", "acm:DeleteCertificate", "acm:ListTagsForCertificate",
 			"acm:AddTagsToCertificate", "acm:RemoveTagsFromCertificate"}, x.certificates(), x.ownKeepingTag()),
 		allow("AcmTagOnCreate", []string{"acm:AddTagsToCertificate"}, x.certificates(), x.newTagged()),
+	}
+	if a.Scope.Zone != nil {
+		edge = append(edge, route53Statements(x, false)...)
+	}
+
+	monitoring := []iam.GetPolicyDocumentStatementArgs{
 		// Queues, log groups, alarms, dashboards, topics: by name.
 		allow("SqsOwnQueues", []string{"sqs:CreateQueue", "sqs:DeleteQueue", "sqs:GetQueueAttributes",
 			"sqs:SetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags", "sqs:TagQueue", "sqs:UntagQueue",
@@ -317,9 +325,6 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 			"sns:SetTopicAttributes", "sns:Subscribe", "sns:Unsubscribe", "sns:GetSubscriptionAttributes",
 			"sns:SetSubscriptionAttributes", "sns:ListSubscriptionsByTopic", "sns:TagResource", "sns:UntagResource",
 			"sns:ListTagsForResource"}, x.namesBoth("sns", ""), nil),
-	}
-	if a.Scope.Zone != nil {
-		edge = append(edge, route53Statements(x, false)...)
 	}
 
 	// IAM: only roles and instance profiles named for the class's stacks
@@ -368,7 +373,8 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 					acct.arn("dlm", "policy/*")}, nil))
 	}
 	return map[string][]iam.GetPolicyDocumentStatementArgs{
-		"ec2": ec2, "services": services, "edge": edge, "identity": identity, "state": stateStatements(a),
+		"ec2": ec2, "services": services, "edge": edge, "monitoring": monitoring, "identity": identity,
+		"state": stateStatements(a),
 	}
 }
 
@@ -437,6 +443,8 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 			each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
 				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/release/*")
 			}), nil),
+	}
+	own := []iam.GetPolicyDocumentStatementArgs{
 		allow("ReadNamed", []string{"ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy",
 			"ecr:DescribeImages", "ecr:BatchGetImage", "ecr:GetRepositoryPolicy",
 			"sqs:GetQueueAttributes", "sqs:GetQueueUrl", "sqs:ListQueueTags",
@@ -446,6 +454,13 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 				x.namesBoth("cloudwatch", "alarm:"), x.namesBoth("sns", "")), nil),
 		allow("ReadBuckets", []string{"s3:GetBucket*", "s3:GetEncryptionConfiguration", "s3:GetLifecycleConfiguration",
 			"s3:ListBucket"}, x.buckets()[:len(a.Scope.Names)], nil),
+		allow("ReadTagged", []string{"cloudfront:GetDistribution", "cloudfront:ListTagsForResource",
+			"acm:DescribeCertificate", "acm:ListTagsForCertificate", "kms:DescribeKey", "kms:GetKeyPolicy",
+			"kms:GetKeyRotationStatus", "kms:ListResourceTags", "dlm:GetLifecyclePolicy", "ssm:DescribeAssociation"},
+			join(pulumi.StringArray{x.cloudfront("distribution")}, x.certificates(), acct.bothRegions("kms", "key/*"),
+				pulumi.StringArray{acct.arn("dlm", "policy/*"), acct.arn("ssm", "association/*")}), x.own()),
+	}
+	read = append(read,
 		allow("ReadIdentity", []string{"iam:GetRole", "iam:GetRolePolicy", "iam:ListRolePolicies", "iam:ListAttachedRolePolicies",
 			"iam:ListRoleTags", "iam:GetInstanceProfile", "iam:ListInstanceProfileTags"},
 			join(x.iam("role"), x.iam("instance-profile")), nil),
@@ -455,20 +470,14 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 			join(each(a.Scope.Names, func(p string) pulumi.StringOutput { return acct.globalARN("cloudfront", "function/"+p) }),
 				x.documents(),
 				each(a.Scope.Dashboards, func(n string) pulumi.StringOutput { return acct.globalARN("cloudwatch", "dashboard/"+n) })), nil),
-		allow("ReadTagged", []string{"cloudfront:GetDistribution", "cloudfront:ListTagsForResource",
-			"acm:DescribeCertificate", "acm:ListTagsForCertificate", "kms:DescribeKey", "kms:GetKeyPolicy",
-			"kms:GetKeyRotationStatus", "kms:ListResourceTags", "dlm:GetLifecyclePolicy", "ssm:DescribeAssociation"},
-			join(pulumi.StringArray{x.cloudfront("distribution")}, x.certificates(), acct.bothRegions("kms", "key/*"),
-				pulumi.StringArray{acct.arn("dlm", "policy/*"), acct.arn("ssm", "association/*")}), x.own()),
 		allow("ReadCloudFrontPolicies", []string{"cloudfront:GetCachePolicy", "cloudfront:GetOriginRequestPolicy",
 			"cloudfront:GetResponseHeadersPolicy", "cloudfront:GetOriginAccessControl"},
 			pulumi.StringArray{x.cloudfront("origin-access-control"), x.cloudfront("cache-policy"),
-				x.cloudfront("origin-request-policy"), x.cloudfront("response-headers-policy")}, nil),
-	}
+				x.cloudfront("origin-request-policy"), x.cloudfront("response-headers-policy")}, nil))
 	if a.Scope.Zone != nil {
 		read = append(read, route53Statements(x, true)...)
 	}
-	return map[string][]iam.GetPolicyDocumentStatementArgs{"read": read, "state": stateStatements(a)}
+	return map[string][]iam.GetPolicyDocumentStatementArgs{"read": read, "read-own": own, "state": stateStatements(a)}
 }
 
 // guardStatements are the explicit denies every CI role carries. They

@@ -64,7 +64,7 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 		"ec2.LookupManagedPrefixListOutput": append(star("ec2:DescribeManagedPrefixLists"),
 			one("ec2:GetManagedPrefixListEntries", "arn:aws:ec2:"+region+":aws:prefix-list/"+prefixList, nil)),
 		// The boundary, by its ARN (infra/boundary.go).
-		"iam.LookupPolicyOutput": {one("iam:GetPolicy", boundary, nil), one("iam:GetPolicyVersion", boundary, nil)},
+		"iam.LookupPolicyOutput":   {one("iam:GetPolicy", boundary, nil), one("iam:GetPolicyVersion", boundary, nil)},
 		"route53.LookupZoneOutput": zone,
 		"cloudfront.LookupCachePolicyOutput": append(star("cloudfront:ListCachePolicies"),
 			one("cloudfront:GetCachePolicy", "arn:aws:cloudfront::"+acct+":cache-policy/658327ea-f89d-4fab-a63d-7e88639e58f6", nil)),

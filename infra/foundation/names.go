@@ -28,7 +28,9 @@ const (
 
 // BoundaryName is the permissions boundary of a class's roles (path
 // /slipway/).
-func BoundaryName(class stacks.Profile) string { return AppProject + "-" + string(class) + "-role-boundary" }
+func BoundaryName(class stacks.Profile) string {
+	return AppProject + "-" + string(class) + "-role-boundary"
+}
 
 // SecretsKeyAlias is the alias of the KMS key that is the class's Pulumi
 // secrets provider.

@@ -94,14 +94,15 @@ func New(ctx *pulumi.Context, cfg Config) (*Foundation, error) {
 }
 
 // Outputs are what the administrator hands to the GitHub environments
-// (docs/ci.md): per class the backend URL, the secrets provider and the
+// (docs/ci.md): per class the backend URL, the secrets provider (the
+// output is named EncryptionProvider: it names a key, it holds no secret) and the
 // role ARNs.
 func (f *Foundation) Outputs() pulumi.Map {
 	out := pulumi.Map{"oidcProviderArn": f.OIDC.ARN}
 	for class, s := range f.State {
 		c := string(class)
 		out[c+"BackendUrl"] = s.BackendURL
-		out[c+"SecretsProvider"] = pulumi.String(SecretsProvider(class))
+		out[c+"EncryptionProvider"] = pulumi.String(SecretsProvider(class))
 		out[c+"BoundaryArn"] = f.Boundaries[class].ARN
 		roles := pulumi.Map{}
 		for n, r := range f.Roles[class].ByName {

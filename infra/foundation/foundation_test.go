@@ -316,8 +316,8 @@ func TestFoundationShape(t *testing.T) {
 			t.Errorf("%s: a CI user by default", stack)
 		}
 		for _, class := range want {
-			if out := res.Outputs[class+"SecretsProvider"]; out.Value != "awskms://alias/slipway-"+class+"-pulumi-secrets" {
-				t.Errorf("%s: %sSecretsProvider = %v", stack, class, out.Value)
+			if out := res.Outputs[class+"EncryptionProvider"]; out.Value != "awskms://alias/slipway-"+class+"-pulumi-secrets" {
+				t.Errorf("%s: %sEncryptionProvider = %v", stack, class, out.Value)
 			}
 			if out, _ := res.Outputs[class+"BackendUrl"].Value.(string); !strings.HasPrefix(out, "s3://") {
 				t.Errorf("%s: %sBackendUrl = %v", stack, class, out)

@@ -59,6 +59,8 @@ func New(ctx *pulumi.Context, cfg Config) (*Foundation, error) {
 	}
 	for _, class := range cfg.Classes {
 		name := string(class)
+		// The class's host documents (documents.go, NewHostDocuments)
+		// belong here too: wired in when that file joins the package.
 		if f.Boundaries[class], err = NewRoleBoundary(ctx, name+"-role-boundary", RoleBoundaryArgs{Class: class, Account: acct}, opt); err != nil {
 			return nil, err
 		}

@@ -157,7 +157,9 @@ func RunFoundation(dir, stack string) (*Plan, error) {
 		Resources: res.Resources, Outputs: res.Outputs, Secrets: knownSecrets(files, res),
 	})
 	p.Summary = policy.Summarize(p.Policy)
-	p.Cost = cost.Price(res.Resources, stacks.Prod)
+	// A foundation's cost is its keys and state buckets; the state sees
+	// little traffic, so the non-prod traffic assumptions price it.
+	p.Cost = cost.Price(res.Resources, stacks.Dev)
 	return p, nil
 }
 

@@ -118,7 +118,7 @@ func escalations() []escalation {
 		{"4 prod -> rewrite the host role's trust", prod, one("iam:UpdateAssumeRolePolicy", roleARN("slipway-prod-host-1"), nil), true},
 		{"4 dev -> rewrite a role's trust", dev, one("iam:UpdateAssumeRolePolicy", roleARN("slipway-dev-host-1"), nil), true},
 		{"4 prod -> change its own role", prod, one("iam:PutRolePolicy", roleARN(foundation.ProdDeployRole),
-			map[string][]string{"iam:PermissionsBoundary": {"arn:aws:iam::" + acct + ":policy/slipway/slipway-prod-role-boundary"}}), false},
+			map[string][]string{"iam:PermissionsBoundary": {"arn:aws:iam::" + acct + ":policy/slipway/slipway-prod-role-boundary"}}), true},
 		// Review and preview identities reach neither dev nor prod.
 		{"review -> dev secrets", review, one("ssm:GetParameter", ssmParam("/slipway/dev/secrets/dbPassword"), nil), true},
 		{"review -> dev host", review, one("ec2:TerminateInstances", ec2ARN("instance", "i-dev"), tagged("dev")), true},
@@ -232,6 +232,7 @@ func TestEscalationsWereOpenBefore(t *testing.T) {
 		if ok {
 			open++
 		}
+		t.Logf("%-70s before: %v", e.finding, ok)
 	}
 	if open < 30 {
 		t.Errorf("only %d escalations were open before", open)

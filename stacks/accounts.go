@@ -28,10 +28,6 @@ func ParseAccountIDs(raw string) ([]string, string) {
 	return ids, ""
 }
 
-// SupportedRegions are the regions app stacks accept (aws:region); the
-// foundation's policies are sized for every one of them.
-func SupportedRegions() []string { return slices.Clone(supportedRegions) }
-
 // projectDirSource is a Source that knows the project directory, where a
 // review stack finds dev's stack file.
 type projectDirSource interface{ ProjectDir() string }

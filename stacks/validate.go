@@ -23,6 +23,9 @@ var supportedRegions = []string{
 	"ca-central-1", "sa-east-1",
 }
 
+// SupportedRegions are the regions aws:region accepts.
+func SupportedRegions() []string { return slices.Clone(supportedRegions) }
+
 var datadogSites = []string{"datadoghq.com", "us3.datadoghq.com", "us5.datadoghq.com", "datadoghq.eu", "ap1.datadoghq.com"}
 
 // reader reads keys from a Source, applies defaults and collects one error

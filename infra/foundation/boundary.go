@@ -40,6 +40,15 @@ var SnapshotReadActions = []string{
 	"ec2:DescribeInstances", "ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:DescribeAvailabilityZones",
 }
 
+// HostArchiveActions are what a host does with its stack's database
+// archive: write and read, never delete. It must equal
+// infra.HostArchiveActions (backup.go, issue 14), which the host's grant
+// uses; TestRoleBoundaryCoversAppRoles fails when the host asks for more.
+var HostArchiveActions = []string{
+	"s3:PutObject", "s3:GetObject", "s3:GetObjectVersion", "s3:AbortMultipartUpload",
+	"s3:ListBucket", "s3:ListBucketVersions",
+}
+
 // BackupTag is the tag key the data volume carries for its snapshot
 // schedule (infra/data.go), value slipway-<stack>; DLM copies the volume's
 // tags (CopyTags) onto every snapshot it makes.
@@ -113,8 +122,20 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s scope
 		// Session Manager and the SSM agent.
 		allow("SsmAgent", SSMAgentActions, star, nil),
 	}
-	if s.Class.ProtectsData() {
-		// Data Lifecycle Manager's daily snapshots (prod only), on what
+	if s.Class != stacks.Review {
+		// The database archive (infra's backup.go): the host writes and
+		// reads its own stack's archive bucket and deletes nothing there.
+		archive := func(suffix string) func(st string) pulumi.StringOutput {
+			return func(st string) pulumi.StringOutput {
+				return pulumi.Sprintf("arn:%s:s3:::%s-%s-backup-*%s", acct.Partition, AppProject, st, suffix)
+			}
+		}
+		stmts = append(stmts, allow("HostOwnArchive", HostArchiveActions,
+			join(each(s.Stacks, archive("")), each(s.Stacks, archive("/*"))), nil))
+	}
+	if s.Class != stacks.Review {
+		// Data Lifecycle Manager's daily snapshots (prod) and AWS Backup's
+		// (prod, and dev when its backups are on), on what
 		// this class's stacks made alone: snapshots of their own volumes
 		// and instances (tagged stack=<stack>), tags on a snapshot only
 		// while it is new (untagged) or theirs, and deletion (retention)
@@ -136,7 +157,11 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s scope
 				conditions(condition("StringLikeIfExists", "aws:ResourceTag/stack", strs(s.Stacks...)...))),
 			allow("DlmExpireOwnBackups", []string{"ec2:DeleteSnapshot"}, snapshots,
 				append(own("aws:ResourceTag/stack"), condition("StringLike", "aws:ResourceTag/"+BackupTag, backups...))),
-			allow("DlmDescribe", SnapshotReadActions, star, nil))
+			allow("DlmDescribe", SnapshotReadActions, star, nil),
+			// AWS Backup's role: the vault it copies into, and tag reads.
+			allow("BackupIntoOwnVaults", []string{"backup:DescribeBackupVault", "backup:CopyIntoBackupVault"},
+				each(s.Names, func(p string) pulumi.StringOutput { return acct.arn("backup", "backup-vault:"+p) }), nil),
+			allow("BackupReadTags", []string{"tag:GetResources", "ec2:DescribeTags"}, star, nil))
 	}
 	return statements(ctx, opts, stmts...)
 }

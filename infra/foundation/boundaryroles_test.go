@@ -63,6 +63,20 @@ func managedPolicyCalls(t *testing.T, res *mockcloud.Result, policyARN string) [
 		for _, a := range foundation.SnapshotReadActions {
 			calls = append(calls, iamCall{Action: a, ARN: "*"})
 		}
+	case "arn:aws:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup":
+		// Its EBS part (the data volume's daily backup, infra's backup.go).
+		snap := "arn:aws:ec2:" + region + "::snapshot/snap-2"
+		vault := "arn:aws:backup:" + region + ":" + acct + ":backup-vault:slipway-" + res.Stack + "-backup-vault-1"
+		calls = append(calls,
+			iamCall{Action: "ec2:CreateSnapshot", ARN: "arn:aws:ec2:" + region + ":" + acct + ":volume/vol-1", Context: own},
+			iamCall{Action: "ec2:CreateSnapshot", ARN: snap},
+			iamCall{Action: "ec2:CreateTags", ARN: snap},
+			iamCall{Action: "ec2:DeleteSnapshot", ARN: snap, Context: backup},
+			iamCall{Action: "backup:DescribeBackupVault", ARN: vault},
+			iamCall{Action: "backup:CopyIntoBackupVault", ARN: vault})
+		for _, a := range []string{"ec2:DescribeVolumes", "ec2:DescribeSnapshots", "ec2:DescribeTags", "tag:GetResources"} {
+			calls = append(calls, iamCall{Action: a, ARN: "*"})
+		}
 	default:
 		t.Errorf("%s: managed policy %s is not modelled: add its actions and the boundary's room for them", res.Stack, policyARN)
 	}

@@ -198,6 +198,11 @@ var resourceCalls = map[string]func(l *lifecycle){
 		l.add(nil, "*", "ec2:DescribeVolumes")
 		l.ec2Own("volume", l.r.ID, "ec2:ModifyVolume", "ec2:CreateTags", "ec2:DeleteTags")
 		l.prodAdminOnly(one("ec2:DeleteVolume", l.arn("ec2", "volume/"+l.r.ID), l.own()))
+		// From dataVolumeSnapshotId: CreateVolume is also checked on the
+		// snapshot, one of the stack's backups.
+		if s, _ := l.r.In("snapshotId").(string); s != "" {
+			l.add(l.own(), "arn:aws:ec2:"+l.region()+"::snapshot/"+s, "ec2:CreateVolume")
+		}
 	},
 	"aws:ec2/volumeAttachment:VolumeAttachment": func(l *lifecycle) {
 		// AttachVolume and DetachVolume evaluate the instance and the
@@ -436,5 +441,48 @@ var resourceCalls = map[string]func(l *lifecycle){
 		l.requests = append(l.requests, changeRecordSets(l.str("zoneId"), []string{l.str("name")}, []string{l.str("type")}))
 		l.add(nil, "arn:aws:route53:::hostedzone/"+l.str("zoneId"), "route53:ListResourceRecordSets")
 		l.add(nil, "arn:aws:route53:::change/C0123", "route53:GetChange")
+	},
+	// The database backups (infra's backup.go, issue 14): the calls CI
+	// makes creating, reading, updating and (outside prod, where they are
+	// retained) deleting them. AWS's Service Authorization Reference names
+	// the resource each action is checked on: vault and lock calls on the
+	// vault, plan and selection calls on the plan (plans go by their stack
+	// tag: ids only), PassRole on AWS Backup's role.
+	"aws:backup/vault:Vault": func(l *lifecycle) {
+		arn := l.arn("backup", "backup-vault:"+l.str("name"))
+		l.add(nil, arn, "backup:CreateBackupVault", "backup:DescribeBackupVault", "backup:ListTags", "backup:TagResource",
+			"backup:UntagResource")
+		// Creating a vault mounts its storage and grants AWS Backup the
+		// default key (aws/backup) through KMS.
+		l.add(nil, "*", "backup-storage:MountCapsule")
+		l.add(map[string][]string{"kms:ViaService": {"backup." + l.region() + ".amazonaws.com"}}, l.arn("kms", "key/*"),
+			"kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:RetireGrant")
+		l.prodAdminOnly(one("backup:DeleteBackupVault", arn, nil))
+	},
+	"aws:backup/vaultLockConfiguration:VaultLockConfiguration": func(l *lifecycle) {
+		arn := l.arn("backup", "backup-vault:"+l.str("backupVaultName"))
+		l.add(nil, arn, "backup:PutBackupVaultLockConfiguration", "backup:DescribeBackupVault")
+		// Only a governance-mode lock (dev) can be removed; prod's is
+		// retained, and immutable after its grace period.
+		l.prodAdminOnly(one("backup:DeleteBackupVaultLockConfiguration", arn, nil))
+	},
+	"aws:backup/plan:Plan": func(l *lifecycle) {
+		l.add(l.creating(), l.arn("backup", "backup-plan:*"), "backup:CreateBackupPlan", "backup:TagResource")
+		arn := l.arn("backup", "backup-plan:"+l.r.ID)
+		l.add(l.own(), arn, "backup:GetBackupPlan", "backup:UpdateBackupPlan", "backup:ListTags", "backup:TagResource",
+			"backup:UntagResource")
+		l.prodAdminOnly(one("backup:DeleteBackupPlan", arn, l.own()))
+	},
+	"aws:backup/selection:Selection": func(l *lifecycle) {
+		plan := l.arn("backup", "backup-plan:"+l.str("planId"))
+		l.add(l.own(), plan, "backup:CreateBackupSelection", "backup:GetBackupSelection")
+		l.prodAdminOnly(one("backup:DeleteBackupSelection", plan, l.own()))
+		l.add(map[string][]string{"iam:PassedToService": {"backup.amazonaws.com"}}, l.roleARN(l.str("iamRoleArn")), "iam:PassRole")
+	},
+	"aws:s3/bucketObjectLockConfigurationV2:BucketObjectLockConfigurationV2": func(l *lifecycle) {
+		// Object Lock is switched on at CreateBucket, which then also
+		// needs these two on the bucket.
+		l.add(nil, l.bucket(l.str("bucket")), "s3:PutBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration",
+			"s3:PutBucketVersioning")
 	},
 }

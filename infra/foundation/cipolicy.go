@@ -33,6 +33,8 @@ var UnscopableDeployActions = []string{
 	"route53:ListHostedZones", "route53:ListHostedZonesByName",
 	"cloudfront:ListCachePolicies", "cloudfront:ListOriginRequestPolicies",
 	"cloudfront:ListResponseHeadersPolicies", "cloudfront:ListOriginAccessControls", "cloudfront:ListFunctions",
+	// Creating a backup vault mounts its storage (no resource type).
+	"backup-storage:MountCapsule",
 }
 
 // UnscopablePreviewActions are the read-only subset the preview role gets
@@ -87,7 +89,7 @@ var ec2OwnChanges = []string{
 // one managed policy holds at most 6,144 characters, and a deploy role's
 // whole is several times that (a role takes up to 10 by default).
 var ciPolicyParts = map[roleKind][]string{
-	deploys:  {"ec2", "services", "edge", "monitoring", "identity", "state"},
+	deploys:  {"ec2", "services", "edge", "monitoring", "backup", "identity", "state"},
 	previews: {"read", "read-own", "state"},
 }
 
@@ -219,6 +221,12 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		// The CloudFront origin-facing prefix list is AWS's (owner "aws").
 		allow("Ec2ReadAwsPrefixLists", []string{"ec2:GetManagedPrefixListEntries"},
 			pulumi.StringArray{pulumi.Sprintf("arn:%s:ec2:%s:aws:prefix-list/*", acct.Partition, acct.Region)}, nil),
+		// A data volume restored from a snapshot (dataVolumeSnapshotId):
+		// CreateVolume is also checked on the snapshot, which must be one
+		// of the class's (its backups carry the volume's stack tag), so no
+		// class can restore another's data.
+		allow("Ec2VolumeFromOwnSnapshot", []string{"ec2:CreateVolume"},
+			pulumi.StringArray{pulumi.Sprintf("arn:%s:ec2:%s::snapshot/*", acct.Partition, acct.Region)}, x.own()),
 	}
 
 	services := []iam.GetPolicyDocumentStatementArgs{
@@ -327,6 +335,8 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 			"sns:ListTagsForResource"}, x.namesBoth("sns", ""), nil),
 	}
 
+	backup := backupStatements(a, x)
+
 	// IAM: only roles and instance profiles named for the class's stacks
 	// under the project path. A role's rights may be written only on a
 	// role that carries the class's boundary, so whatever the identity
@@ -340,12 +350,13 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 			"iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole"}, x.iam("role"), nil),
 		allow("IamRolesWithinBoundary", []string{"iam:CreateRole", "iam:PutRolePolicy", "iam:DeleteRolePolicy",
 			"iam:PutRolePermissionsBoundary"}, x.iam("role"), withinBoundary),
-		// Managed policies: only AWS's two the host and the snapshots
-		// use, and only on a role within the boundary.
+		// Managed policies: only AWS's three the host, the snapshots and
+		// AWS Backup use, and only on a role within the boundary.
 		allow("IamAttachKnownPolicies", []string{"iam:AttachRolePolicy", "iam:DetachRolePolicy"}, x.iam("role"),
 			append(conditions(condition("ArnEquals", "iam:PolicyARN",
 				pulumi.Sprintf("arn:%s:iam::aws:policy/AmazonSSMManagedInstanceCore", acct.Partition),
-				pulumi.Sprintf("arn:%s:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole", acct.Partition))),
+				pulumi.Sprintf("arn:%s:iam::aws:policy/service-role/AWSDataLifecycleManagerServiceRole", acct.Partition),
+				pulumi.Sprintf("arn:%s:iam::aws:policy/service-role/AWSBackupServiceRolePolicyForBackup", acct.Partition))),
 				withinBoundary...)),
 		allow("IamInstanceProfiles", []string{"iam:CreateInstanceProfile", "iam:DeleteInstanceProfile",
 			"iam:GetInstanceProfile", "iam:AddRoleToInstanceProfile", "iam:RemoveRoleFromInstanceProfile",
@@ -353,7 +364,7 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		// Roles go only to the services Slipway gives them to.
 		allow("IamPassRoles", []string{"iam:PassRole"}, x.iam("role"),
 			conditions(condition("StringEquals", "iam:PassedToService", pulumi.String("ec2.amazonaws.com"),
-				pulumi.String("vpc-flow-logs.amazonaws.com"), pulumi.String("dlm.amazonaws.com")))),
+				pulumi.String("vpc-flow-logs.amazonaws.com"), pulumi.String("dlm.amazonaws.com"), pulumi.String("backup.amazonaws.com")))),
 		// The app stacks look their boundary up by ARN (infra/boundary.go).
 		allow("IamReadBoundary", []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"}, x.boundary(), nil),
 	}
@@ -373,9 +384,59 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 					acct.arn("dlm", "policy/*")}, nil))
 	}
 	return map[string][]iam.GetPolicyDocumentStatementArgs{
-		"ec2": ec2, "services": services, "edge": edge, "monitoring": monitoring, "identity": identity,
-		"state": stateStatements(a),
+		"ec2": ec2, "services": services, "edge": edge, "monitoring": monitoring, "backup": backup,
+		"identity": identity, "state": stateStatements(a),
 	}
+}
+
+// backupStatements are the rights of the database backups (infra's
+// backup.go, issue 14): the archive bucket is one of the class's
+// slipway-<stack>-* buckets (S3OwnBuckets); here AWS Backup's vault, plan
+// and selection, and the vault's default key through AWS Backup. Vaults
+// are named slipway-<stack>-*; plans have generated ids and go by their
+// stack tag. Prod keeps its backups: its role may not delete a vault, its
+// lock, a plan, a selection or a recovery point, nor shorten one's
+// lifecycle or open the vault's access policy, and may not delete the
+// archive bucket or shorten or bypass an object's retention.
+func backupStatements(a ciPolicyArgs, x arns) []iam.GetPolicyDocumentStatementArgs {
+	acct := a.Acct
+	vaults := x.names("backup", "backup-vault:")
+	plans := pulumi.StringArray{acct.arn("backup", "backup-plan:*")}
+	vaultActions := []string{"backup:CreateBackupVault", "backup:DescribeBackupVault", "backup:PutBackupVaultLockConfiguration",
+		"backup:ListTags", "backup:TagResource", "backup:UntagResource"}
+	planActions := []string{"backup:GetBackupPlan", "backup:UpdateBackupPlan", "backup:CreateBackupSelection",
+		"backup:GetBackupSelection", "backup:ListTags", "backup:TagResource", "backup:UntagResource"}
+	prod := a.Scope.Class.ProtectsData()
+	if !prod {
+		vaultActions = append(vaultActions, "backup:DeleteBackupVault", "backup:DeleteBackupVaultLockConfiguration")
+		planActions = append(planActions, "backup:DeleteBackupPlan", "backup:DeleteBackupSelection")
+	}
+	out := []iam.GetPolicyDocumentStatementArgs{
+		allow("BackupOwnVaults", vaultActions, vaults, nil),
+		allow("BackupCreatePlans", []string{"backup:CreateBackupPlan", "backup:TagResource"}, plans, x.newTagged()),
+		allow("BackupOwnPlans", planActions, plans, x.ownKeepingTag()),
+		// The vault's default key (aws/backup), only through AWS Backup.
+		allow("BackupDefaultKey", []string{"kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:RetireGrant"},
+			pulumi.StringArray{acct.arn("kms", "key/*")},
+			conditions(condition("StringEquals", "kms:ViaService", pulumi.String("backup."+acct.Region+".amazonaws.com")))),
+	}
+	archives := join(each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
+		return pulumi.Sprintf("arn:%s:s3:::%s-%s-backup-*", acct.Partition, AppProject, st)
+	}), each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
+		return pulumi.Sprintf("arn:%s:s3:::%s-%s-backup-*/*", acct.Partition, AppProject, st)
+	}))
+	// No CI identity bypasses an archive's governance lock.
+	out = append(out, deny("DenyBypassingArchiveLocks", []string{"s3:BypassGovernanceRetention"}, archives, nil))
+	if prod {
+		out = append(out,
+			deny("DenyLosingProdBackups", []string{"backup:DeleteRecoveryPoint", "backup:UpdateRecoveryPointLifecycle",
+				"backup:DeleteBackupVault", "backup:DeleteBackupVaultLockConfiguration", "backup:DeleteBackupPlan",
+				"backup:DeleteBackupSelection", "backup:PutBackupVaultAccessPolicy", "backup:DisassociateRecoveryPoint"},
+				pulumi.StringArray{pulumi.String("*")}, nil),
+			deny("DenyLosingProdArchive", []string{"s3:DeleteBucket", "s3:PutObjectRetention", "s3:DeleteObject",
+				"s3:DeleteObjectVersion"}, archives, nil))
+	}
+	return out
 }
 
 // route53Statements confine Route 53 to the class's zone and, for

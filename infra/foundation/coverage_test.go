@@ -70,6 +70,16 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 			one("cloudfront:GetCachePolicy", "arn:aws:cloudfront::"+acct+":cache-policy/658327ea-f89d-4fab-a63d-7e88639e58f6", nil)),
 		"cloudfront.LookupOriginRequestPolicyOutput": append(star("cloudfront:ListOriginRequestPolicies"),
 			one("cloudfront:GetOriginRequestPolicy", "arn:aws:cloudfront::"+acct+":origin-request-policy/b689b0a8-53d0-40ab-baf2-68738e2966ac", nil)),
+		// The registry's look-ups of a tag (registry.go, issue 13): the
+		// newest image's tags, then the tag's digest.
+		"ecr.LookupRepositoryOutput": {
+			one("ecr:DescribeRepositories", repo.Out("arn").(string), nil),
+			one("ecr:DescribeImages", repo.Out("arn").(string), nil),
+			one("ecr:ListTagsForResource", repo.Out("arn").(string), nil),
+		},
+		"ecr.GetImageOutput": {one("ecr:DescribeImages", repo.Out("arn").(string), nil)},
+		// network.go: the zones that offer the host's instance type.
+		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 		"docker.LookupRegistryImageOutput": {
 			one("ecr:GetAuthorizationToken", "*", nil),
 			one("ecr:BatchGetImage", repo.Out("arn").(string), nil),

@@ -394,7 +394,7 @@ func TestCIUserRotationDeactivatesTheOldKey(t *testing.T) {
 				attached = append(attached, a.Str("policyArn"))
 			}
 		}
-		if len(attached) != 6 || len(res.ByType("aws:iam/userPolicyAttachment:UserPolicyAttachment")) != 0 {
+		if len(attached) != 7 || len(res.ByType("aws:iam/userPolicyAttachment:UserPolicyAttachment")) != 0 {
 			t.Errorf("generation %s: group policies %v", gen, attached)
 		}
 		_, doc := keyUsers(t, res, stacks.Prod)
@@ -410,7 +410,7 @@ func TestCIUserRotationDeactivatesTheOldKey(t *testing.T) {
 
 // The boundaries: under their fixed names, plain allows, no IAM, scoped
 // to their class; the review class's reaches neither dev nor prod; the
-// snapshot rights are prod's, on prod's backups only.
+// snapshot rights are dev's and prod's, on their own backups only.
 func TestRoleBoundaries(t *testing.T) {
 	res := runFoundation(t, "single")
 	for _, class := range []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod} {
@@ -435,7 +435,8 @@ func TestRoleBoundaries(t *testing.T) {
 				}
 			}
 		}
-		if snapshots != (class == stacks.Prod) {
+		// Snapshots: prod's DLM schedule, and AWS Backup's in dev and prod.
+		if snapshots != (class != stacks.Review) {
 			t.Errorf("%s boundary: snapshot rights %v", class, snapshots)
 		}
 	}

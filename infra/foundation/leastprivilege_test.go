@@ -12,7 +12,7 @@ import (
 // wildcard action beyond the S3 configuration families, "*" only for the
 // actions AWS cannot scope, every resource in this account and of the
 // role's own class, IAM only under /slipway/, PassRole only to the three
-// services, AttachRolePolicy only of AWS's two policies.
+// services (and AWS Backup), AttachRolePolicy only of AWS's policies.
 func TestCIPoliciesAreLeastPrivilege(t *testing.T) {
 	res := runFoundation(t, "single")
 	own := map[string]string{foundation.DevDeployRole: "dev", foundation.DevPreviewRole: "dev",
@@ -70,7 +70,7 @@ func TestCIPoliciesAreLeastPrivilege(t *testing.T) {
 			}
 			if slices.Contains(actions, "iam:PassRole") {
 				if got := strs(st.Condition["StringEquals"]["iam:PassedToService"]); !slices.Equal(got,
-					[]string{"ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com", "dlm.amazonaws.com"}) {
+					[]string{"ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com", "dlm.amazonaws.com", "backup.amazonaws.com"}) {
 					t.Errorf("%s: PassRole to %v", role, got)
 				}
 			}

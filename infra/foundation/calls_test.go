@@ -354,7 +354,14 @@ var resourceCalls = map[string]func(l *lifecycle){
 		arn := l.bucket(l.str("bucket"))
 		l.add(l.creating(), arn, "s3:CreateBucket", "s3:PutBucketTagging")
 		l.add(nil, arn, "s3:GetBucketTagging", "s3:GetBucketPolicy", "s3:ListBucket", "s3:GetBucketVersioning",
-			"s3:DeleteBucket", "s3:ListBucketVersions")
+			"s3:ListBucketVersions")
+		// The database archive (slipway-<stack>-backup-*) outlives prod:
+		// deleting it is an administrator's act there.
+		if strings.Contains(l.str("bucket"), "-backup-") {
+			l.prodAdminOnly(one("s3:DeleteBucket", arn, nil))
+		} else {
+			l.add(nil, arn, "s3:DeleteBucket")
+		}
 	},
 	"aws:s3/bucketObjectv2:BucketObjectv2": func(l *lifecycle) {
 		arn := l.bucket(l.str("bucket")) + "/" + l.str("key")

@@ -16,7 +16,9 @@ func TestBackupRights(t *testing.T) {
 		return "arn:aws:backup:" + region + ":" + acct + ":backup-vault:slipway-" + stack + "-backup-vault-1a2b3c4d"
 	}
 	plan := "arn:aws:backup:" + region + ":" + acct + ":backup-plan:0f1e2d3c"
-	archive := func(stack, key string) string { return "arn:aws:s3:::slipway-" + stack + "-backup-archive-1a2b3c4d" + key }
+	archive := func(stack, key string) string {
+		return "arn:aws:s3:::slipway-" + stack + "-backup-archive-1a2b3c4d" + key
+	}
 	viaBackup := map[string][]string{"kms:ViaService": {"backup." + region + ".amazonaws.com"}}
 	for _, c := range []struct {
 		who  string

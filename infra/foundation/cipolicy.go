@@ -251,7 +251,12 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		allow("SsmUseClassDocuments", []string{"ssm:CreateAssociation", "ssm:UpdateAssociation", "ssm:SendCommand",
 			"ssm:DescribeDocument", "ssm:GetDocument", "ssm:DescribeDocumentPermission", "ssm:ListTagsForResource"},
 			x.documents(), nil),
-		allow("SsmCreateAssociations", []string{"ssm:CreateAssociation", "ssm:AddTagsToResource"},
+		// A new association: the document above is the gate (the
+		// association resource itself names nothing); its tags must be
+		// the class's.
+		allow("SsmCreateAssociations", []string{"ssm:CreateAssociation"},
+			pulumi.StringArray{acct.arn("ssm", "association/*")}, nil),
+		allow("SsmTagNewAssociations", []string{"ssm:AddTagsToResource"},
 			pulumi.StringArray{acct.arn("ssm", "association/*")}, x.newTagged()),
 		allow("SsmOwnAssociations", []string{"ssm:UpdateAssociation", "ssm:DeleteAssociation", "ssm:DescribeAssociation",
 			"ssm:DescribeAssociationExecutions", "ssm:AddTagsToResource", "ssm:RemoveTagsFromResource", "ssm:ListTagsForResource"},
@@ -413,7 +418,10 @@ func backupStatements(a ciPolicyArgs, x arns) []iam.GetPolicyDocumentStatementAr
 	}
 	out := []iam.GetPolicyDocumentStatementArgs{
 		allow("BackupOwnVaults", vaultActions, vaults, nil),
-		allow("BackupCreatePlans", []string{"backup:CreateBackupPlan", "backup:TagResource"}, plans, x.newTagged()),
+		// A new plan selects nothing until a selection is added, which
+		// needs the plan's stack tag (BackupOwnPlans).
+		allow("BackupCreatePlans", []string{"backup:CreateBackupPlan"}, plans, nil),
+		allow("BackupTagNewPlans", []string{"backup:TagResource"}, plans, x.newTagged()),
 		allow("BackupOwnPlans", planActions, plans, x.ownKeepingTag()),
 		// The vault's default key (aws/backup), only through AWS Backup.
 		allow("BackupDefaultKey", []string{"kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:RetireGrant"},

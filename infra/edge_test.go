@@ -434,7 +434,8 @@ func TestCAARecordIsOffByDefault(t *testing.T) {
 	if v := yaml.Values["slipway:caaRecord"]; v != "false" {
 		t.Errorf("Pulumi.yaml + Pulumi.prod.yaml: slipway:caaRecord = %q, want false", v)
 	}
-	bare := stacks.Files{Values: map[string]string{"slipway:domain": "slipway.example.com"}}
+	bare := stacks.Files{Values: map[string]string{"slipway:domain": "slipway.example.com",
+		"aws:allowedAccountIds": `["222222222222"]`, "slipway:backups": "true"}}
 	bare.SetSecret("slipway:dbPassword", testDBPassword)
 	bare.SetSecret("slipway:originSecret", testOriginSecret)
 	cfg, err := stacks.Parse("slipway", "prod", bare)

@@ -24,14 +24,11 @@ type Stack struct {
 	Monitoring *Monitoring
 	// Domain is nil without a custom domain.
 	Domain *Domain
-	// Deployer is nil in review stacks.
-	Deployer *Deployer
-	// RoleBoundary is nil in review stacks (they use dev's).
-	RoleBoundary *RoleBoundary
 	// Backups is nil without slipway:backups (always in review stacks).
 	Backups *Backups
 
-	// boundaryARN is the permissions boundary every role carries.
+	// boundaryARN is the permissions boundary every role carries: the
+	// class's, created by the foundation (boundary.go).
 	boundaryARN pulumi.StringOutput
 
 	cfg      stacks.Config
@@ -40,19 +37,21 @@ type Stack struct {
 	acct     account
 }
 
-// New builds the whole stack from its config, in dependency order: the
-// roles' permissions boundary (dev and prod), what the host needs (its
-// network, data, images, logs, queue, alarm topic),
-// the host, what runs on it (the release), what fronts it (the edge), what
-// watches it (monitoring) and who deploys it (the CI identity).
+// New builds the whole stack from its config, in dependency order: what
+// the host needs (its network, data, images, logs, queue, alarm topic),
+// the host, what runs on it (the release), what fronts it (the edge) and
+// what watches it (monitoring). Who deploys it is not the stack's: the CI
+// identities, their boundary and the host documents are the foundation's
+// (infra/foundation), so an app stack creates no identity, no boundary
+// and no document; it finds its class's boundary by name.
 func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	p, err := newProviders(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Stack{cfg: cfg, p: p, regional: pulumi.Provider(p.Regional), acct: lookupAccount(ctx, p.Regional, cfg.Region)}
+	s.boundaryARN = roleBoundaryARN(ctx, cfg, s.acct, s.regional)
 	for _, step := range []func(*pulumi.Context) error{
-		s.buildRoleBoundary,
 		s.buildNetworkAndData,
 		s.buildHostServices,
 		s.buildBackups,
@@ -60,28 +59,12 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		s.buildRelease,
 		s.buildEdge,
 		s.buildMonitoring,
-		s.buildDeployer,
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// buildRoleBoundary creates dev's or prod's role boundary before any
-// role; a review stack names dev's by its computed ARN.
-func (s *Stack) buildRoleBoundary(ctx *pulumi.Context) (err error) {
-	if s.cfg.Profile.Ephemeral() {
-		s.boundaryARN = roleBoundaryARN(s.cfg, s.acct)
-		return nil
-	}
-	s.RoleBoundary, err = NewRoleBoundary(ctx, "role-boundary", RoleBoundaryArgs{Config: s.cfg, Account: s.acct}, s.regional)
-	if err != nil {
-		return err
-	}
-	s.boundaryARN = s.RoleBoundary.ARN
-	return nil
 }
 
 func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
@@ -263,14 +246,9 @@ func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
 	return err
 }
 
-// buildDeployer creates the CI identity, for the long-lived stacks only.
-func (s *Stack) buildDeployer(ctx *pulumi.Context) (err error) {
-	if s.cfg.Profile.Ephemeral() {
-		return nil
-	}
-	s.Deployer, err = NewDeployer(ctx, "deploy", DeployerArgs{Config: s.cfg, Account: s.acct}, s.regional)
-	return err
-}
+// dashboardName is the CloudWatch dashboard's name: dashboards take no
+// auto-name, and one per stack cannot collide.
+func dashboardName(cfg stacks.Config) string { return cfg.Project + "-" + cfg.Stack }
 
 // parameterPath is the SSM path under which the stack's release and
 // secrets live; the host may read only below it.
@@ -303,14 +281,6 @@ func (s *Stack) Outputs() pulumi.Map {
 	if b := s.Backups; b != nil {
 		out["backupBucketName"] = b.BucketName
 		out["backupVaultName"] = b.VaultName
-	}
-	if d := s.Deployer; d != nil {
-		out["deployUserName"] = d.UserName
-		out["deployAccessKeyId"] = d.AccessKeyID
-		out["deploySecretAccessKey"] = d.SecretAccessKey
-		if d.HasRole {
-			out["deployRoleArn"] = d.RoleARN
-		}
 	}
 	return out
 }

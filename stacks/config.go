@@ -23,6 +23,9 @@ type Config struct {
 	Stack   string
 	Profile Profile
 	Region  string
+	// AllowedAccountIDs pins the account (aws:allowedAccountIds): every
+	// AWS provider refuses to run in another.
+	AllowedAccountIDs []string
 	// ProjectDir is the directory holding Pulumi.yaml; the paths of the
 	// workload (app/...) and of the SPA build are relative to it.
 	ProjectDir string
@@ -265,6 +268,7 @@ func Parse(project, stack string, src Source) (Config, error) {
 		},
 		Origin: OriginConfig{Secret: r.headerSecret(key("originSecret"))},
 	}
+	cfg.AllowedAccountIDs = r.allowedAccounts(stack, profile)
 	cfg.checkCombinations(r)
 	cfg.checkBackup(r)
 	if len(r.errs) > 0 {

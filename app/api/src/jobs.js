@@ -1,4 +1,5 @@
 'use strict';
+const { isDatabaseUnavailable } = require('./dberrors');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -23,6 +24,7 @@ async function processMessage(pool, body, timeoutSeconds) {
   const jobId = jobIdOf(body);
 
   const client = await pool.connect();
+  let failed;
   try {
     await client.query('BEGIN');
     // The processing budget: no statement (including waiting for the row lock) may outlast it.
@@ -44,10 +46,11 @@ async function processMessage(pool, body, timeoutSeconds) {
     await client.query('COMMIT');
     return { jobId, alreadyDone: false, result };
   } catch (err) {
+    failed = err;
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    client.release(isDatabaseUnavailable(failed) ? failed : undefined);
   }
 }
 

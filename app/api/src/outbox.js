@@ -1,4 +1,5 @@
 'use strict';
+const { isDatabaseUnavailable } = require('./dberrors');
 const { setTimeout: sleep } = require('node:timers/promises');
 const { SendMessageCommand } = require('@aws-sdk/client-sqs');
 
@@ -50,6 +51,7 @@ class OutboxRelay {
   // many it sent. Also prunes rows sent more than a day ago.
   async relayOnce() {
     const client = await this.pool.connect();
+    let failed;
     let sent = [];
     try {
       await client.query('BEGIN');
@@ -77,10 +79,11 @@ class OutboxRelay {
       if (failure) throw failure;
       return sent.length;
     } catch (err) {
+      failed = err;
       await client.query('ROLLBACK').catch(() => {});
       throw err;
     } finally {
-      client.release();
+      client.release(isDatabaseUnavailable(failed) ? failed : undefined);
     }
   }
 }

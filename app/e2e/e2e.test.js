@@ -243,6 +243,13 @@ test('the proxy refuses to start without a valid origin header configuration', (
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, message);
     }
+    // Without PROXY_WRITE_* the envsh's defaults fill the template: 1 write/s, burst 10.
+    const ok = render(out, { ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: SECRET });
+    assert.equal(ok.status, 0, ok.stderr);
+    const conf = fs.readFileSync(path.join(out, 'default.conf'), 'utf8');
+    assert.match(conf, /limit_req_zone \$write_limit_key zone=writes_per_viewer:10m rate=1r\/s;/);
+    assert.match(conf, /limit_req zone=writes_per_viewer burst=10 nodelay;/);
+    assert.doesNotMatch(conf, /\$\{PROXY_WRITE_/, 'the write limit variables are rendered');
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

@@ -205,3 +205,35 @@ test('a job that still fails on its last receive is marked failed (the SPA stops
     await q.stop();
   }
 });
+
+test('a failing job is hidden for its back-off (ChangeMessageVisibility), not the queue visibility timeout, then completes', async () => {
+  const q = await h.startSqs({ visibilityTimeout: 1, maxReceiveCount: 5 });
+  const sqs = createSqsClient({ region: 'us-east-1', endpoint: q.endpoint });
+  const jobId = await newJob('Backed off');
+  const failures = [];
+  const rec = { info() {}, error() {}, warn(obj, msg) { if (msg === 'job failed, retry later') failures.push({ at: Date.now(), ...obj }); } };
+  // The row is locked: the job's statement_timeout (1 s) fails it, a failure of the job itself.
+  const locker = await pool.connect();
+  await locker.query('BEGIN');
+  await locker.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [jobId]);
+  const c = new Consumer({ pool, sqs, queueUrl: q.queueUrl, log: rec, timeoutSeconds: 1, waitSeconds: 1, heartbeatFile, retry: { baseSeconds: 6, maxSeconds: 60 }, maxReceiveCount: 5 });
+  try {
+    await sqs.send(new SendMessageCommand({ QueueUrl: q.queueUrl, MessageBody: JSON.stringify({ jobId }) }));
+    c.start();
+    await h.waitFor(() => failures.length >= 2, 'two failed receives', 30000);
+    await locker.query('ROLLBACK');
+    // Receive 1 failed -> hidden 3..6 s; receive 2 came after that (plus its own 1 s timeout),
+    // not after the queue's 1 s visibility timeout (that would be a gap of about 2 s).
+    assert.equal(failures[0].attempt, 1);
+    assert.ok(failures[0].retryInSeconds >= 3 && failures[0].retryInSeconds <= 6, JSON.stringify(failures[0]));
+    assert.equal(failures[1].attempt, 2);
+    const gap = (failures[1].at - failures[0].at) / 1000;
+    assert.ok(gap >= failures[0].retryInSeconds, `second failure ${gap} s after the first, back-off ${failures[0].retryInSeconds} s`);
+    await h.waitFor(async () => (await pool.query('SELECT status FROM jobs WHERE id = $1', [jobId])).rows[0].status === 'done', 'done after its back-off', 30000);
+  } finally {
+    locker.release();
+    await c.stop();
+    sqs.destroy();
+    await q.stop();
+  }
+});

@@ -323,3 +323,20 @@ test('browser: the SPA stops polling a job that failed or vanished (404)', async
     await su.end();
   }
 });
+
+test('Postgres down: the API answers 503 in JSON with Retry-After through nginx and the CDN (not nginx\'s 502), and recovers', async () => {
+  await pg.halt();
+  try {
+    for (const [method, body] of [['GET'], ['POST', JSON.stringify({ name: 'during the outage' })]]) {
+      const res = await fetch(`${cdnBase}/api/items`, { method, headers: { 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 503, method);
+      assert.equal(res.headers.get('retry-after'), '30', method);
+      assert.deepEqual(await res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'the database is unavailable; retry later' });
+    }
+    assert.equal((await fetch(`${cdnBase}/healthz`)).status, 200, 'the API process is alive');
+  } finally {
+    await pg.resume();
+  }
+  await h.waitFor(async () => (await fetch(`${cdnBase}/api/items`)).status === 200, 'reads again after Postgres returns');
+  assert.equal(api.exitCode, null, 'the API never exited');
+});

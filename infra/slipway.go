@@ -28,6 +28,13 @@ type Stack struct {
 	Deployer *Deployer
 	// RoleBoundary is nil in review stacks (they use dev's).
 	RoleBoundary *RoleBoundary
+	// The "past one host" profile (cluster.go, rds.go): nil unless
+	// slipway:database is rds (Database) or slipway:compute is ecs (the
+	// rest). In ecs mode Host, Data and Release are nil.
+	Database     *Database
+	LoadBalancer *LoadBalancer
+	Cluster      *Cluster
+	Autoscaling  *Autoscaling
 
 	// boundaryARN is the permissions boundary every role carries.
 	boundaryARN pulumi.StringOutput
@@ -53,6 +60,7 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		s.buildRoleBoundary,
 		s.buildNetworkAndData,
 		s.buildHostServices,
+		s.buildPlatform,
 		s.buildHost,
 		s.buildRelease,
 		s.buildEdge,
@@ -91,8 +99,8 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		InstanceType:        s.cfg.Host.InstanceType,
 		Region:              s.cfg.Region,
 	}, s.regional)
-	if err != nil {
-		return err
+	if err != nil || s.cfg.Platform.OnECS() {
+		return err // ecs: no host, so no data volume
 	}
 	// The volume lives in the host's subnet's zone (its actual zone, an
 	// output, not the zone the network would choose today): EBS cannot
@@ -140,6 +148,9 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 }
 
 func (s *Stack) buildHost(ctx *pulumi.Context) error {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	release, err := ReleaseBootstrap()
 	if err != nil {
 		return err
@@ -171,6 +182,9 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 // buildRelease rolls the host onto the images; an app change changes only
 // the release, never the host.
 func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	logGroups := map[string]pulumi.StringInput{}
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
@@ -208,7 +222,7 @@ func (s *Stack) buildEdge(ctx *pulumi.Context) (err error) {
 		Profile:          s.cfg.Profile,
 		Stack:            s.cfg.Stack,
 		BuildDir:         s.cfg.Path(s.cfg.Site.BuildDir),
-		OriginDomain:     s.Host.PublicDNS,
+		OriginDomain:     s.originDomain(),
 		OriginSecret:     s.cfg.Origin.Secret.Output(),
 		Domain:           s.cfg.DNS.Domain,
 		Certificate:      certificate,
@@ -228,7 +242,7 @@ func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
 	s.Monitoring, err = NewMonitoring(ctx, "monitoring", MonitoringArgs{
 		Stack:          s.cfg.Stack,
 		Account:        s.acct,
-		InstanceID:     s.Host.InstanceID.ToStringOutput(),
+		InstanceID:     s.monitoredInstance(),
 		Queue:          s.Queue,
 		Alerts:         s.Alerts,
 		Global:         s.p.Global,
@@ -257,14 +271,6 @@ func parameterPath(cfg stacks.Config) string {
 func (s *Stack) Outputs() pulumi.Map {
 	out := pulumi.Map{
 		"vpcId":              s.Network.VpcID,
-		"instanceId":         s.Host.InstanceID,
-		"publicIp":           s.Host.PublicIP,
-		"ssmSessionCommand":  pulumi.Sprintf("aws ssm start-session --target %s --region %s", s.Host.InstanceID, s.cfg.Region),
-		"hostAmi":            s.Host.AMI,
-		"latestAmi":          s.Host.LatestAMI,
-		"dataVolumeId":       s.Data.VolumeID,
-		"releaseId":          s.Release.ID,
-		"imageDigests":       s.Release.Images,
 		"siteUrl":            s.Site.URL,
 		"cloudfrontDomain":   s.Site.DomainName,
 		"distributionId":     s.Site.DistributionID,
@@ -275,6 +281,7 @@ func (s *Stack) Outputs() pulumi.Map {
 		"alarmTopicArn":      s.Alerts.TopicARN,
 		"dashboardUrl":       s.Monitoring.DashboardURL,
 	}
+	s.computeOutputs(out)
 	if d := s.Deployer; d != nil {
 		out["deployUserName"] = d.UserName
 		out["deployAccessKeyId"] = d.AccessKeyID

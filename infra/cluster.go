@@ -646,7 +646,7 @@ func (s *Stack) monitoredInstance() pulumi.StringInput {
 func (s *Stack) computeOutputs(out pulumi.Map) {
 	if s.Database != nil {
 		out["databaseAddress"] = s.Database.Address
-		out["databaseMasterSecretArn"] = s.Database.MasterSecretARN
+		out["databaseMasterCredentialsArn"] = s.Database.MasterSecretARN
 	}
 	if s.Cluster != nil {
 		digests := pulumi.StringMap{}

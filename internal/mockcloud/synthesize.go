@@ -270,6 +270,9 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		id = arn("elasticloadbalancing", suffix)
 	case "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule":
 		set("arn", arn("elasticloadbalancing", "listener/"+hash(seed, 16)))
+	case "aws:appautoscaling/policy:Policy":
+		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:scalingPolicy:%s-%s:resource/%s:policyName/%s",
+			region, Account, hash(seed, 8), hash(seed+"1", 4), str("resourceId"), phys))
 	case "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup":
 		set("name", phys)
 		id = phys

@@ -279,5 +279,6 @@ func good(profile stacks.Profile) *world {
 		w.add(tAccessKey, "deploy", "AKIAEXAMPLE", map[string]any{"user": "slipway-deploy"}, nil)
 		w.outputs["deploySecretAccessKey"] = mockcloud.Output{Value: "mock-secret", Secret: true}
 	}
+	addPlatform(w) // the ECS + RDS profile (ecs_fixtures_test.go)
 	return w
 }

@@ -426,7 +426,7 @@ const dbSetupScript = `const {Client}=require('pg');const e=process.env;(async()
 	`await c.connect();const q=(s,p)=>c.query(s,p);` +
 	`const id=(await q('SELECT quote_ident($1) AS u, quote_literal($2) AS p, quote_ident($3) AS d',[e.DATABASE_USER,e.DATABASE_PASSWORD,e.DATABASE_NAME])).rows[0];` +
 	`const role=(await q('SELECT 1 FROM pg_roles WHERE rolname=$1',[e.DATABASE_USER])).rowCount>0;` +
-	"await q(`${role?'ALTER':'CREATE'} ROLE ${id.u} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD ${id.p}`);" +
+	"await q(`${role?'ALTER':'CREATE'} ROLE ${id.u} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${id.p}`);" +
 	`if((await q('SELECT 1 FROM pg_database WHERE datname=$1',[e.DATABASE_NAME])).rowCount===0){` +
 	"await q(`GRANT ${id.u} TO CURRENT_USER`);await q(`CREATE DATABASE ${id.d} OWNER ${id.u}`);}" +
 	"await q(`REVOKE ALL ON DATABASE ${id.d} FROM PUBLIC`);await c.end();" +

@@ -52,12 +52,13 @@ type LoadBalancerArgs struct {
 // CloudFront can use.
 //
 // Why not a CloudFront VPC origin on an internal load balancer, which no
-// one on the internet can reach at all? Cost is the same (VPC origins are
-// free; the ALB is paid either way), and it is the safer design, but it
-// needs the distribution's API origin rebuilt as a vpcOriginConfig and a
-// VPC origin resource that takes about 15 minutes per create or update,
-// and it would change the edge, whose URNs and inputs this profile keeps
-// as they are. The public ALB gets the same two locks the host has: its
+// one on the internet can reach at all? It costs the same (VPC origins
+// are free; the ALB is paid either way) and is the safer design, but the
+// internal load balancer must sit in private subnets, which the network
+// does not have (network.go: public subnets only, no NAT), the
+// distribution's API origin becomes a vpcOriginConfig (the edge changes,
+// which this profile keeps as it is), and a VPC origin takes about 15
+// minutes per create or update. The public ALB gets the same two locks the host has: its
 // security group admits only CloudFront's origin-facing prefix list (no
 // other AWS customer's CloudFront is excluded by that), and a listener
 // rule forwards only requests carrying the origin secret; everything else

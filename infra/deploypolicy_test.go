@@ -612,6 +612,9 @@ func invokeCalls(t *testing.T, res *mockcloud.Result) map[string][]iamCall {
 		},
 		// network.go: the zones that offer the host's instance type.
 		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
+		// cluster.go: ECS services read back after a deploy; ecs mode only
+		// (its rights are the foundation's: docs/scaling.md, ecs_test.go).
+		"ecs.LookupServiceOutput": ecsServiceReads(res),
 	}
 }
 

@@ -536,3 +536,13 @@ func TestHostWithRDS(t *testing.T) {
 		t.Errorf("ecs with the container database: %v", err)
 	}
 }
+
+// ecsServiceReads are the calls verifyDeployed's read-back makes: one
+// DescribeServices per ECS service of the stack (none outside ecs mode).
+func ecsServiceReads(res *mockcloud.Result) []iamCall {
+	var calls []iamCall
+	for _, s := range res.ByType("aws:ecs/service:Service") {
+		calls = append(calls, iamCall{"ecs:DescribeServices", s.ID, nil})
+	}
+	return calls
+}

@@ -419,14 +419,17 @@ type container struct {
 // secret) before every API task: it creates or updates the application's
 // own role (slipway:dbUser, the role app/db creates for the container
 // database: no superuser, no CREATEDB/CREATEROLE) and its database, which
-// that role owns. Idempotent; identifiers and the password are quoted by
-// Postgres (quote_ident/quote_literal), never spliced raw.
+// that role owns. Idempotent (an existing role only gets its password: a
+// non-superuser master, as RDS's is, may not restate NOSUPERUSER, and a
+// role that is wider than the app's is refused); identifiers and the
+// password are quoted by Postgres (quote_ident/quote_literal).
 const dbSetupScript = `const {Client}=require('pg');const e=process.env;(async()=>{` +
 	`const c=new Client({host:e.DATABASE_HOST,port:+e.DATABASE_PORT,user:e.MASTER_USERNAME,password:e.MASTER_PASSWORD,database:'postgres'});` +
 	`await c.connect();const q=(s,p)=>c.query(s,p);` +
 	`const id=(await q('SELECT quote_ident($1) AS u, quote_literal($2) AS p, quote_ident($3) AS d',[e.DATABASE_USER,e.DATABASE_PASSWORD,e.DATABASE_NAME])).rows[0];` +
-	`const role=(await q('SELECT 1 FROM pg_roles WHERE rolname=$1',[e.DATABASE_USER])).rowCount>0;` +
-	"await q(`${role?'ALTER':'CREATE'} ROLE ${id.u} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${id.p}`);" +
+	`const r=(await q('SELECT rolsuper OR rolcreaterole OR rolcreatedb AS wide FROM pg_roles WHERE rolname=$1',[e.DATABASE_USER])).rows[0];` +
+	`if(r&&r.wide)throw new Error('role '+e.DATABASE_USER+' may create roles or databases or is a superuser: refusing to use it');` +
+	"await q(r?`ALTER ROLE ${id.u} WITH LOGIN PASSWORD ${id.p}`:`CREATE ROLE ${id.u} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD ${id.p}`);" +
 	`if((await q('SELECT 1 FROM pg_database WHERE datname=$1',[e.DATABASE_NAME])).rowCount===0){` +
 	"await q(`GRANT ${id.u} TO CURRENT_USER`);await q(`CREATE DATABASE ${id.d} OWNER ${id.u}`);}" +
 	"await q(`REVOKE ALL ON DATABASE ${id.d} FROM PUBLIC`);await c.end();" +

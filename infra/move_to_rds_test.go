@@ -321,3 +321,107 @@ func TestMoveToRDSScriptIsClean(t *testing.T) {
 		t.Errorf("shellcheck: %v\n%s", err, out)
 	}
 }
+
+// The API task's db-setup and migrate steps, exactly as the task
+// definition renders them (command and environment), run for real with
+// Node against a TLS-only Postgres whose admin is not a superuser (as
+// RDS's master): db-setup creates the application's role and database,
+// twice without harm; migrate applies the app's migrations as that role.
+func TestECSDatabaseStepsRunAgainstPostgres(t *testing.T) {
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat("../app/api/node_modules/pg"); err != nil {
+		t.Skip("app/api/node_modules missing: run npm ci in app/api (scripts/test.sh does)")
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	base, err := os.MkdirTemp("", "slipway-dbsetup-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	_ = os.Chmod(base, 0o755)
+	rds := startPostgres(t, base, "rds", true)
+	rds.psql(t, "postgres", "postgres-super-pw", "postgres", "require",
+		"CREATE ROLE slipway_admin LOGIN CREATEROLE CREATEDB PASSWORD 'rds-master-pw'")
+
+	res := deploy(t, "pr-7", onECSFor("pr-7"))
+	cs := containersOf(t, mustFind(t, res, "aws:ecs/taskDefinition:TaskDefinition", "cluster-api"))
+	step := func(name string, password string) (string, error) {
+		c := byName(cs, name)
+		cmd := c["command"].([]any)
+		run := exec.Command(node, cmd[1].(string), cmd[2].(string))
+		run.Dir = "../app/api"
+		env := []string{"PATH=" + os.Getenv("PATH")}
+		for _, e := range c["environment"].([]any) {
+			kv := e.(map[string]any)
+			v := kv["value"].(string)
+			switch kv["name"] {
+			case "DATABASE_HOST":
+				v = "127.0.0.1"
+			case "DATABASE_PORT":
+				v = rds.port
+			}
+			env = append(env, kv["name"].(string)+"="+v)
+		}
+		// What ECS injects from SSM and Secrets Manager.
+		env = append(env, "DATABASE_PASSWORD="+password, "MASTER_USERNAME=slipway_admin", "MASTER_PASSWORD=rds-master-pw")
+		run.Env = env
+		out, err := run.CombinedOutput()
+		return string(out), err
+	}
+	for i, pw := range []string{"first-app-password-123", "rotated-app-password-456"} {
+		if out, err := step("db-setup", pw); err != nil {
+			t.Fatalf("db-setup run %d: %v\n%s", i+1, err, out)
+		}
+	}
+	if out, err := step("migrate", "rotated-app-password-456"); err != nil {
+		t.Fatalf("migrate: %v\n%s", err, out)
+	}
+	app := func(sql string) string { return rds.psql(t, "app", "rotated-app-password-456", "app", "require", sql) }
+	if got := app("SELECT count(*) > 0 FROM schema_migrations"); got != "t" {
+		t.Errorf("no migrations recorded: %s", got)
+	}
+	if got := app("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"); got != "f|f|f" {
+		t.Errorf("app role super/createdb/createrole = %s", got)
+	}
+	if got := app("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"); got != "app" {
+		t.Errorf("tables owned by %q", got)
+	}
+	if got := app("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'"); got != "app" {
+		t.Errorf("database owner %s", got)
+	}
+	// The first password no longer works: the second run updated it.
+	old := exec.Command(rds.bin+"/psql", "-X", "-d", "host=127.0.0.1 port="+rds.port+" dbname=app user=app sslmode=require", "-c", "SELECT 1")
+	old.Env = append(os.Environ(), "PGPASSWORD=first-app-password-123")
+	if err := old.Run(); err == nil {
+		t.Error("db-setup did not update the role's password")
+	}
+	// A failing migration exits non-zero (so ECS never starts the API).
+	rds.psql(t, "postgres", "postgres-super-pw", "app", "require", "REVOKE CREATE ON SCHEMA public FROM app; ALTER SCHEMA public OWNER TO postgres; DELETE FROM schema_migrations")
+	if out, err := step("migrate", "rotated-app-password-456"); err == nil {
+		t.Errorf("a migration that cannot apply exited 0:\n%s", out)
+	}
+}
+
+// A role that already exists on RDS (an earlier db-setup or move) only
+// gets its password; one wider than the application's is refused.
+func TestMoveToRDSReusesTheApplicationRole(t *testing.T) {
+	f := newMoveFixture(t)
+	admin := func(sql string) { f.dst.psql(t, "slipway_admin", "rds-master-pw", "postgres", "require", sql) }
+	admin("CREATE ROLE app LOGIN CREATEDB PASSWORD 'older-password'")
+	if out, err := f.move(t); err == nil || !strings.Contains(out, "role app may create roles or databases") {
+		t.Fatalf("a role with CREATEDB was used: %v\n%s", err, out)
+	}
+	admin("ALTER ROLE app NOCREATEDB")
+	out, err := f.move(t)
+	if err != nil {
+		t.Fatalf("move with an existing role: %v\n%s", err, out)
+	}
+	if got := f.dst.psql(t, "app", "rds-app-pw-0123456789", "app", "require", "SELECT count(*) FROM jobs"); got != "2500" {
+		t.Errorf("jobs %s", got)
+	}
+}

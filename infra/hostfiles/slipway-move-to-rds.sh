@@ -114,9 +114,15 @@ others="$(src_sql -c "SELECT count(*) FROM pg_stat_activity WHERE datname = curr
 
 # 3. The application's role and database on RDS (idempotent).
 admin_sql -v app_user="$DST_APP_USER" -v app_password="$DST_APP_PASSWORD" -v app_db="$DST_DB" <<'SQL'
-SELECT format('%s ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L',
-              CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user') THEN 'ALTER' ELSE 'CREATE' END,
-              :'app_user', :'app_password') \gexec
+-- An existing role only gets its password (RDS's master is no superuser and may not restate
+-- NOSUPERUSER); one wider than the application's is refused.
+SELECT format('DO $r$ BEGIN RAISE EXCEPTION %L; END $r$',
+              format('role %s may create roles or databases, or is a superuser: refusing to use it', :'app_user'))
+  FROM pg_roles WHERE rolname = :'app_user' AND (rolsuper OR rolcreaterole OR rolcreatedb) \gexec
+SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app_user')
+            THEN format('ALTER ROLE %I WITH LOGIN PASSWORD %L', :'app_user', :'app_password')
+            ELSE format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE PASSWORD %L', :'app_user', :'app_password')
+       END \gexec
 SELECT format('GRANT %I TO CURRENT_USER', :'app_user')
  WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'app_db') \gexec
 SELECT format('CREATE DATABASE %I OWNER %I', :'app_db', :'app_user')

@@ -546,3 +546,38 @@ func ecsServiceReads(res *mockcloud.Result) []iamCall {
 	}
 	return calls
 }
+
+// Routine changes (a bigger database class or disk, longer backups, more
+// tasks, other task sizes) leave every input that would replace the RDS
+// instance or the load balancer as it was (terraform-provider-aws
+// aws_db_instance / aws_lb forces-new attributes).
+func TestECSRoutineChangesDoNotReplaceState(t *testing.T) {
+	forcesNew := map[string][]string{
+		"aws:rds/instance:Instance":        {"identifier", "engine", "storageEncrypted", "username", "kmsKeyId", "availabilityZone", "dbName", "characterSetName"},
+		"aws:lb/loadBalancer:LoadBalancer": {"name", "internal", "loadBalancerType"},
+		"aws:lb/targetGroup:TargetGroup":   {"name", "port", "protocol", "targetType", "vpcId"},
+		"aws:ecs/cluster:Cluster":          {"name"},
+	}
+	before := deploy(t, "prod", onECSFor("prod"))
+	after := deploy(t, "prod", onECSFor("prod"), func(f *stacks.Files) {
+		f.Values["slipway:rdsInstanceClass"] = "db.t4g.small"
+		f.Values["slipway:rdsStorageSize"] = "40"
+		f.Values["slipway:rdsBackupRetentionDays"] = "21"
+		f.Values["slipway:apiMaxTasks"] = "8"
+		f.Values["slipway:apiCpu"], f.Values["slipway:apiMemory"] = "512", "1024"
+	})
+	for typ, keys := range forcesNew {
+		b, a := one(t, before, typ), one(t, after, typ)
+		if b.URN != a.URN {
+			t.Errorf("%s: URN %s -> %s", typ, b.URN, a.URN)
+		}
+		for _, k := range keys {
+			if mustJSON(b.In(k)) != mustJSON(a.In(k)) {
+				t.Errorf("%s: %s changes %v -> %v (replaces it)", typ, k, b.In(k), a.In(k))
+			}
+		}
+	}
+	if db := one(t, after, "aws:rds/instance:Instance"); db.Str("instanceClass") != "db.t4g.small" || db.In("allocatedStorage") != 40.0 {
+		t.Errorf("the change did not reach RDS: %v %v", db.In("instanceClass"), db.In("allocatedStorage"))
+	}
+}

@@ -8,6 +8,18 @@ import (
 	"slipway/internal/mockcloud"
 )
 
+// metricMathAlarm describes an alarm on metric math: its expression,
+// comparison and periods ("" for a plain metric alarm).
+func metricMathAlarm(r mockcloud.Resource) string {
+	for _, q := range list(r.In("metricQueries")) {
+		m, _ := q.(map[string]any)
+		if e := str(m["expression"]); e != "" && m["returnData"] == true {
+			return fmt.Sprintf("%s %s %v, %v×60s", e, comparison(r.Str("comparisonOperator")), r.In("threshold"), r.In("evaluationPeriods"))
+		}
+	}
+	return ""
+}
+
 // The detail lines of the ECS + RDS profile's types: what a reviewer must
 // see before `pulumi up` (public exposure, secrets, protections, how a
 // deploy fails).

@@ -344,7 +344,8 @@ func TestLoadBalancerOnlyCloudFrontReaches(t *testing.T) {
 		res := deploy(t, stack, onECSFor(stack))
 		alb := one(t, res, "aws:lb/loadBalancer:LoadBalancer")
 		prod := stack == "prod"
-		if alb.In("dropInvalidHeaderFields") != true || alb.In("internal") != false || alb.Str("loadBalancerType") != "application" {
+		if alb.In("dropInvalidHeaderFields") != true || alb.In("internal") != false || alb.Str("loadBalancerType") != "application" ||
+			alb.Str("xffHeaderProcessingMode") != "preserve" {
 			t.Errorf("%s: load balancer %v", stack, alb.Inputs)
 		}
 		if alb.In("enableDeletionProtection") != prod || (alb.In("accessLogs.enabled") == true) != prod {

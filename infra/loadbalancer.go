@@ -138,7 +138,13 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 		DesyncMitigationMode: pulumi.String("strictest"),
 		// Above CloudFront's origin keep-alive (5 s default, 60 s max), so
 		// the ALB never closes a connection CloudFront is about to reuse.
-		IdleTimeout:              pulumi.Int(65),
+		IdleTimeout: pulumi.Int(65),
+		// X-Forwarded-For as CloudFront sent it, whose last entry is the
+		// viewer CloudFront saw: the API trusts one proxy hop (app.js
+		// trustProxy: 1), so it reads the viewer as it did behind nginx.
+		// Appending (the default) would make every viewer CloudFront's
+		// edge address. Only origin-verified requests reach the API.
+		XffHeaderProcessingMode:  pulumi.String("preserve"),
 		EnableDeletionProtection: pulumi.Bool(prod), // ELB.6
 		AccessLogs:               logs,              // ELB.5
 	}, append([]pulumi.ResourceOption{parent}, logOpts...)...)

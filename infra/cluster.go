@@ -574,6 +574,7 @@ func (s *Stack) buildPlatform(ctx *pulumi.Context) (err error) {
 		AccessLogs:       s.cfg.Profile == stacks.Prod,
 		LogRetentionDays: s.cfg.Logs.RetentionDays,
 		Account:          s.acct,
+		AlarmActions:     alarmActions,
 	}, s.regional); err != nil {
 		return err
 	}

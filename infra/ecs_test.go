@@ -386,6 +386,12 @@ func TestLoadBalancerOnlyCloudFrontReaches(t *testing.T) {
 		if !rule.IsSecretInput("conditions") {
 			t.Errorf("%s: the origin secret is in plain text in the listener rule's state", stack)
 		}
+		down := mustFind(t, res, "aws:cloudwatch/metricAlarm:MetricAlarm", "loadbalancer-api-healthy")
+		topic := one(t, res, "aws:sns/topic:Topic").Out("arn")
+		if down.Str("metricName") != "HealthyHostCount" || down.Str("treatMissingData") != "breaching" ||
+			!slices.Equal(strs(down.In("alarmActions")), []string{topic.(string)}) {
+			t.Errorf("%s: API-down alarm %v", stack, down.Inputs)
+		}
 		tg := one(t, res, "aws:lb/targetGroup:TargetGroup")
 		if tg.Str("healthCheck.path") != "/readyz" || tg.Str("targetType") != "ip" || tg.In("port") != 3000.0 || tg.In("deregistrationDelay") != 30.0 {
 			t.Errorf("%s: target group %v", stack, tg.Inputs)

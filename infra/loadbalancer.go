@@ -3,6 +3,7 @@ package infra
 import (
 	"fmt"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/cloudwatch"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
@@ -46,6 +47,9 @@ type LoadBalancerArgs struct {
 	AccessLogs       bool
 	LogRetentionDays int
 	Account          account
+	// AlarmActions is the alarm topic: the API-down alarm pages it (the
+	// host's ApiReady alarm has no host to come from in ecs mode).
+	AlarmActions []pulumi.StringInput
 }
 
 // LoadBalancer is an internet-facing Application Load Balancer that only
@@ -216,6 +220,28 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 			Type:           pulumi.String("forward"),
 			TargetGroupArn: tg.Arn,
 		}},
+	}, parent); err != nil {
+		return nil, err
+	}
+	// The API is down when no target is healthy for 3 minutes; silence
+	// (no data) is as bad, as with the host's ApiReady alarm.
+	actions := pulumi.Array{}
+	for _, a := range args.AlarmActions {
+		actions = append(actions, a)
+	}
+	if _, err := cloudwatch.NewMetricAlarm(ctx, name+"-api-healthy", &cloudwatch.MetricAlarmArgs{
+		AlarmDescription:   pulumi.String("No healthy API task behind the load balancer for 3 minutes (or no data)"),
+		Namespace:          pulumi.String("AWS/ApplicationELB"),
+		MetricName:         pulumi.String("HealthyHostCount"),
+		Dimensions:         pulumi.StringMap{"LoadBalancer": alb.ArnSuffix, "TargetGroup": tg.ArnSuffix},
+		Statistic:          pulumi.String("Minimum"),
+		Period:             pulumi.Int(60),
+		EvaluationPeriods:  pulumi.Int(3),
+		Threshold:          pulumi.Float64(1),
+		ComparisonOperator: pulumi.String("LessThanThreshold"),
+		TreatMissingData:   pulumi.String("breaching"),
+		AlarmActions:       actions,
+		OkActions:          actions,
 	}, parent); err != nil {
 		return nil, err
 	}

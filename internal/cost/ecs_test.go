@@ -1,6 +1,8 @@
 package cost
 
 import (
+	"fmt"
+	"os"
 	"strings"
 	"testing"
 
@@ -97,6 +99,16 @@ func TestECSProfileIsPriced(t *testing.T) {
 		}
 	}
 	t.Logf("prod fixed monthly: host %.2f, ecs %.2f (usage %.2f / %.2f)", host.FixedMonthly, ecs.FixedMonthly, host.UsageMonthly, ecs.UsageMonthly)
+	// README's "Past one host" table quotes these figures.
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []float64{host.FixedMonthly, ecs.FixedMonthly, host.TotalMonthly, ecs.TotalMonthly} {
+		if want := fmt.Sprintf("$%.2f", v); !strings.Contains(string(readme), want) {
+			t.Errorf("README.md does not quote %s: update the Past one host table", want)
+		}
+	}
 	if ecs.FixedMonthly <= host.FixedMonthly {
 		t.Errorf("ecs prod %.2f not above the host's %.2f at idle", ecs.FixedMonthly, host.FixedMonthly)
 	}

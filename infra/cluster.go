@@ -192,6 +192,17 @@ func (c *Cluster) network(ctx *pulumi.Context, name string, args ClusterArgs, pa
 	return sg.ID(), nil
 }
 
+// serviceLogGrant lets a service's execution role write its own log
+// group only (the host's daemon writes all four: Logs.Grant).
+func serviceLogGrant(svc string, args ClusterArgs) Grant {
+	group := pulumi.Sprintf("arn:%s:logs:%s:%s:log-group:%s", args.Account.Partition, args.Account.Region, args.Account.ID, args.LogGroups[svc])
+	return Grant{
+		Sid:       "WriteOwnLogGroup",
+		Actions:   args.LogGrant.Actions,
+		Resources: pulumi.StringArray{group, pulumi.Sprintf("%s:*", group)},
+	}
+}
+
 // taskGrants are what each service's own code may do with AWS: the API
 // enqueues, the worker consumes; both publish their metrics and take ECS
 // Exec sessions. Nothing reads secrets at run time (ECS injects them).
@@ -244,7 +255,7 @@ func (c *Cluster) service(ctx *pulumi.Context, name, svc string, cluster *ecs.Cl
 	// the log groups and reads this service's secrets; the API's also
 	// reads the RDS master secret for its db-setup step. Per service, so
 	// the worker's never can.
-	exec := append([]Grant{args.LogGrant, {
+	exec := append([]Grant{serviceLogGrant(svc, args), {
 		Sid: "ReadTaskSecrets", Actions: []string{"ssm:GetParameters"}, Resources: pulumi.StringArray{password.Arn},
 	}}, args.PullGrants...)
 	if svc == "api" {

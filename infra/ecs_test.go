@@ -330,6 +330,12 @@ func TestECSTaskRolesAreLeastPrivilegePerService(t *testing.T) {
 		if !slices.Equal(apiExec["secretsmanager:GetSecretValue"], []string{master}) || workerExec["secretsmanager:GetSecretValue"] != nil {
 			t.Errorf("%s: master secret readable by %v (api) %v (worker)", stack, apiExec["secretsmanager:GetSecretValue"], workerExec["secretsmanager:GetSecretValue"])
 		}
+		for svc, e := range map[string]map[string][]string{"api": apiExec, "worker": workerExec} {
+			group := mustFind(t, res, "aws:cloudwatch/logGroup:LogGroup", "logs-"+svc).Out("arn").(string)
+			if !slices.Equal(e["logs:PutLogEvents"], []string{group, group + ":*"}) {
+				t.Errorf("%s: %s execution role writes logs to %v, want its own group only", stack, svc, e["logs:PutLogEvents"])
+			}
+		}
 		password := mustFind(t, res, "aws:ssm/parameter:Parameter", "cluster-database-password").Out("arn").(string)
 		for _, e := range []map[string][]string{apiExec, workerExec} {
 			if !slices.Equal(e["ssm:GetParameters"], []string{password}) || e["ecr:BatchGetImage"] == nil || e["logs:PutLogEvents"] == nil {

@@ -124,6 +124,27 @@ func TestECSKeepsUnconcernedURNs(t *testing.T) {
 				}
 			}
 		}
+		// The edge is the same distribution but for the API origin's
+		// domain: the load balancer instead of the host.
+		edge := func(res map[string]mockcloud.Resource) string {
+			for urn, r := range res {
+				if strings.HasSuffix(urn, "aws:cloudfront/distribution:Distribution::site") {
+					in := r.Inputs.Mappable()
+					origins := in["origins"].([]any)
+					api := origins[1].(map[string]any)
+					if api["domainName"] == nil || api["domainName"] == "" {
+						t.Errorf("%s: API origin without a domain", stack)
+					}
+					api["domainName"] = "<origin>"
+					return mustJSON(in)
+				}
+			}
+			t.Fatalf("%s: no distribution", stack)
+			return ""
+		}
+		if edge(host) != edge(ecs) {
+			t.Errorf("%s: the distribution differs in ecs mode beyond the API origin's domain", stack)
+		}
 	}
 }
 

@@ -26,6 +26,13 @@ type Stack struct {
 	Domain *Domain
 	// Backups is nil without slipway:backups (always in review stacks).
 	Backups *Backups
+	// The "past one host" profile (cluster.go, rds.go): nil unless
+	// slipway:database is rds (Database) or slipway:compute is ecs (the
+	// rest). In ecs mode Host, Data and Release are nil.
+	Database     *Database
+	LoadBalancer *LoadBalancer
+	Cluster      *Cluster
+	Autoscaling  *Autoscaling
 
 	// boundaryARN is the permissions boundary every role carries: the
 	// class's, created by the foundation (boundary.go).
@@ -55,6 +62,7 @@ func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 		s.buildNetworkAndData,
 		s.buildHostServices,
 		s.buildBackups,
+		s.buildPlatform,
 		s.buildHost,
 		s.buildRelease,
 		s.buildEdge,
@@ -77,8 +85,8 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		InstanceType:        s.cfg.Host.InstanceType,
 		Region:              s.cfg.Region,
 	}, s.regional)
-	if err != nil {
-		return err
+	if err != nil || s.cfg.Platform.OnECS() {
+		return err // ecs: no host, so no data volume
 	}
 	// The volume lives in the host's subnet's zone (its actual zone, an
 	// output, not the zone the network would choose today): EBS cannot
@@ -127,9 +135,11 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 }
 
 // buildBackups archives the database and backs up its volume, when the
-// stack has backups (prod always, dev by config, review never).
+// stack has backups (prod always, dev by config, review never). They
+// follow the data volume: in ecs mode there is none, RDS keeps the
+// point-in-time backups (rds.go), and an archive retained earlier stays.
 func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
-	if !s.cfg.Backup.Enabled {
+	if !s.cfg.Backup.Enabled || s.Data == nil {
 		return nil
 	}
 	s.Backups, err = NewBackups(ctx, "backup", BackupsArgs{
@@ -145,6 +155,9 @@ func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
 }
 
 func (s *Stack) buildHost(ctx *pulumi.Context) error {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	release, err := ReleaseBootstrap()
 	if err != nil {
 		return err
@@ -179,6 +192,9 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 // buildRelease rolls the host onto the images; an app change changes only
 // the release, never the host.
 func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	logGroups := map[string]pulumi.StringInput{}
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
@@ -216,7 +232,7 @@ func (s *Stack) buildEdge(ctx *pulumi.Context) (err error) {
 		Profile:          s.cfg.Profile,
 		Stack:            s.cfg.Stack,
 		BuildDir:         s.cfg.Path(s.cfg.Site.BuildDir),
-		OriginDomain:     s.Host.PublicDNS,
+		OriginDomain:     s.originDomain(),
 		OriginSecret:     s.cfg.Origin.Secret.Output(),
 		Domain:           s.cfg.DNS.Domain,
 		Certificate:      certificate,
@@ -236,7 +252,7 @@ func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
 	s.Monitoring, err = NewMonitoring(ctx, "monitoring", MonitoringArgs{
 		Stack:          s.cfg.Stack,
 		Account:        s.acct,
-		InstanceID:     s.Host.InstanceID.ToStringOutput(),
+		InstanceID:     s.monitoredInstance(),
 		Queue:          s.Queue,
 		Alerts:         s.Alerts,
 		Global:         s.p.Global,
@@ -260,14 +276,6 @@ func parameterPath(cfg stacks.Config) string {
 func (s *Stack) Outputs() pulumi.Map {
 	out := pulumi.Map{
 		"vpcId":              s.Network.VpcID,
-		"instanceId":         s.Host.InstanceID,
-		"publicIp":           s.Host.PublicIP,
-		"ssmSessionCommand":  pulumi.Sprintf("aws ssm start-session --target %s --region %s", s.Host.InstanceID, s.cfg.Region),
-		"hostAmi":            s.Host.AMI,
-		"latestAmi":          s.Host.LatestAMI,
-		"dataVolumeId":       s.Data.VolumeID,
-		"releaseId":          s.Release.ID,
-		"imageDigests":       s.Release.Images,
 		"siteUrl":            s.Site.URL,
 		"cloudfrontDomain":   s.Site.DomainName,
 		"distributionId":     s.Site.DistributionID,
@@ -278,6 +286,7 @@ func (s *Stack) Outputs() pulumi.Map {
 		"alarmTopicArn":      s.Alerts.TopicARN,
 		"dashboardUrl":       s.Monitoring.DashboardURL,
 	}
+	s.computeOutputs(out)
 	if b := s.Backups; b != nil {
 		out["backupBucketName"] = b.BucketName
 		out["backupVaultName"] = b.VaultName

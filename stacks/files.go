@@ -77,6 +77,7 @@ func ReadFiles(dir, stack string) (Files, error) {
 	var st stackFile
 	switch err := readYAML(path, &st); {
 	case os.IsNotExist(err):
+		followDev(dir, stack, f.Values, stackFileSets(dir, stack))
 		return f, nil
 	case err != nil:
 		return f, err
@@ -87,6 +88,7 @@ func ReadFiles(dir, stack string) (Files, error) {
 			return f, fmt.Errorf("%s: config %s: %w", filepath.Base(path), name, err)
 		}
 	}
+	followDev(dir, stack, f.Values, stackFileSets(dir, stack))
 	return f, nil
 }
 

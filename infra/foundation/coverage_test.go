@@ -78,6 +78,9 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 			one("ecr:ListTagsForResource", repo.Out("arn").(string), nil),
 		},
 		"ecr.GetImageOutput": {one("ecr:DescribeImages", repo.Out("arn").(string), nil)},
+		// cluster.go: each ECS service read back after its deploy (ecs
+		// mode only), to fail when the circuit breaker rolled it back.
+		"ecs.LookupServiceOutput": ecsServiceReads(res),
 		// network.go: the zones that offer the host's instance type.
 		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 		"docker.LookupRegistryImageOutput": {
@@ -243,4 +246,14 @@ func TestPreviewRoleReadsDevAndChangesNothing(t *testing.T) {
 			t.Errorf("preview role: %s refused (%s)", r.What, why)
 		}
 	}
+}
+
+// ecsServiceReads are the calls the ECS read-back makes: one
+// DescribeServices per ECS service of the stack (none outside ecs mode).
+func ecsServiceReads(res *mockcloud.Result) []request {
+	var calls []request
+	for _, s := range res.ByType("aws:ecs/service:Service") {
+		calls = append(calls, one("ecs:DescribeServices", s.ID, nil))
+	}
+	return calls
 }

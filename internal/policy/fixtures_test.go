@@ -268,6 +268,7 @@ func good(profile stacks.Profile) *world {
 		w.add(tAWSProvider, name, name+"-id", map[string]any{"region": "us-east-1", "allowedAccountIds": []any{acct}}, nil)
 	}
 	addBackups(w)
+	addPlatform(w) // the ECS + RDS profile (ecs_fixtures_test.go)
 	return w
 }
 

@@ -285,6 +285,10 @@ func (s *Stack) Outputs() pulumi.Map {
 		"deadLetterQueueUrl": s.Queue.DeadLetterURL,
 		"alarmTopicArn":      s.Alerts.TopicARN,
 		"dashboardUrl":       s.Monitoring.DashboardURL,
+		// What `slipway logs` and the other workstation commands read
+		// (internal/ops): the region and each service's log group.
+		"region":    pulumi.String(s.cfg.Region),
+		"logGroups": s.logGroups(),
 	}
 	s.computeOutputs(out)
 	if b := s.Backups; b != nil {
@@ -302,4 +306,13 @@ func (s *Stack) nameServers() pulumi.StringArrayOutput {
 		return pulumi.StringArray{}.ToStringArrayOutput()
 	}
 	return s.Domain.NameServers
+}
+
+// logGroups are the services' log groups by compose service name.
+func (s *Stack) logGroups() pulumi.StringMap {
+	out := pulumi.StringMap{}
+	for service, name := range s.Logs.GroupNames {
+		out[service] = name
+	}
+	return out
 }

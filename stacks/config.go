@@ -40,7 +40,6 @@ type Config struct {
 	DNS      DNSConfig
 	Queue    QueueConfig
 	Alerts   AlertsConfig
-	Deploy   DeployConfig
 	Datadog  DatadogConfig
 	Database DatabaseConfig
 	// Origin is the shared secret CloudFront adds to every request to the
@@ -113,13 +112,6 @@ type QueueConfig struct {
 // AlertsConfig says where alarms go.
 type AlertsConfig struct {
 	Email string
-}
-
-// DeployConfig shapes the CI identity.
-type DeployConfig struct {
-	// GitHubRepository ("owner/name") enables the keyless OIDC deploy role.
-	GitHubRepository  string
-	GitHubEnvironment string
 }
 
 // DatadogConfig is optional: nothing Datadog-related is deployed without a key.
@@ -256,10 +248,6 @@ func Parse(project, stack string, src Source) (Config, error) {
 			WorkerTimeoutSeconds: r.integer(key("workerTimeoutSeconds"), 30, between(1, 900)),
 		},
 		Alerts: AlertsConfig{Email: r.str(key("alarmEmail"), "", optional(email))},
-		Deploy: DeployConfig{
-			GitHubRepository:  r.str(key("githubRepository"), "", optional(githubRepository)),
-			GitHubEnvironment: r.str(key("githubEnvironment"), "", optional(githubEnvironment)),
-		},
 		Datadog: DatadogConfig{
 			APIKey: r.secret(key("datadogApiKey"), false),
 			Site:   r.str(key("datadogSite"), "datadoghq.com", oneOf(datadogSites...)),
@@ -308,13 +296,14 @@ func (c *Config) checkCombinations(r *reader) {
 			r.fail(key("hostedZone"), c.DNS.HostedZone, "a zone that contains slipway:domain "+c.DNS.Domain)
 		}
 	}
-	if c.Deploy.GitHubEnvironment != "" && c.Deploy.GitHubRepository == "" {
-		r.fail(key("githubEnvironment"), c.Deploy.GitHubEnvironment, "only together with slipway:githubRepository")
+	// The CI identity is the foundation's (issue 11): a stack file that
+	// still sets its keys is told where they went, not silently ignored.
+	for _, k := range []string{"githubRepository", "githubEnvironment"} {
+		if v, set := r.raw(key(k)); set {
+			r.fail(key(k), v, "nothing in an app stack: CI roles and their GitHub trust are the foundation's (foundation/Pulumi.<account>.yaml, slipway-foundation:githubRepository)")
+		}
 	}
 	if c.Profile == Prod && c.Data.SnapshotRetentionDays < 7 {
 		r.fail(key("dataSnapshotRetentionDays"), strconv.Itoa(c.Data.SnapshotRetentionDays), "at least 7 in prod: a week of daily snapshots")
-	}
-	if c.Profile == Review && (c.Deploy.GitHubRepository != "") {
-		r.fail(key("githubRepository"), c.Deploy.GitHubRepository, "nothing in a review stack: the deploy identity belongs to dev and prod")
 	}
 }

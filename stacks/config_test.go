@@ -57,8 +57,8 @@ func TestParseRejectsBadConfig(t *testing.T) {
 		{"unsupported region", "pr-1", with("aws:region", "mars-north-1"), []string{"aws:region", "mars-north-1", "us-east-1"}},
 		{"build dir outside project", "pr-1", with("slipway:spaBuildDir", "../elsewhere"), []string{"slipway:spaBuildDir", "inside"}},
 		{"hosted zone without domain", "dev", with("slipway:hostedZone", "example.com"), []string{"slipway:hostedZone", "slipway:domain"}},
-		{"oidc in review stack", "pr-3", with("slipway:githubRepository", "acme/shop"), []string{"slipway:githubRepository", "review stack"}},
-		{"bad github repository", "dev", with("slipway:githubRepository", "not a repo"), []string{"slipway:githubRepository", "owner/name"}},
+		{"oidc in review stack", "pr-3", with("slipway:githubRepository", "acme/shop"), []string{"slipway:githubRepository", "the foundation's"}},
+		{"github repository in an app stack", "dev", with("slipway:githubRepository", "acme/shop"), []string{"slipway:githubRepository", "foundation/Pulumi.<account>.yaml"}},
 		{"bad db identifier", "dev", with("slipway:dbUser", "Robert'); DROP"), []string{"slipway:dbUser", "Postgres identifier"}},
 		{"bad ami", "dev", with("slipway:hostAmi", "ubuntu-latest"), []string{"slipway:hostAmi", "ami-"}},
 		// Postgres reserves pg_* role names; the image's superuser, the templates, the pseudo-roles

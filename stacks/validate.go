@@ -287,24 +287,6 @@ func email(v string) string {
 	return ""
 }
 
-var githubRepoPattern = regexp.MustCompile(`^[A-Za-z0-9-]{1,39}/[A-Za-z0-9._-]{1,100}$`)
-
-func githubRepository(v string) string {
-	if githubRepoPattern.MatchString(v) {
-		return ""
-	}
-	return "a GitHub repository as owner/name"
-}
-
-var githubEnvPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,255}$`)
-
-func githubEnvironment(v string) string {
-	if githubEnvPattern.MatchString(v) {
-		return ""
-	}
-	return "a GitHub environment name (letters, digits, '.', '_' or '-')"
-}
-
 // reservedSQLNames are names a database or role of the application must
 // not take: the names the official image and every cluster already use
 // (postgres, template0/1), the pseudo-roles (public, none) and schema names

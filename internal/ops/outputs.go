@@ -21,10 +21,11 @@ const (
 	// OutputSessionCommand is "aws ssm start-session --target <id>
 	// --region <region>": the only output that names the region.
 	OutputSessionCommand = "ssmSessionCommand"
-	// OutputLogGroups (service -> log group name) is not an output of the
-	// program today; logs.go falls back to the naming convention when it
-	// is absent.
+	// OutputLogGroups is service -> log group name; logs.go falls back
+	// to the naming convention for stacks deployed before it existed.
 	OutputLogGroups = "logGroups"
+	// OutputRegion is the stack's region.
+	OutputRegion = "region"
 )
 
 // Outputs are what the last `pulumi up` of the stack exported.
@@ -60,7 +61,8 @@ func ParseOutputs(stack string, raw map[string]any) (Outputs, error) {
 	for k, v := range asMap(raw[OutputLogGroups]) {
 		o.LogGroups[k] = v
 	}
-	if cmd, ok := raw[OutputSessionCommand].(string); ok {
+	o.Region, _ = raw[OutputRegion].(string)
+	if cmd, ok := raw[OutputSessionCommand].(string); ok && o.Region == "" {
 		if m := regionFlag.FindStringSubmatch(cmd); m != nil {
 			o.Region = m[1]
 		}

@@ -12,16 +12,19 @@ import (
 
 // Stack is the built infrastructure of one stack.
 type Stack struct {
-	Network    *Network
-	Data       *DataVolume
-	Registry   *Registry
-	Logs       *Logs
-	Queue      *Queue
-	Alerts     *Alerts
-	Host       *Host
-	Release    *Release
-	Site       *Site
-	Monitoring *Monitoring
+	Network  *Network
+	Data     *DataVolume
+	Registry *Registry
+	Logs     *Logs
+	Queue    *Queue
+	Alerts   *Alerts
+	Host     *Host
+	Release  *Release
+	// ReleaseStore holds the release bundles (created before the host,
+	// whose role may read them).
+	ReleaseStore *ReleaseStore
+	Site         *Site
+	Monitoring   *Monitoring
 	// Domain is nil without a custom domain.
 	Domain *Domain
 	// Deployer is nil in review stacks.
@@ -128,6 +131,13 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 	}, s.regional); err != nil {
 		return err
 	}
+	if s.ReleaseStore, err = NewReleaseStore(ctx, "releases", ReleaseStoreArgs{
+		ParameterPath: parameterPath(s.cfg),
+		Account:       s.acct,
+		ForceDestroy:  s.cfg.Profile.Ephemeral(),
+	}, s.regional); err != nil {
+		return err
+	}
 	if s.Logs, err = NewLogs(ctx, "logs", LogsArgs{RetentionDays: s.cfg.Logs.RetentionDays}, s.regional); err != nil {
 		return err
 	}
@@ -171,6 +181,7 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 		return err
 	}
 	grants := append([]Grant{s.Logs.Grant, s.Queue.Grant, hostMetricsGrant()}, s.Registry.PullGrants...)
+	grants = append(grants, s.ReleaseStore.HostGrants...)
 	if s.Backups != nil {
 		grants = append(grants, s.Backups.Grant)
 	}
@@ -200,6 +211,10 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
 	}
+	var dbEnv map[string]pulumi.StringInput
+	if s.Backups != nil {
+		dbEnv = s.Backups.DBEnvironment()
+	}
 	s.Release, err = NewRelease(ctx, "release", ReleaseArgs{
 		Stack:                s.cfg.Stack,
 		Region:               s.cfg.Region,
@@ -214,6 +229,8 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 		InstanceID:           s.Host.InstanceID,
 		QueueURL:             s.Queue.URL,
 		LogGroups:            logGroups,
+		Store:                s.ReleaseStore,
+		DBEnvironment:        dbEnv,
 	}, s.regional)
 	return err
 }
@@ -289,6 +306,7 @@ func (s *Stack) Outputs() pulumi.Map {
 		"latestAmi":          s.Host.LatestAMI,
 		"dataVolumeId":       s.Data.VolumeID,
 		"releaseId":          s.Release.ID,
+		"releaseStatus":      s.Release.Status,
 		"imageDigests":       s.Release.Images,
 		"siteUrl":            s.Site.URL,
 		"cloudfrontDomain":   s.Site.DomainName,

@@ -59,6 +59,9 @@ type Cloud struct {
 	resources []Resource
 	providers map[string]string // provider URN -> region
 	images    []heldImage       // pushed before the run (ecr.go)
+	// parameters held before the run and how rollouts fail (ssm.go).
+	parameters map[string]string
+	failure    *rolloutFailure
 }
 
 // New returns an empty cloud for a project's stack whose default region is
@@ -138,6 +141,9 @@ func (c *Cloud) NewResource(args pulumi.MockResourceArgs) (string, resource.Prop
 // Call answers an invoke.
 func (c *Cloud) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	if out, ok, err := c.ecrInvoke(args.Token, args.Args); ok {
+		return out, err
+	}
+	if out, ok, err := c.ssmInvoke(args.Token, args.Args); ok {
 		return out, err
 	}
 	return invoke(args.Token, args.Args, c.regionOf(args.Provider))

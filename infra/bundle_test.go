@@ -51,6 +51,7 @@ func testRelease(datadog bool) ReleaseArgs {
 		Origin:               stacks.OriginConfig{Secret: stacks.NewSecret("origin")},
 		Datadog:              stacks.DatadogConfig{Site: "datadoghq.eu"},
 		WorkerTimeoutSeconds: 30,
+		ScriptsDir:           "hostfiles",
 	}
 	if datadog {
 		args.Datadog.APIKey = stacks.NewSecret("dd-key")

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
@@ -96,6 +98,10 @@ type ReleaseArgs struct {
 	InstanceID pulumi.IDOutput
 	// Store is the bucket the bundle goes to (NewReleaseStore).
 	Store *ReleaseStore
+	// ScriptsDir is the checkout's infra/hostfiles: the host scripts that
+	// travel with the release are read from it at deploy time, like the
+	// images' build contexts, so a change to them is a new release.
+	ScriptsDir string
 	// DBEnvironment is added to the db service's settings (Backups'
 	// archiver options), nil without backups. With it, the db service may
 	// reach the instance metadata service (pgBackRest's archive-push uses
@@ -546,9 +552,9 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	// to them is a new release id, never a new host (the bootstrap
 	// installs only the stable loader, slipway-load.py).
 	for path, name := range releaseScripts {
-		b, err := hostFiles.ReadFile("hostfiles/" + name)
+		b, err := os.ReadFile(filepath.Join(args.ScriptsDir, name))
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("release: the host script %s travels with the release: %w", name, err)
 		}
 		files[path] = string(b)
 	}

@@ -862,6 +862,11 @@ func TestFetcher(t *testing.T) {
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("fetcher unit tests: %v\n%s", err, out)
 	}
+	cmd = exec.Command(python, "testdata/test_slipway_load.py")
+	cmd.Env = append(os.Environ(), "SLIPWAY_LOAD=hostfiles/slipway-load.py", "PYTHONDONTWRITEBYTECODE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("loader unit tests: %v\n%s", err, out)
+	}
 }
 
 // Rotating slipway:dbPassword: Postgres keeps the password it was

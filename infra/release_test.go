@@ -155,12 +155,21 @@ func TestX86HostsGetAmd64Images(t *testing.T) {
 	}
 }
 
+func bundleObject(t *testing.T, res *mockcloud.Result) mockcloud.Resource {
+	t.Helper()
+	obj, ok := res.Find("aws:s3/bucketObjectv2:BucketObjectv2", "release-bundle")
+	if !ok {
+		t.Fatalf("%s: no release bundle object", res.Stack)
+	}
+	return obj
+}
+
 // bundleOf is the release's bundle as the host's loader reads it: the
 // stack's one bundle object, releases/<releaseId>.json in the release
 // store's bucket, as {path: content}.
 func bundleOf(t *testing.T, res *mockcloud.Result) map[string]string {
 	t.Helper()
-	obj := one(t, res, "aws:s3/bucketObjectv2:BucketObjectv2")
+	obj := bundleObject(t, res)
 	var b struct {
 		ReleaseID string            `json:"releaseId"`
 		Files     map[string]string `json:"files"`
@@ -256,7 +265,7 @@ func TestReleaseBundle(t *testing.T) {
 		// The bundle object: in the release store's private bucket, SSE,
 		// named by the release id (a new release is a new object, so no
 		// fixed name is ever replaced).
-		obj := one(t, res, "aws:s3/bucketObjectv2:BucketObjectv2")
+		obj := bundleObject(t, res)
 		store, _ := res.Find("aws:s3/bucketV2:BucketV2", "releases")
 		if obj.Str("bucket") != store.ID || obj.Str("serverSideEncryption") != "AES256" || obj.Str("contentType") != "application/json" {
 			t.Errorf("%s: bundle object %v", stack, obj.Inputs)
@@ -563,7 +572,7 @@ func TestReleaseScriptIsWhereTheDocumentsRunIt(t *testing.T) {
 // workload's sources and the fixture SPA build) into a directory the test
 // may change.
 func copyProject(t *testing.T) string {
-	return testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA)
+	return testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA, "infra/hostfiles")
 }
 
 // An app-only change (new API source, so a new API image digest) is a new
@@ -642,5 +651,133 @@ func TestPreviewNeedsNoDocker(t *testing.T) {
 				t.Errorf("%s: image %s builds on preview", stack, img.Name)
 			}
 		}
+	}
+}
+
+// A truthful `pulumi up`: it succeeds only when the host's receipt says
+// this attempt at this release is healthy, and otherwise fails with the
+// host's reason, naming the service and its last log lines. A failed
+// release retried with no change is the next attempt (a new parameter of
+// the association, which replaceOnChanges turns into a new rollout); a
+// healthy one keeps its attempt and rolls out nothing. The offline host
+// (mockcloud) reports each rollout as told; the receipts it held before the
+// run are what an earlier rollout wrote.
+func TestReleaseUpFollowsTheHostsReceipt(t *testing.T) {
+	files := stackFiles(t, "dev")
+	first := deploy(t, "dev")
+	id := mockcloud.Str(first.Outputs["releaseId"].Value)
+	if a := one(t, first, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "1" || first.Outputs["releaseStatus"].Value != "healthy" {
+		t.Fatalf("a healthy first rollout: attempt %q, status %v", a.Str("parameters.attempt"), first.Outputs["releaseStatus"])
+	}
+
+	failing := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+	failing.FailRollouts("api", "unhealthy: api worker; rolled back to 0011223344556677aabb",
+		"api-1  | Error: connect ECONNREFUSED 198.18.100.12:5432", "api-1  | the API exits")
+	_, err := failing.Run(program.Build, files, false)
+	if err == nil {
+		t.Fatal("pulumi up succeeded while the host reported the release failed")
+	}
+	for _, want := range []string{"release " + id + " failed on the host (attempt 1)", "unhealthy: api worker", "service api failed",
+		"Error: connect ECONNREFUSED 198.18.100.12:5432", "the API exits", "run `pulumi up` again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the failure does not say %q:\n%v", want, err)
+		}
+	}
+
+	receipt := func(status, attempt string) string {
+		b, _ := json.Marshal(map[string]any{"releaseId": id, "status": status, "attempt": attempt, "service": "api", "logs": []string{"x"}})
+		return string(b)
+	}
+	run := func(held string, dryRun bool) (*mockcloud.Result, error) {
+		c := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+		c.Parameter("/slipway/dev/receipts/"+id, held)
+		// Another release's receipt beside it changes nothing.
+		c.Parameter("/slipway/dev/receipts/ffffffffffffffffffff", `{"status":"failed","attempt":"7"}`)
+		return c.Run(program.Build, files, dryRun)
+	}
+	// The retry: the host said attempt 1 failed, so this is attempt 2.
+	retry, err := run(receipt("failed", "1"), false)
+	if err != nil {
+		t.Fatalf("the retry (healthy this time): %v", err)
+	}
+	if a := one(t, retry, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "2" ||
+		!slices.Contains(a.ReplaceOnChanges, "parameters") {
+		t.Errorf("a retry of a failed release: attempt %q (replaceOnChanges %v), want a new attempt 2", a.Str("parameters.attempt"), a.ReplaceOnChanges)
+	}
+	// After the healthy retry, the next up keeps attempt 2: nothing to run.
+	again, err := run(receipt("healthy", "2"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := one(t, again, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "2" {
+		t.Errorf("after a healthy attempt 2 the attempt is %q: an unchanged release would roll out again", a.Str("parameters.attempt"))
+	}
+	// A preview reads the old receipt (to know the attempt) but waits for
+	// no rollout: it neither fails nor claims health.
+	if _, err := run(receipt("failed", "1"), true); err != nil {
+		t.Errorf("a preview after a failed rollout fails: %v", err)
+	}
+	// The host's role may write exactly its stack's receipts and read
+	// exactly its stack's bundles.
+	policy := ""
+	for _, rp := range first.ByType("aws:iam/rolePolicy:RolePolicy") {
+		if strings.Contains(rp.Str("policy"), "WriteReleaseReceipts") {
+			policy = rp.Str("policy")
+		}
+	}
+	store, _ := first.Find("aws:s3/bucketV2:BucketV2", "releases")
+	found := 0
+	for _, st := range parsePolicy(t, policy).Statement {
+		switch st.Sid {
+		case "WriteReleaseReceipts":
+			found++
+			if !slices.Equal(strs(st.Action), []string{"ssm:PutParameter"}) ||
+				!slices.Equal(strs(st.Resource), []string{"arn:aws:ssm:us-east-1:" + mockcloud.Account + ":parameter/slipway/dev/receipts/*"}) {
+				t.Errorf("receipts grant %+v", st)
+			}
+		case "ReadReleaseBundles":
+			found++
+			if !slices.Equal(strs(st.Action), []string{"s3:GetObject"}) || !slices.Equal(strs(st.Resource), []string{mockcloud.Str(store.Out("arn")) + "/releases/*"}) {
+				t.Errorf("bundle grant %+v", st)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("the host role lacks the receipt or bundle grant:\n%s", policy)
+	}
+}
+
+// Host scripts travel with the release: a change to the release script is
+// a new release id (and bundle), never a change to the instance's user
+// data, so it never replaces the host; the rollout document, which runs
+// the stable loader at its fixed path, does not change either.
+func TestHostScriptChangeIsARelease(t *testing.T) {
+	dir := testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA, "infra/hostfiles")
+	inDir := func(f *stacks.Files) { f.Dir = dir }
+	before := deploy(t, "dev", inDir)
+	doc, _ := foundation.HostDocumentContent(stacks.Dev, foundation.DocumentRollout)
+	f, err := os.OpenFile(filepath.Join(dir, "infra", "hostfiles", "slipway-release.sh"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n# a fix to the release script\n")
+	f.Close()
+	after := deploy(t, "dev", inDir)
+	if before.Outputs["releaseId"].Value == after.Outputs["releaseId"].Value {
+		t.Error("a release script change kept the release id")
+	}
+	if !strings.Contains(bundleOf(t, after)["bin/slipway-release"], "# a fix to the release script") {
+		t.Error("the bundle does not carry the changed release script")
+	}
+	a1, a2 := one(t, before, "aws:ssm/association:Association"), one(t, after, "aws:ssm/association:Association")
+	if a1.Str("parameters.releaseId") == a2.Str("parameters.releaseId") || a1.Str("name") != a2.Str("name") {
+		t.Errorf("the rollout: %v -> %v", a1.In("parameters"), a2.In("parameters"))
+	}
+	i1, i2 := one(t, before, "aws:ec2/instance:Instance"), one(t, after, "aws:ec2/instance:Instance")
+	if i1.Str("userDataBase64") != i2.Str("userDataBase64") || !reflect.DeepEqual(i1.Inputs, i2.Inputs) {
+		t.Error("a release script change changed the instance's user data")
+	}
+	if doc2, _ := foundation.HostDocumentContent(stacks.Dev, foundation.DocumentRollout); doc2 != doc {
+		t.Error("a release script change changed the rollout document")
 	}
 }

@@ -230,6 +230,7 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 		QueueURL:             s.Queue.URL,
 		LogGroups:            logGroups,
 		Store:                s.ReleaseStore,
+		ScriptsDir:           s.cfg.Path("infra/hostfiles"),
 		DBEnvironment:        dbEnv,
 	}, s.regional)
 	return err

@@ -126,7 +126,7 @@ func TestRequiredSecretsAreWhatParseRequires(t *testing.T) {
 // A stack file with encrypted values: never decrypted, listed, marked
 // secret, and never written out.
 func TestEncryptedValuesArePlaceholders(t *testing.T) {
-	dir := testproject.Copy(t, projectDir, "Pulumi.yaml", "app")
+	dir := testproject.Copy(t, projectDir, "Pulumi.yaml", "app", "infra/hostfiles")
 	stackFile := "config:\n  slipway:dbPassword:\n    secure: AAABAKq0cnlwdGVkLWJ5LXB1bHVtaQ==\n" +
 		"  slipway:originSecret:\n    secure: AAABAE9yaWdpbi1zZWNyZXQtY2lwaGVy\n"
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(stackFile), 0o644); err != nil {

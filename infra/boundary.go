@@ -126,6 +126,16 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s deplo
 		// The release and secrets below the stacks' parameter paths.
 		allow("ReadProjectParameters", []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
 			each(s.Parameters, func(p string) pulumi.StringOutput { return acct.arn("ssm", "parameter"+p) }), nil),
+		// The host's rollout receipts below the stacks' parameter paths,
+		// and the release bundles in the stacks' release stores (release.go).
+		allow("WriteProjectReceipts", []string{"ssm:PutParameter"},
+			each(s.Parameters, func(p string) pulumi.StringOutput {
+				return acct.arn("ssm", "parameter"+strings.TrimSuffix(p, "*")+receiptsDir+"/*")
+			}), nil),
+		allow("ReadProjectBundles", []string{"s3:GetObject"},
+			each(s.Names, func(p string) pulumi.StringOutput {
+				return pulumi.Sprintf("arn:%s:s3:::%sreleases-*/%s*", acct.Partition, strings.TrimSuffix(p, "*"), bundlePrefix)
+			}), nil),
 		// The worker's queue.
 		allow("UseProjectQueues", []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
 			"sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},

@@ -618,6 +618,8 @@ func invokeCalls(t *testing.T, res *mockcloud.Result) map[string][]iamCall {
 			{"ecr:GetAuthorizationToken", "*", nil},
 			{"ecr:BatchGetImage", repo.Out("arn").(string), nil},
 		},
+		// release.go: the host's receipts, read before and after the rollout.
+		"ssm.GetParametersByPathOutput": {{"ssm:GetParametersByPath", "arn:aws:ssm:" + region + ":" + acct + ":parameter/slipway/" + res.Stack + "/receipts", nil}},
 		// network.go: the zones that offer the host's instance type.
 		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 	}

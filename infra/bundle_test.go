@@ -2,6 +2,7 @@ package infra
 
 import (
 	"encoding/json"
+	"flag"
 	"maps"
 	"os"
 	"os/exec"
@@ -497,5 +498,107 @@ func TestReleaseBootstrapPassesCloudInitSchema(t *testing.T) {
 	}
 	if strings.Contains(doc, "@sha256:") {
 		t.Error("user data holds per-release content")
+	}
+}
+
+var updateBundles = flag.Bool("update-bundles", false, "rewrite testdata/bundles from the current render")
+
+// bundleVariations are the kinds of change the README's restart table
+// lists, each rendered for real from a base stack. The compose-hash module
+// (tests/composehash) loads each with Compose's own loader and compares
+// Compose's own service hash (what `docker compose up` recreates by) with
+// the base's: that test says which services each change restarts.
+func bundleVariations(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	type variation struct {
+		args     func(*ReleaseArgs)
+		in       func(*releaseInputs)
+		profiles []string
+		// secrets/<service>.env as the fetcher writes them.
+		secrets map[string]string
+	}
+	secrets := map[string]string{
+		"secrets/db.env": "POSTGRES_PASSWORD='pw-1'\n", "secrets/api.env": "DATABASE_PASSWORD='pw-1'\n",
+		"secrets/proxy.env": "ORIGIN_HEADER_VALUE='origin-1'\n", "secrets/datadog.env": "DD_API_KEY='dd-1'\n",
+	}
+	agent := "public.ecr.aws/datadog/agent:7.60.0"
+	socket := "ghcr.io/tecnativa/docker-socket-proxy:0.4.1"
+	variations := map[string]variation{
+		"base": {},
+		"api-image": {in: func(in *releaseInputs) {
+			in.images["api"] = strings.Replace(in.images["api"], strings.Repeat("a", 64), strings.Repeat("1", 64), 1)
+		}},
+		"postgres-image": {in: func(in *releaseInputs) {
+			in.images["db"] = strings.Replace(in.images["db"], strings.Repeat("c", 64), strings.Repeat("3", 64), 1)
+		}},
+		"proxy-template": {args: func(a *ReleaseArgs) {
+			a.ProxyTemplate = append(append([]byte{}, a.ProxyTemplate...), "\n# a configuration change\n"...)
+		}},
+		"worker-setting": {args: func(a *ReleaseArgs) { a.WorkerTimeoutSeconds = 120 }},
+		"db-password":    {secrets: map[string]string{"secrets/db.env": "POSTGRES_PASSWORD='pw-2'\n", "secrets/api.env": "DATABASE_PASSWORD='pw-2'\n"}},
+		"origin-secret":  {secrets: map[string]string{"secrets/proxy.env": "ORIGIN_HEADER_VALUE='origin-2'\n"}},
+		"datadog-on": {
+			args:     func(a *ReleaseArgs) { a.Datadog.APIKey = stacks.NewSecret("dd-key") },
+			profiles: []string{datadogProfile},
+			in: func(in *releaseInputs) {
+				in.pins = map[string]string{agent: agent + "@sha256:" + strings.Repeat("d", 64), socket: socket + "@sha256:" + strings.Repeat("e", 64)}
+			},
+		},
+		"backups-on": {in: func(in *releaseInputs) {
+			in.dbEnv = map[string]string{"PGBACKREST_REPO1_TYPE": "s3", "PGBACKREST_REPO1_S3_BUCKET": "slipway-dev-backup-0123abcd"}
+		}},
+	}
+	out := map[string]map[string]string{}
+	for name, v := range variations {
+		args := testRelease(false)
+		in := testInputs()
+		if v.args != nil {
+			v.args(&args)
+		}
+		if v.in != nil {
+			v.in(&in)
+		}
+		files, err := renderBundle(args, v.profiles, in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for path := range releaseScripts {
+			delete(files, path) // the scripts are not compose's concern
+		}
+		for k, s := range secrets {
+			files[k] = s
+		}
+		for k, s := range v.secrets {
+			files[k] = s
+		}
+		out[name] = files
+	}
+	return out
+}
+
+// The rendered variations in testdata/bundles are the current render
+// (regenerate with go test ./infra/ -run TestBundleVariationsAreCurrent -update-bundles).
+func TestBundleVariationsAreCurrent(t *testing.T) {
+	root := filepath.Join("testdata", "bundles")
+	variations := bundleVariations(t)
+	if *updateBundles {
+		if err := os.RemoveAll(root); err != nil {
+			t.Fatal(err)
+		}
+		for name, files := range variations {
+			writeTree(t, filepath.Join(root, name), files)
+		}
+	}
+	for name, files := range variations {
+		for path, content := range files {
+			b, err := os.ReadFile(filepath.Join(root, name, path))
+			if err != nil || string(b) != content {
+				t.Errorf("testdata/bundles/%s/%s is not the current render (%v): go test ./infra/ -run TestBundleVariationsAreCurrent -update-bundles", name, path, err)
+			}
+		}
+	}
+	dirs, _ := os.ReadDir(root)
+	if len(dirs) != len(variations) {
+		t.Errorf("testdata/bundles holds %d variations, the render %d", len(dirs), len(variations))
 	}
 }

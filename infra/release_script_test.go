@@ -166,7 +166,7 @@ func fakeDocker(args []string) int {
 		}
 		return 0
 	case "pull":
-		logLine("pull %s", filepath.Base(dir))
+		logLine("pull %s", releaseName(dir))
 		if os.Getenv("FAKE_PULL_FAIL") != "" {
 			return 1
 		}
@@ -249,6 +249,12 @@ func fakeDocker(args []string) int {
 			fmt.Fprintln(os.Stderr, "fake docker: no .env beside compose.yaml")
 			return 1
 		}
+		// Compose's config hash holds the env files' absolute paths
+		// (tests/composehash): every release comes up from one directory.
+		if dir != os.Getenv("SLIPWAY_PROJECT_DIR") {
+			fmt.Fprintln(os.Stderr, "fake docker: up outside the project directory:", dir)
+			return 1
+		}
 		var recreated, removed []string
 		force := slices.Contains(args, "--force-recreate") || slices.Contains(args, "--always-recreate-deps")
 		for name, h := range hashes {
@@ -282,7 +288,7 @@ func fakeDocker(args []string) int {
 			fmt.Fprintln(os.Stderr, "container slipway-api-1 is unhealthy (password authentication failed)")
 			healthy = false
 		}
-		logLine("up %s recreate=%s remove=%s healthy=%v", filepath.Base(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
+		logLine("up %s recreate=%s remove=%s healthy=%v", releaseName(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
 		if !healthy {
 			return 1
 		}
@@ -290,6 +296,15 @@ func fakeDocker(args []string) int {
 	}
 	fmt.Fprintln(os.Stderr, "fake docker: unexpected", args)
 	return 2
+}
+
+// releaseName is the release a compose directory holds (its id file: the
+// project directory holds the release being brought up).
+func releaseName(dir string) string {
+	if b, err := os.ReadFile(filepath.Join(dir, "id")); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return filepath.Base(dir)
 }
 
 func unhealthy(image string) bool {
@@ -525,6 +540,7 @@ func (e *scriptEnv) runCode(args ...string) (string, int) {
 		"SLIPWAY_HOST_ENV=/nonexistent",
 		"SLIPWAY_PARAMETER_PATH=/slipway/dev/",
 		"SLIPWAY_RELEASES="+e.releases,
+		"SLIPWAY_PROJECT_DIR="+filepath.Join(filepath.Dir(e.releases), "project"),
 		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
 		"SLIPWAY_IMDS="+filepath.Join(e.bin, "slipway-imds"),
 		"FAKE_DOCKER_STATE="+e.state,

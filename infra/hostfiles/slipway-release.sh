@@ -15,9 +15,12 @@
 # A release (the bundle the loader staged, plus its secrets from SSM) gets its
 # own directory under $SLIPWAY_RELEASES; `current` and `previous` are symlinks to release
 # directories, swapped only once a release is healthy. Every release uses the
-# same compose project (name: slipway), so `docker compose up` recreates only
-# the services whose configuration changed (compose compares a hash of each
-# service's config, image digest included): a new API image recreates api and
+# same compose project (name: slipway) and is brought up from the same project
+# directory ($SLIPWAY_PROJECT_DIR, its files copied there first: compose's
+# config hash holds the env files' absolute paths, so a directory per release
+# would recreate every service every time), so `docker compose up` recreates
+# only the services whose configuration changed (compose compares a hash of
+# each service's config, image digest and env files' contents included): a new API image recreates api and
 # worker while db and proxy keep running. An unhealthy release is rolled back
 # to the current one and the script exits non-zero, which fails the SSM
 # association and with it `pulumi up`.
@@ -62,6 +65,8 @@ reported_failure=10
 # /etc/nginx/maintenance/on; app/compose.yaml).
 maintenance_dir="${SLIPWAY_MAINTENANCE_DIR:-/srv/slipway/maintenance}"
 log_lines=20
+# The compose project's one directory (see above).
+project="${SLIPWAY_PROJECT_DIR:-/var/lib/slipway/project}"
 
 log() { echo "slipway-release: $*" >&2; }
 die() {
@@ -92,13 +97,31 @@ set_link() {
 	mv -T "$root/.$1.tmp" "$root/$1"
 }
 
+# place DIR TARGET makes directory TARGET hold release DIR's files (replaced
+# whole, never merged).
+place() {
+	rm -rf "$2.new"
+	cp -a "$1/." "$2.new"
+	rm -rf "$2"
+	mv -T "$2.new" "$2"
+}
+
+# hashes_of DIR prints compose's config hash of each service of a release as
+# it would be in the project directory: placed at one common path, so two
+# releases' hashes compare (the path is part of the hash).
+hashes_of() {
+	place "$1" "$root/.hash"
+	compose "$root/.hash" config --hash '*' | sort
+	rm -rf "$root/.hash"
+}
+
 # changed_services OLD NEW lists the services whose compose config hash
 # differs between two release directories (new, changed or removed): what
 # `up` will recreate. Logged, so every rollout says what it touched.
 changed_services() {
 	local old new
-	old="$(compose "$1" config --hash '*' | sort)"
-	new="$(compose "$2" config --hash '*' | sort)"
+	old="$(hashes_of "$1")"
+	new="$(hashes_of "$2")"
 	{
 		comm -13 <(echo "$old") <(echo "$new")
 		comm -23 <(echo "$old") <(echo "$new")
@@ -172,7 +195,8 @@ imds_allow() {
 # for them to be healthy. (The zero-downtime cutover, slipway-cutover.sh,
 # replaces exactly this call.)
 bring_up() {
-	compose "$1" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
+	place "$1" "$project"
+	compose "$project" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
 }
 
 # up DIR [OTHER_DIR] starts a release; OTHER_DIR's services keep their IMDS

@@ -128,7 +128,7 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s deplo
 			each(s.Parameters, func(p string) pulumi.StringOutput { return acct.arn("ssm", "parameter"+p) }), nil),
 		// The host's rollout receipts below the stacks' parameter paths,
 		// and the release bundles in the stacks' release stores (release.go).
-		allow("WriteProjectReceipts", []string{"ssm:PutParameter"},
+		allow("WriteProjectReceipts", []string{"ssm:PutParameter", "ssm:DeleteParameters"},
 			each(s.Parameters, func(p string) pulumi.StringOutput {
 				return acct.arn("ssm", "parameter"+strings.TrimSuffix(p, "*")+receiptsDir+"/*")
 			}), nil),

@@ -233,7 +233,8 @@ func TestHostRoleIsLeastPrivilege(t *testing.T) {
 					t.Errorf("%s: host policy statement %s on every resource", stack, st.Sid)
 				}
 				// Read its path; write only its receipts (release.go).
-				receipts := st.Sid == "WriteReleaseReceipts" && slices.Equal(strs(st.Action), []string{"ssm:PutParameter"}) &&
+				receipts := st.Sid == "WriteReleaseReceipts" && len(strs(st.Action)) == 2 && slices.Contains(strs(st.Action), "ssm:PutParameter") &&
+					slices.Contains(strs(st.Action), "ssm:DeleteParameters") &&
 					r == "arn:aws:ssm:us-east-1:"+mockcloud.Account+":parameter/slipway/"+stack+"/receipts/*"
 				if strings.HasPrefix(r, "arn:aws:ssm:") && r != "arn:aws:ssm:us-east-1:"+mockcloud.Account+":parameter/slipway/"+stack+"/*" && !receipts {
 					t.Errorf("%s: host may read parameters %s", stack, r)

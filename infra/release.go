@@ -743,9 +743,9 @@ func NewReleaseStore(ctx *pulumi.Context, name string, args ReleaseStoreArgs, op
 		{
 			// The receipts: the host's report on each rollout, which
 			// `pulumi up` reads back (its read is the parameter-path read
-			// the host already has).
+			// the host already has); it keeps the newest 20 (slipway-fetch).
 			Sid:     "WriteReleaseReceipts",
-			Actions: []string{"ssm:PutParameter"},
+			Actions: []string{"ssm:PutParameter", "ssm:DeleteParameters"},
 			Resources: pulumi.StringArray{args.Account.arn("ssm",
 				"parameter"+args.ParameterPath+receiptsDir+"/*")},
 		},

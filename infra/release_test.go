@@ -731,7 +731,7 @@ func TestReleaseUpFollowsTheHostsReceipt(t *testing.T) {
 		switch st.Sid {
 		case "WriteReleaseReceipts":
 			found++
-			if !slices.Equal(strs(st.Action), []string{"ssm:PutParameter"}) ||
+			if !slices.Equal(strs(st.Action), []string{"ssm:DeleteParameters", "ssm:PutParameter"}) && !slices.Equal(strs(st.Action), []string{"ssm:PutParameter", "ssm:DeleteParameters"}) ||
 				!slices.Equal(strs(st.Resource), []string{"arn:aws:ssm:us-east-1:" + mockcloud.Account + ":parameter/slipway/dev/receipts/*"}) {
 				t.Errorf("receipts grant %+v", st)
 			}

@@ -111,6 +111,10 @@ def receipt_value(release_id, status, attempt, service, reason, logs):
         doc["logs"] = doc["logs"][1:]
 
 
+# Receipts kept: `pulumi up` reads them all (by path) twice per run, so they must not pile up.
+RECEIPTS_KEPT = 20
+
+
 def put_receipt(client, path, release_id, status, attempt, service, reason, logs):
     if not path.endswith("/"):
         path += "/"
@@ -119,7 +123,28 @@ def put_receipt(client, path, release_id, status, attempt, service, reason, logs
     name = path + "receipts/" + release_id
     client.put_parameter(Name=name, Value=receipt_value(release_id, status, attempt, service, reason, logs),
                          Type="String", Tier="Standard", Overwrite=True)
+    try:
+        prune_receipts(client, path, keep=name)
+    except Exception as e:  # best effort: the receipt is written, which is what counts
+        print("slipway-fetch: could not remove old receipts: %s" % e, file=sys.stderr)
     return name
+
+
+def prune_receipts(client, path, keep):
+    """Delete all but the newest RECEIPTS_KEPT receipts (never `keep`, the one just written)."""
+    found = []
+    kwargs = {"Path": path + "receipts/", "Recursive": False}
+    while True:
+        page = client.get_parameters_by_path(**kwargs)
+        found += page.get("Parameters", [])
+        if not page.get("NextToken"):
+            break
+        kwargs["NextToken"] = page["NextToken"]
+    found.sort(key=lambda p: str(p.get("LastModifiedDate", "")), reverse=True)
+    old = [p["Name"] for p in found if p["Name"] != keep][RECEIPTS_KEPT - 1:]
+    for i in range(0, len(old), 10):  # DeleteParameters takes at most 10 names
+        client.delete_parameters(Names=old[i:i + 10])
+    return old
 
 
 def main(argv=None):

@@ -6,7 +6,8 @@ Every AWS call the host scripts in hostfiles/ make, made by the unchanged script
   slipway-load     ssm:GetParameter release/id and release/bucket, s3:GetObject the bundle
                    (releases/<id>.json)
   slipway-fetch    ssm:GetParametersByPath secrets/ (SecureString, recursive, WithDecryption),
-                   paged with NextToken; ssm:PutParameter the receipt (receipts/<id>)
+                   paged with NextToken; ssm:PutParameter the receipt (receipts/<id>),
+                   ssm:DeleteParameters the receipts beyond the newest 20
   slipway-metrics  cloudwatch:PutMetricData (namespace Slipway, dimension Stack): reaches kumo,
                    which cannot answer CloudWatch's query protocol (see MetricsAgainstKumo)
 
@@ -291,6 +292,30 @@ class FetcherAgainstKumo(unittest.TestCase):
         # The program reads receipts by path, as NewRelease's invoke does.
         listed = client("ssm").get_parameters_by_path(Path=self.PATH + "receipts")
         self.assertIn(self.PATH + "receipts/" + self.release_id, [q["Name"] for q in listed["Parameters"]])
+
+    def test_fetcher_keeps_the_newest_receipts(self):
+        ssm = client("ssm")
+        path = "/slipway/emu-prune/"
+        for i in range(24):
+            ssm.put_parameter(Name=path + "receipts/%020x" % i, Value="{}", Type="String", Overwrite=True)
+            time.sleep(0.01)
+        since = kumo.mark()
+        run = subprocess.run([sys.executable, FETCH, "--path", path, "--receipt", self.release_id, "--status", "healthy",
+                              "--attempt", "1"], input="", env=host_env("AWS_ENDPOINT_URL_SSM"),
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertNotIn("could not remove", run.stderr)
+        answered(self, since, "AmazonSSM.DeleteParameters")
+        names, kwargs = [], {"Path": path + "receipts"}
+        while True:
+            page = ssm.get_parameters_by_path(**kwargs)
+            names += [p["Name"] for p in page["Parameters"]]
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        self.assertEqual(len(names), 20, names)
+        self.assertIn(path + "receipts/" + self.release_id, names)
+        self.assertNotIn(path + "receipts/%020x" % 0, names)
 
 
 class ReadyHandler(http.server.BaseHTTPRequestHandler):

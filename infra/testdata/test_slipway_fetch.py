@@ -42,11 +42,30 @@ def bundle(**extra):
 
 
 class StubPut:
-    def __init__(self):
+    """put_parameter, get_parameters_by_path and delete_parameters over a dict of receipts."""
+
+    def __init__(self, held=None):
         self.puts = []
+        self.held = dict(held or {})  # name -> LastModifiedDate
+        self.deleted = []
 
     def put_parameter(self, **kwargs):
         self.puts.append(kwargs)
+        self.held[kwargs["Name"]] = "9999"
+
+    def get_parameters_by_path(self, Path, Recursive, NextToken=None):
+        names = sorted(n for n in self.held if n.startswith(Path))
+        start = int(NextToken or 0)
+        page = {"Parameters": [{"Name": n, "LastModifiedDate": self.held[n]} for n in names[start:start + 10]]}
+        if start + 10 < len(names):
+            page["NextToken"] = str(start + 10)
+        return page
+
+    def delete_parameters(self, Names):
+        assert len(Names) <= 10
+        self.deleted += Names
+        for n in Names:
+            del self.held[n]
 
 
 class FetchTest(unittest.TestCase):
@@ -123,6 +142,16 @@ class ReceiptTest(unittest.TestCase):
         self.assertEqual(doc["logs"][-1], "the very last line")
         self.assertTrue(all(len(l) <= fetch_mod.LOG_LINE_LIMIT for l in doc["logs"]))
         self.assertGreater(len(doc["logs"]), 3)
+
+    def test_keeps_only_the_newest_receipts(self):
+        held = {"/slipway/dev/receipts/%020x" % i: "2026-12-01 %02d:%02d" % (i // 60, i % 60) for i in range(35)}
+        ssm = StubPut(held)
+        name = fetch_mod.put_receipt(ssm, "/slipway/dev/", self.RID, "healthy", "1", "", "", "")
+        self.assertEqual(len(ssm.held), fetch_mod.RECEIPTS_KEPT)
+        self.assertIn(name, ssm.held)
+        # The oldest went, the newest stayed.
+        self.assertIn("/slipway/dev/receipts/%020x" % 0, ssm.deleted)
+        self.assertIn("/slipway/dev/receipts/%020x" % 34, ssm.held)
 
     def test_refuses_what_is_not_a_receipt(self):
         with self.assertRaises(fetch_mod.FetchError):

@@ -485,7 +485,7 @@ rollback)
 	log "release $previous is current (pulumi up rolls forward again)"
 	;;
 -h | --help | '')
-	sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 *)

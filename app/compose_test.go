@@ -51,8 +51,12 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 		t.Fatal(err)
 	}
 	for name, content := range map[string]string{
-		// As infra/release.go writes it: POSTGRES_USER is the stack's dbUser there.
-		"app.env":             "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\nPOSTGRES_DB=app\nPOSTGRES_USER=app\n",
+		// As infra/release.go writes them: each service's own settings (a
+		// POSTGRES_USER there must not win over compose.yaml's).
+		"db.env":              "DATABASE_NAME=app\nDATABASE_USER=app\nPOSTGRES_DB=app\nPOSTGRES_USER=app\n",
+		"api.env":             "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\n",
+		"worker.env":          "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\nWORKER_JOB_TIMEOUT_SECONDS=30\n",
+		"proxy.env":           "API_UPSTREAM=api:3000\nORIGIN_HEADER_NAME=X-Origin-Verify\n",
 		"secrets/db.env":      "POSTGRES_PASSWORD=sample-db\n",
 		"secrets/api.env":     "DATABASE_PASSWORD=sample-api\n",
 		"secrets/proxy.env":   "ORIGIN_HEADER_VALUE=sample-origin-value\n",
@@ -103,10 +107,13 @@ func TestProductionCompose(t *testing.T) {
 		if svc.Restart != types.RestartPolicyUnlessStopped {
 			t.Errorf("%s restart = %q", name, svc.Restart)
 		}
+		// Each service its own settings (a setting only it reads restarts only it) and its own
+		// secrets (the worker shares the API's database password).
+		settings := map[string]string{"db": "db.env", "api": "api.env", "worker": "worker.env", "proxy": "proxy.env"}[name]
 		want := map[string]string{"db": "db.env", "api": "api.env", "worker": "api.env", "proxy": "proxy.env"}[name]
-		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != "app.env" ||
+		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != settings ||
 			svc.EnvFiles[1].Path != filepath.Join(filepath.Dir(svc.EnvFiles[0].Path), "secrets", want) {
-			t.Errorf("%s env files = %+v, want app.env and secrets/%s", name, svc.EnvFiles, want)
+			t.Errorf("%s env files = %+v, want %s and secrets/%s", name, svc.EnvFiles, settings, want)
 		}
 		l := svc.Logging
 		if l == nil || l.Driver != "awslogs" || l.Options["awslogs-group"] != releaseEnv[groups[name]] || l.Options["awslogs-region"] != "eu-west-1" {
@@ -313,11 +320,13 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			}
 			// The services that reach the instance metadata service (the host role) are the
 			// API and the worker, each admitted by its fixed address (infra/hostfiles/slipway-imds.sh).
+			// The db has a fixed address too: the release labels it only when backups are on
+			// (pgBackRest's archive-push uses the role; infra/release.go), never this file.
 			imds := svc.Labels["slipway.imds"] == "allow"
 			if imds != (name == "api" || name == "worker") {
 				t.Errorf("%v: %s label slipway.imds=allow is %v: only the api and the worker may reach IMDS", files, name, imds)
 			}
-			if name != "api" && name != "worker" {
+			if name != "api" && name != "worker" && name != "db" {
 				if cfg != nil && cfg.Ipv4Address != "" {
 					t.Errorf("%v: %s has a fixed address too", files, name)
 				}
@@ -331,8 +340,8 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			}
 			fixed[ip.String()] = true
 		}
-		if len(fixed) != 2 {
-			t.Errorf("%v: fixed addresses %v, want the api's and the worker's", files, fixed)
+		if len(fixed) != 3 {
+			t.Errorf("%v: fixed addresses %v, want the api's, the worker's and the db's", files, fixed)
 		}
 	}
 	// The host's own health probe reaches nginx through the published port, from the network's
@@ -382,7 +391,7 @@ func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
 
 // The db image's superuser is "postgres", never the application's role: the image makes
 // POSTGRES_USER its superuser, and its init script (db/initdb.d) makes DATABASE_USER an ordinary
-// role owning DATABASE_NAME. So the db service must see POSTGRES_USER=postgres whatever app.env
+// role owning DATABASE_NAME. So the db service must see POSTGRES_USER=postgres whatever db.env
 // says, and DATABASE_USER/DATABASE_NAME must reach it (they are what the API logs in with).
 func TestDatabaseSuperuserIsNotTheApplicationRole(t *testing.T) {
 	for _, files := range [][]string{{"compose.yaml"}, {"compose.yaml", "compose.override.yaml"}} {

@@ -6,17 +6,20 @@ import (
 	"embed"
 	"encoding/base64"
 	"fmt"
+	"path"
 	"slices"
 	"strings"
 
 	"gopkg.in/yaml.v3"
 
+	"slipway/infra/foundation"
 	"slipway/stacks"
 )
 
-// hostFiles are the files the bootstrap puts on the host: the data-volume
-// mount, the docker daemon settings, the systemd unit that runs the stack,
-// and the release, fetch and metrics scripts other concerns add.
+// hostFiles are the host's files: what the bootstrap puts on the host (the
+// data-volume mount, the docker daemon settings, the systemd units, the
+// stable release loader) and the scripts that travel with each release
+// (releaseScripts).
 //
 //go:embed hostfiles
 var hostFiles embed.FS
@@ -159,6 +162,12 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 	}
 	commands = append(commands, extra.Commands...)
 	commands = append(commands, []string{"systemctl", "enable", "--now", "--no-block", "slipway.service"})
+	// Last: the signal the rollout document waits for
+	// (foundation.BootstrapMarker), written only when what a release needs
+	// is there. cloud-init runs every runcmd entry even after one failed,
+	// so the marker checks rather than follows.
+	commands = append(commands, []string{"sh", "-c", "mountpoint -q " + DataDir + " && systemctl is-active --quiet docker.service && " +
+		"[ -x " + foundation.ReleaseScript + " ] && mkdir -p " + path.Dir(foundation.BootstrapMarker) + " && touch " + foundation.BootstrapMarker})
 	doc, err := yaml.Marshal(cloudConfigDoc{
 		PackageUpdate: true,
 		Packages:      slices.Compact(packages),

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"gopkg.in/yaml.v3"
+
+	"slipway/infra/foundation"
 )
 
 func testSettings() hostSettings {
@@ -58,9 +60,23 @@ func TestCloudConfigPassesCloudInitSchema(t *testing.T) {
 			t.Errorf("user data lacks %q", want)
 		}
 	}
-	// the unit is enabled last, after everything it needs is in place
-	if !strings.HasSuffix(strings.TrimSpace(doc), "- slipway.service") {
-		t.Errorf("slipway.service is not started last:\n%s", doc)
+	// the unit is enabled after everything it needs is in place, and then
+	// the bootstrap's marker, the rollout document's signal, is the very
+	// last command, written only when what a release needs is there
+	var cc struct{ Runcmd [][]string }
+	if err := yaml.Unmarshal([]byte(doc), &cc); err != nil || len(cc.Runcmd) < 2 {
+		t.Fatalf("runcmd: %v %v", err, cc.Runcmd)
+	}
+	last, unit := cc.Runcmd[len(cc.Runcmd)-1], cc.Runcmd[len(cc.Runcmd)-2]
+	if !slices.Equal(unit, []string{"systemctl", "enable", "--now", "--no-block", "slipway.service"}) {
+		t.Errorf("slipway.service is not started after everything else: %v", cc.Runcmd)
+	}
+	marker := strings.Join(last, " ")
+	for _, want := range []string{"mountpoint -q " + DataDir, "systemctl is-active --quiet docker.service", "[ -x " + foundation.ReleaseScript + " ]",
+		"&& touch " + foundation.BootstrapMarker} {
+		if !strings.Contains(marker, want) {
+			t.Errorf("the bootstrap marker %q does not check %q", marker, want)
+		}
 	}
 }
 

@@ -15,29 +15,44 @@ import (
 )
 
 // The release bundle is what the host needs to run a release, rendered
-// here so the host only fetches files and runs compose:
+// here so the host only fetches files and runs compose. Each entry is a
+// path in the release's directory on the host:
 //
 //	compose.yaml  app/compose.yaml with every ${VAR} resolved: images pinned
 //	              by digest, log groups, data directory, region
-//	app.env       the non-secret settings every service reads
-//	compose.env   compose's own settings, installed as .env beside
-//	              compose.yaml (COMPOSE_PROFILES)
-//	default.conf.template
-//	              the nginx template (app/proxy/templates), installed as
-//	              proxy/templates/default.conf.template and mounted read-only
+//	db.env, api.env, worker.env, proxy.env
+//	              each service's own non-secret settings (a setting one
+//	              service reads recreates only that service)
+//	.env          compose's own settings (COMPOSE_PROFILES)
+//	proxy/templates/default.conf.template
+//	              the nginx template (app/proxy/templates), mounted read-only
 //	              over the proxy image's copy: a configuration change needs
 //	              no image build. The proxy's compose label carries its hash,
 //	              so a template change recreates the proxy (and only it).
+//	bin/          the host scripts of this release (releaseScripts)
 const (
 	bundleCompose       = "compose.yaml"
-	bundleAppEnv        = "app.env"
-	bundleComposeEnv    = "compose.env"
-	bundleProxyTemplate = "default.conf.template"
+	bundleDBEnv         = "db.env"
+	bundleAPIEnv        = "api.env"
+	bundleWorkerEnv     = "worker.env"
+	bundleProxyEnv      = "proxy.env"
+	bundleComposeEnv    = ".env"
+	bundleProxyTemplate = "proxy/templates/default.conf.template"
 )
 
-// bundleFiles are the bundle's SSM parameters under <path>release/ (the
-// id is written after them).
-var bundleFiles = []string{bundleCompose, bundleAppEnv, bundleComposeEnv, bundleProxyTemplate}
+// releaseScripts are the host scripts that travel with each release (bundle
+// path -> file of hostfiles/): the release script the loader runs, its
+// secrets fetcher and the metrics publisher (its timer runs the current
+// release's copy).
+var releaseScripts = map[string]string{
+	"bin/slipway-release": "slipway-release.sh",
+	"bin/slipway-fetch":   "slipway-fetch.py",
+	"bin/slipway-metrics": "slipway-metrics.py",
+}
+
+// imdsLabel marks the services the release lets reach the instance
+// metadata service (slipway-release.sh, imds_addresses).
+const imdsLabel = "slipway.imds"
 
 func sha256Hex(b []byte) string {
 	h := sha256.Sum256(b)
@@ -91,7 +106,9 @@ func interpolate(s string, vars map[string]string, missing map[string]bool) stri
 // Every image ends up pinned by digest: ${VAR} images get the release's
 // digests, literal ones the digest in pins (image -> image@sha256:...); an
 // image left unpinned is an error.
-func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFileLogs bool, pins map[string]string) (string, error) {
+//
+// labels are added to services (service -> label -> value).
+func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFileLogs bool, pins map[string]string, labels map[string]map[string]string) (string, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return "", fmt.Errorf("compose file: %w", err)
@@ -158,6 +175,20 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 	if len(missing) > 0 {
 		names := slices.Sorted(maps.Keys(missing))
 		return "", fmt.Errorf("compose file uses variables the release does not provide: %s", strings.Join(names, ", "))
+	}
+	for name, add := range labels {
+		svc, ok := resolved.(map[string]any)["services"].(map[string]any)[name].(map[string]any)
+		if !ok {
+			return "", fmt.Errorf("compose file has no service %s to label", name)
+		}
+		l, _ := svc["labels"].(map[string]any)
+		if l == nil {
+			l = map[string]any{}
+		}
+		for k, v := range add {
+			l[k] = v
+		}
+		svc["labels"] = l
 	}
 	for name, raw := range services {
 		svc, _ := raw.(map[string]any)

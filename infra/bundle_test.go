@@ -2,6 +2,8 @@ package infra
 
 import (
 	"encoding/json"
+	"flag"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"slipway/app"
+	"slipway/infra/foundation"
 	"slipway/stacks"
 )
 
@@ -49,6 +52,7 @@ func testRelease(datadog bool) ReleaseArgs {
 		Origin:               stacks.OriginConfig{Secret: stacks.NewSecret("origin")},
 		Datadog:              stacks.DatadogConfig{Site: "datadoghq.eu"},
 		WorkerTimeoutSeconds: 30,
+		ScriptsDir:           "hostfiles",
 	}
 	if datadog {
 		args.Datadog.APIKey = stacks.NewSecret("dd-key")
@@ -113,12 +117,57 @@ func TestBundleWithoutLogGroupsUsesJSONFileLogs(t *testing.T) {
 	if strings.Contains(files[bundleCompose], "${") {
 		t.Errorf("unresolved variable left:\n%s", files[bundleCompose])
 	}
-	// Every file of the usual release fits a standard-tier parameter (the
-	// advanced tier costs money); log group names add about 150 bytes.
-	for name, content := range files {
-		if len(content)+200 > standardTierLimit {
-			t.Errorf("%s is %d bytes, too close to the standard tier's %d", name, len(content), standardTierLimit)
+}
+
+// No size cliff: the bundle is one S3 object. A compose file twice today's
+// size (its services duplicated under other names) renders and fits;
+// only a bundle far beyond any release's size is refused.
+func TestBundleHasRoomToGrow(t *testing.T) {
+	files, err := renderBundle(testRelease(false), nil, testInputs())
+	if err != nil {
+		t.Fatal(err)
+	}
+	today := 0
+	for _, c := range files {
+		today += len(c)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(app.ComposeFile, &doc); err != nil {
+		t.Fatal(err)
+	}
+	services := doc["services"].(map[string]any)
+	for name, svc := range maps.Clone(services) {
+		if name == "datadog-agent" || name == "docker-socket-proxy" {
+			continue
 		}
+		b, _ := yaml.Marshal(svc)
+		var copied map[string]any
+		if err := yaml.Unmarshal(b, &copied); err != nil {
+			t.Fatal(err)
+		}
+		services[name+"-copy"] = copied
+	}
+	// Comments are dropped by the render: pad with a label instead.
+	services["db-copy"].(map[string]any)["labels"] = map[string]any{"padding": strings.Repeat("x", len(files[bundleCompose]))}
+	doubled, _ := yaml.Marshal(doc)
+	args := testRelease(false)
+	args.Compose = doubled
+	big, err := renderBundle(args, nil, testInputs())
+	if err != nil {
+		t.Fatalf("a compose file twice today's size: %v", err)
+	}
+	if len(big[bundleCompose]) < 2*len(files[bundleCompose]) {
+		t.Fatalf("the test's compose file is %d bytes, not twice today's %d", len(big[bundleCompose]), len(files[bundleCompose]))
+	}
+	size := 0
+	for _, c := range big {
+		size += len(c)
+	}
+	t.Logf("bundle today %d bytes; with a doubled compose file %d bytes (SSM's standard tier held 4096 per file)", today, size)
+	args.Compose = app.ComposeFile
+	args.ProxyTemplate = []byte(strings.Repeat("# padding\n", bundleLimit/10+1))
+	if _, err := renderBundle(args, nil, testInputs()); err == nil || !strings.Contains(err.Error(), "over Slipway's limit") {
+		t.Errorf("a bundle over %d bytes: %v", bundleLimit, err)
 	}
 }
 
@@ -158,7 +207,7 @@ func TestBundleShipsTheProxyTemplate(t *testing.T) {
 	if files[bundleProxyTemplate] != string(source) {
 		t.Error("the bundle's nginx template is not app/proxy/templates/default.conf.template")
 	}
-	if !slices.Contains(bundleFiles, bundleProxyTemplate) {
+	if _, ok := files[bundleProxyTemplate]; !ok {
 		t.Error("the template is not stored with the bundle")
 	}
 	var doc struct {
@@ -168,9 +217,10 @@ func TestBundleShipsTheProxyTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	mounts, _ := doc.Services["proxy"]["volumes"].([]any)
-	want := "./proxy/templates/default.conf.template:/etc/nginx/templates/default.conf.template:ro"
-	if len(mounts) != 1 || mounts[0] != want {
-		t.Errorf("proxy volumes = %v, want %s", mounts, want)
+	want := []any{"./proxy/templates/default.conf.template:/etc/nginx/templates/default.conf.template:ro",
+		maintenanceDir + ":/etc/nginx/maintenance:ro"}
+	if !slices.Equal(mounts, want) {
+		t.Errorf("proxy volumes = %v, want %v", mounts, want)
 	}
 
 	changed := testRelease(false)
@@ -237,13 +287,22 @@ func TestBundleDatadog(t *testing.T) {
 	if !strings.Contains(files[bundleComposeEnv], "COMPOSE_PROFILES=datadog\n") {
 		t.Errorf("compose.env = %q", files[bundleComposeEnv])
 	}
-	for _, want := range []string{"DD_TRACE_ENABLED=true", "DD_AGENT_HOST=datadog-agent", "DD_SITE=datadoghq.eu", "DD_ENV=dev", "DD_SERVICE=slipway-api"} {
-		if !strings.Contains(files[bundleAppEnv], want+"\n") {
-			t.Errorf("app.env lacks %s:\n%s", want, files[bundleAppEnv])
+	for _, file := range []string{bundleAPIEnv, bundleWorkerEnv} {
+		for _, want := range []string{"DD_TRACE_ENABLED=true", "DD_AGENT_HOST=datadog-agent", "DD_SITE=datadoghq.eu", "DD_ENV=dev", "DD_SERVICE=slipway-api"} {
+			if !strings.Contains(files[file], want+"\n") {
+				t.Errorf("%s lacks %s:\n%s", file, want, files[file])
+			}
 		}
 	}
-	if strings.Contains(files[bundleAppEnv], "dd-key") || strings.Contains(files[bundleCompose], "dd-key") {
-		t.Error("the Datadog key is in the bundle")
+	for _, file := range []string{bundleDBEnv, bundleProxyEnv} {
+		if strings.Contains(files[file], "DD_") {
+			t.Errorf("%s carries Datadog settings, so Datadog on/off would recreate it:\n%s", file, files[file])
+		}
+	}
+	for name, content := range files {
+		if strings.Contains(content, "dd-key") {
+			t.Errorf("the Datadog key is in the bundle's %s", name)
+		}
 	}
 
 	off, err := renderBundle(testRelease(false), nil, testInputs())
@@ -425,12 +484,121 @@ func TestReleaseBootstrapPassesCloudInitSchema(t *testing.T) {
 	if out, err := exec.Command(cloudInit, "schema", "--config-file", path).CombinedOutput(); err != nil {
 		t.Fatalf("cloud-init schema: %v\n%s", err, out)
 	}
-	for _, want := range []string{"python3-boto3", releaseScript, fetchScript, "slipway-release boot"} {
+	for _, want := range []string{"python3-boto3", releaseScript, "slipway-release boot", foundation.BootstrapMarker} {
 		if !strings.Contains(doc, want) {
 			t.Errorf("user data lacks %s", want)
 		}
 	}
+	// The scripts that travel with the release are not in the user data.
+	for _, name := range releaseScripts {
+		content, _ := hostFiles.ReadFile("hostfiles/" + name)
+		if strings.Contains(doc, strings.SplitN(string(content), "\n", 3)[1]) {
+			t.Errorf("user data holds %s, which travels with the release", name)
+		}
+	}
 	if strings.Contains(doc, "@sha256:") {
 		t.Error("user data holds per-release content")
+	}
+}
+
+var updateBundles = flag.Bool("update-bundles", false, "rewrite testdata/bundles from the current render")
+
+// bundleVariations are the kinds of change the README's restart table
+// lists, each rendered for real from a base stack. The compose-hash module
+// (tests/composehash) loads each with Compose's own loader and compares
+// Compose's own service hash (what `docker compose up` recreates by) with
+// the base's: that test says which services each change restarts.
+func bundleVariations(t *testing.T) map[string]map[string]string {
+	t.Helper()
+	type variation struct {
+		args     func(*ReleaseArgs)
+		in       func(*releaseInputs)
+		profiles []string
+		// secrets/<service>.env as the fetcher writes them.
+		secrets map[string]string
+	}
+	secrets := map[string]string{
+		"secrets/db.env": "POSTGRES_PASSWORD='pw-1'\n", "secrets/api.env": "DATABASE_PASSWORD='pw-1'\n",
+		"secrets/proxy.env": "ORIGIN_HEADER_VALUE='origin-1'\n", "secrets/datadog.env": "DD_API_KEY='dd-1'\n",
+	}
+	agent := "public.ecr.aws/datadog/agent:7.60.0"
+	socket := "ghcr.io/tecnativa/docker-socket-proxy:0.4.1"
+	variations := map[string]variation{
+		"base": {},
+		"api-image": {in: func(in *releaseInputs) {
+			in.images["api"] = strings.Replace(in.images["api"], strings.Repeat("a", 64), strings.Repeat("1", 64), 1)
+		}},
+		"postgres-image": {in: func(in *releaseInputs) {
+			in.images["db"] = strings.Replace(in.images["db"], strings.Repeat("c", 64), strings.Repeat("3", 64), 1)
+		}},
+		"proxy-template": {args: func(a *ReleaseArgs) {
+			a.ProxyTemplate = append(append([]byte{}, a.ProxyTemplate...), "\n# a configuration change\n"...)
+		}},
+		"worker-setting": {args: func(a *ReleaseArgs) { a.WorkerTimeoutSeconds = 120 }},
+		"db-password":    {secrets: map[string]string{"secrets/db.env": "POSTGRES_PASSWORD='pw-2'\n", "secrets/api.env": "DATABASE_PASSWORD='pw-2'\n"}},
+		"origin-secret":  {secrets: map[string]string{"secrets/proxy.env": "ORIGIN_HEADER_VALUE='origin-2'\n"}},
+		"datadog-on": {
+			args:     func(a *ReleaseArgs) { a.Datadog.APIKey = stacks.NewSecret("dd-key") },
+			profiles: []string{datadogProfile},
+			in: func(in *releaseInputs) {
+				in.pins = map[string]string{agent: agent + "@sha256:" + strings.Repeat("d", 64), socket: socket + "@sha256:" + strings.Repeat("e", 64)}
+			},
+		},
+		"backups-on": {in: func(in *releaseInputs) {
+			in.dbEnv = map[string]string{"PGBACKREST_REPO1_TYPE": "s3", "PGBACKREST_REPO1_S3_BUCKET": "slipway-dev-backup-0123abcd"}
+		}},
+	}
+	out := map[string]map[string]string{}
+	for name, v := range variations {
+		args := testRelease(false)
+		in := testInputs()
+		if v.args != nil {
+			v.args(&args)
+		}
+		if v.in != nil {
+			v.in(&in)
+		}
+		files, err := renderBundle(args, v.profiles, in)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		for path := range releaseScripts {
+			delete(files, path) // the scripts are not compose's concern
+		}
+		for k, s := range secrets {
+			files[k] = s
+		}
+		for k, s := range v.secrets {
+			files[k] = s
+		}
+		out[name] = files
+	}
+	return out
+}
+
+// The rendered variations in testdata/bundles are the current render
+// (regenerate with go test ./infra/ -run TestBundleVariationsAreCurrent -update-bundles).
+func TestBundleVariationsAreCurrent(t *testing.T) {
+	root := filepath.Join("testdata", "bundles")
+	variations := bundleVariations(t)
+	if *updateBundles {
+		if err := os.RemoveAll(root); err != nil {
+			t.Fatal(err)
+		}
+		for name, files := range variations {
+			writeTree(t, filepath.Join(root, name), files)
+		}
+	}
+	for name, files := range variations {
+		for path, content := range files {
+			b, err := os.ReadFile(filepath.Join(root, name, path))
+			if err != nil || string(b) != content {
+				t.Errorf("testdata/bundles/%s/%s is not the current render (%v): go test ./infra/ -run TestBundleVariationsAreCurrent -update-bundles", name, path, err)
+			}
+		}
+	}
+	dirs, _ := os.ReadDir(root)
+	if len(dirs) != len(variations) {
+		t.Errorf("testdata/bundles holds %d variations, the render %d", len(dirs), len(variations))
 	}
 }

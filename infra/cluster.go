@@ -686,6 +686,7 @@ func (s *Stack) computeOutputs(out pulumi.Map) {
 	out["latestAmi"] = s.Host.LatestAMI
 	out["dataVolumeId"] = s.Data.VolumeID
 	out["releaseId"] = s.Release.ID
+	out["releaseStatus"] = s.Release.Status
 	out["imageDigests"] = s.Release.Images
 }
 

@@ -22,10 +22,11 @@ const (
 )
 
 // hostMetricsBootstrap installs the publisher of the Slipway metrics: a
-// systemd timer that runs a small python3-boto3 script every minute.
+// systemd timer that runs a small python3-boto3 script every minute. The
+// script travels with the release (bin/slipway-metrics of the bundle,
+// release.go): the unit runs the current release's copy.
 func hostMetricsBootstrap() (Bootstrap, error) {
 	files, err := bootFiles(
-		hostFile{"/usr/local/bin/slipway-metrics", "slipway-metrics.py", "0755"},
 		hostFile{"/etc/systemd/system/slipway-metrics.service", "slipway-metrics.service", "0644"},
 		hostFile{"/etc/systemd/system/slipway-metrics.timer", "slipway-metrics.timer", "0644"},
 	)

@@ -359,7 +359,12 @@ func TestHostPublishesItsMetrics(t *testing.T) {
 		for _, f := range doc.WriteFiles {
 			files[f.Path] = f.Permissions
 		}
-		for path, mode := range map[string]string{"/usr/local/bin/slipway-metrics": "0755",
+		// The publisher itself travels with the release (its timer runs the
+		// current release's copy): only the units are the host's.
+		if _, ok := files["/usr/local/bin/slipway-metrics"]; ok {
+			t.Errorf("%s: the metrics script is in the user data; it travels with the release", stack)
+		}
+		for path, mode := range map[string]string{
 			"/etc/systemd/system/slipway-metrics.service": "0644", "/etc/systemd/system/slipway-metrics.timer": "0644"} {
 			if files[path] != mode {
 				t.Errorf("%s: %s mode %q", stack, path, files[path])

@@ -1,11 +1,16 @@
 package infra
 
 import (
+	"encoding/json"
 	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
 	"sort"
 	"strconv"
 	"strings"
 
+	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ssm"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
@@ -15,27 +20,33 @@ import (
 	"slipway/stacks"
 )
 
-// Where the bundle lives, and why SSM parameters rather than an S3 object:
-// the host already reads its own parameter path (host.go grants exactly
-// that), parameters are versioned, the secrets use the same API as
-// SecureString, and the bundle is a few KB (a parameter holds 4 KB, 8 KB
-// in the advanced tier). S3 would add a bucket, its policy and a second
-// grant for no gain.
+// Where a release lives: the bundle (compose file, settings, nginx
+// template, the host scripts) is an S3 object per release in the stack's
+// bucket (ReleaseStore, below, says why); the secrets are SecureString
+// parameters below the stack's SSM path, beside the release id and the
+// bucket's name (release/id, release/bucket), which the host's loader reads.
 const (
 	releaseDir = "release/"
 	secretsDir = "secrets/"
-	// standardTierLimit is the largest value of a standard-tier parameter;
-	// larger values need the (paid) advanced tier.
-	standardTierLimit = 4096
-	// releaseScript is installed by the bootstrap and run at boot and by
-	// the foundation's host documents (every rollout and rollback), so it
-	// lives where those documents look for it.
+	// receiptsDir holds the host's receipts, one per release id: what the
+	// host says about a rollout (slipway-release.sh writes them, NewRelease
+	// reads them back).
+	receiptsDir = "receipts"
+	// bundleLimit bounds the bundle: far below what an object holds, far
+	// above what a release needs; a bundle this large is a bug.
+	bundleLimit = 1 << 20
+	// releaseScript is the stable loader (slipway-load.py) the bootstrap
+	// installs and the boot unit and the foundation's host documents run,
+	// so it lives where those documents look for it. It runs the release
+	// script of the release's own bundle.
 	releaseScript = foundation.ReleaseScript
-	fetchScript   = "/usr/local/lib/slipway/slipway-fetch"
 	// originHeaderName is the header CloudFront adds and nginx checks.
 	originHeaderName = "X-Origin-Verify"
 	// datadogProfile is the compose profile of the Datadog agent.
 	datadogProfile = "datadog"
+	// maintenanceDir holds the maintenance flag (`on`) the release script
+	// sets and nginx reads (mounted read-only at /etc/nginx/maintenance).
+	maintenanceDir = "/srv/slipway/maintenance"
 )
 
 // defaultRolloutTimeout is how long `pulumi up` waits for a rollout: the
@@ -85,6 +96,17 @@ type ReleaseArgs struct {
 	LogGroups map[string]pulumi.StringInput
 	// InstanceID is the host the release rolls out to.
 	InstanceID pulumi.IDOutput
+	// Store is the bucket the bundle goes to (NewReleaseStore).
+	Store *ReleaseStore
+	// ScriptsDir is the checkout's infra/hostfiles: the host scripts that
+	// travel with the release are read from it at deploy time, like the
+	// images' build contexts, so a change to them is a new release.
+	ScriptsDir string
+	// DBEnvironment is added to the db service's settings (Backups'
+	// archiver options), nil without backups. With it, the db service may
+	// reach the instance metadata service (pgBackRest's archive-push uses
+	// the instance role): see docs/operations.md.
+	DBEnvironment map[string]pulumi.StringInput
 }
 
 // Release is a stack's current release: the bundle and secrets in SSM and
@@ -97,6 +119,10 @@ type Release struct {
 	ID pulumi.StringOutput
 	// Images are the image references the release runs, by image name.
 	Images pulumi.StringMapOutput
+	// Status is "healthy" once the host's receipt says this release is;
+	// it fails `pulumi up` with the host's reason otherwise (unknown in a
+	// preview that rolls out).
+	Status pulumi.StringOutput
 }
 
 // releaseInputs are the rendered bundle's inputs that are outputs of
@@ -106,6 +132,8 @@ type releaseInputs struct {
 	pins      map[string]string
 	queueURL  string
 	logGroups map[string]string
+	// dbEnv is added to the db service's settings (backups).
+	dbEnv map[string]string
 }
 
 // NewRelease renders the bundle, stores it and the secrets in SSM and rolls
@@ -123,6 +151,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	}
 	if len(args.ProxyTemplate) == 0 {
 		return nil, fmt.Errorf("release: the nginx template (app.ProxyTemplate) is required")
+	}
+	if args.Store == nil {
+		return nil, fmt.Errorf("release: the bundle store (NewReleaseStore) is required")
 	}
 	profiles := []string{}
 	if args.Datadog.Enabled() {
@@ -143,7 +174,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 			Type:        pulumi.String("SecureString"),
 			Value:       s.value.Output(),
 			Description: pulumi.String("Slipway " + args.Stack + ": " + s.key + " for secrets/" + s.file + ".env on the host"),
-		}, parent)
+		}, parent, pulumi.DeleteBeforeReplace(true)) // a fixed name: never created beside itself
 		if err != nil {
 			return nil, err
 		}
@@ -175,32 +206,22 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	for n, d := range args.Images {
 		images[n] = d
 	}
+	dbEnv := pulumi.StringMap{}
+	for k, v := range args.DBEnvironment {
+		dbEnv[k] = v
+	}
 
-	bundle := pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput(), queue, groups.ToStringMapOutput()).ApplyT(
+	bundle := pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput(), queue, groups.ToStringMapOutput(), dbEnv.ToStringMapOutput()).ApplyT(
 		func(v []any) (map[string]string, error) {
-			return renderBundle(args, profiles, releaseInputs{
+			in := releaseInputs{
 				images: v[0].(map[string]string), pins: v[1].(map[string]string),
 				queueURL: v[2].(string), logGroups: v[3].(map[string]string),
-			})
+			}
+			if args.DBEnvironment != nil {
+				in.dbEnv = v[4].(map[string]string)
+			}
+			return renderBundle(args, profiles, in)
 		}).(pulumi.StringMapOutput)
-
-	for _, file := range bundleFiles {
-		content := bundle.MapIndex(pulumi.String(file))
-		// The bundle is public to anyone who may read the path, so it
-		// holds no secret; the advanced tier only when a file outgrows
-		// the standard one.
-		p, err := ssm.NewParameter(ctx, "release-"+strings.ReplaceAll(file, ".", "-"), &ssm.ParameterArgs{
-			Name:        pulumi.String(args.ParameterPath + releaseDir + file),
-			Type:        pulumi.String("String"),
-			Value:       content,
-			Tier:        content.ApplyT(tierFor).(pulumi.StringOutput),
-			Description: pulumi.String("Slipway " + args.Stack + " release: " + file),
-		}, parent)
-		if err != nil {
-			return nil, err
-		}
-		deps = append(deps, p)
-	}
 
 	r.ID = pulumi.All(bundle, versions.ToMapOutput()).ApplyT(func(v []any) string {
 		sv := map[string]int{}
@@ -211,6 +232,37 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		return releaseID(v[0].(map[string]string), sv)
 	}).(pulumi.StringOutput)
 
+	// The bundle: one object per release, named by its id, in the stack's
+	// private bucket (ReleaseStore). A new release is a new object (the
+	// old one becomes a noncurrent version), so no fixed name is replaced.
+	// It holds no secret.
+	object, err := s3.NewBucketObjectv2(ctx, "release-bundle", &s3.BucketObjectv2Args{
+		Bucket: args.Store.bucket.ID(),
+		Key:    pulumi.Sprintf("%s%s.json", bundlePrefix, r.ID),
+		Content: pulumi.All(r.ID, bundle).ApplyT(func(v []any) (string, error) {
+			b, err := json.Marshal(map[string]any{"releaseId": v[0].(string), "files": v[1].(map[string]string)})
+			return string(b), err
+		}).(pulumi.StringOutput),
+		ContentType:          pulumi.String("application/json"),
+		ServerSideEncryption: pulumi.String("AES256"),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	deps = append(deps, object)
+	// Where the loader finds the bundles: a fixed name whose value never
+	// changes (the stack's bucket).
+	bucketParam, err := ssm.NewParameter(ctx, "release-bucket", &ssm.ParameterArgs{
+		Name:        pulumi.String(args.ParameterPath + releaseDir + "bucket"),
+		Type:        pulumi.String("String"),
+		Value:       args.Store.BucketName,
+		Description: pulumi.String("Slipway " + args.Stack + ": the bucket of the release bundles"),
+	}, parent, pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, err
+	}
+	deps = append(deps, bucketParam)
+
 	// The id last: the host checks that what it fetched is the release it
 	// was asked to roll out, and a reader never sees the new id beside a
 	// half-written bundle.
@@ -219,7 +271,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		Type:        pulumi.String("String"),
 		Value:       r.ID,
 		Description: pulumi.String("Slipway " + args.Stack + ": the current release id"),
-	}, parent, pulumi.DependsOn(deps))
+	}, parent, pulumi.DependsOn(deps), pulumi.DeleteBeforeReplace(true))
 	if err != nil {
 		return nil, err
 	}
@@ -243,22 +295,51 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	// new release id or a new host replaces the association rather than
 	// updating it: every rollout is a create that `pulumi up` waits for.
 	// The old association goes first, so two never run against one host.
-	if _, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
+	// What the host said about this release before (its receipt, if a
+	// rollout of it ran): a failed release retried with no change is the
+	// next attempt, a new parameter of the association, so it is replaced
+	// and rolls out again; a healthy one keeps its attempt and runs
+	// nothing. Read in preview too (it changes nothing).
+	receipts := args.ParameterPath + receiptsDir
+	before := ssm.GetParametersByPathOutput(ctx, ssm.GetParametersByPathOutputArgs{
+		Path: pulumi.String(receipts),
+	}, parent)
+	attempt := pulumi.All(r.ID, before.Names(), before.Values()).ApplyT(func(v []any) string {
+		rc, _ := findReceipt(receipts, v[0].(string), v[1].([]string), v[2].([]string))
+		return nextAttempt(rc)
+	}).(pulumi.StringOutput)
+
+	assoc, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
 		Name: pulumi.String(foundation.HostDocumentName(class, foundation.DocumentRollout)),
 		Targets: ssm.AssociationTargetArray{&ssm.AssociationTargetArgs{
 			Key:    pulumi.String("InstanceIds"),
 			Values: pulumi.StringArray{args.InstanceID.ToStringOutput()},
 		}},
-		Parameters:                   pulumi.StringMap{"releaseId": r.ID, "stack": pulumi.String(args.Stack)},
+		Parameters:                   pulumi.StringMap{"releaseId": r.ID, "stack": pulumi.String(args.Stack), "attempt": attempt},
 		WaitForSuccessTimeoutSeconds: pulumi.Int(defaultRolloutTimeout),
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
 		ComplianceSeverity:           pulumi.String("HIGH"),
 	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam}),
 		pulumi.ReplaceOnChanges([]string{"parameters", "targets"}),
-		pulumi.DeleteBeforeReplace(true)); err != nil {
+		pulumi.DeleteBeforeReplace(true))
+	if err != nil {
 		return nil, err
 	}
+
+	// After the rollout: the host's receipt for this release and attempt.
+	// The path is derived from the association's id, so the read waits for
+	// the association (which waits for the rollout) in `up`, and is unknown
+	// in a preview that rolls out. The association itself succeeds when the
+	// rollout ran to its end, healthy or not: the receipt is the verdict,
+	// and a failed one fails `pulumi up` here with the host's reason.
+	after := ssm.GetParametersByPathOutput(ctx, ssm.GetParametersByPathOutputArgs{
+		Path: assoc.AssociationId.ApplyT(func(string) string { return receipts }).(pulumi.StringOutput),
+	}, parent)
+	r.Status = pulumi.All(r.ID, attempt, after.Names(), after.Values()).ApplyT(func(v []any) (string, error) {
+		rc, found := findReceipt(receipts, v[0].(string), v[2].([]string), v[3].([]string))
+		return checkReceipt(v[0].(string), v[1].(string), rc, found)
+	}).(pulumi.StringOutput)
 
 	r.Images = pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput()).ApplyT(func(v []any) map[string]string {
 		out := map[string]string{}
@@ -270,7 +351,73 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		}
 		return out
 	}).(pulumi.StringMapOutput)
-	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"releaseId": r.ID, "images": r.Images})
+	return r, ctx.RegisterResourceOutputs(r, pulumi.Map{"releaseId": r.ID, "images": r.Images, "status": r.Status})
+}
+
+// receipt is what the host writes after a rollout (slipway-fetch's
+// put_receipt): the verdict on one attempt at one release.
+type receipt struct {
+	ReleaseID string   `json:"releaseId"`
+	Status    string   `json:"status"` // healthy or failed
+	Attempt   string   `json:"attempt"`
+	Service   string   `json:"service"`
+	Reason    string   `json:"reason"`
+	Logs      []string `json:"logs"`
+}
+
+// findReceipt picks the receipt of release id from a by-path read.
+func findReceipt(path, id string, names, values []string) (receipt, bool) {
+	for i, n := range names {
+		if n != path+"/"+id || i >= len(values) {
+			continue
+		}
+		var rc receipt
+		if err := json.Unmarshal([]byte(values[i]), &rc); err != nil {
+			return receipt{Status: "unreadable", Reason: err.Error()}, true
+		}
+		return rc, true
+	}
+	return receipt{}, false
+}
+
+// nextAttempt is the attempt the rollout of a release runs as: 1 for a
+// release the host never reported, the same attempt for one it reported
+// healthy (nothing to run again), the next one after a failure (a retry).
+func nextAttempt(rc receipt) string {
+	n, err := strconv.Atoi(rc.Attempt)
+	if err != nil || n < 1 {
+		return "1"
+	}
+	if rc.Status == "healthy" {
+		return strconv.Itoa(n)
+	}
+	return strconv.Itoa(n + 1)
+}
+
+// checkReceipt is `pulumi up`'s verdict: healthy only when the host says
+// this attempt at this release is.
+func checkReceipt(id, attempt string, rc receipt, found bool) (string, error) {
+	if !found {
+		return "", fmt.Errorf("release %s: the host wrote no receipt for it; the rollout did not run to its end "+
+			"(see the association's output in the SSM console: the host never finished its bootstrap, or the receipt could not be written); "+
+			"re-run with `pulumi up --replace <urn of the aws:ssm/association:Association>`", id)
+	}
+	if rc.Attempt != attempt {
+		return "", fmt.Errorf("release %s: the host's receipt is of attempt %q, not of this rollout's attempt %s", id, rc.Attempt, attempt)
+	}
+	if rc.Status == "healthy" {
+		return "healthy", nil
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "release %s failed on the host (attempt %s): %s", id, attempt, rc.Reason)
+	if rc.Service != "" {
+		fmt.Fprintf(&b, "\nservice %s failed; its last log lines:", rc.Service)
+	}
+	for _, l := range rc.Logs {
+		b.WriteString("\n  " + l)
+	}
+	b.WriteString("\nThe host runs its previous release (if it had one). Fix the release, or run `pulumi up` again to retry it as the next attempt.")
+	return "", fmt.Errorf("%s", b.String())
 }
 
 // secretFile is one secret and the service env file it goes to on the host:
@@ -298,13 +445,6 @@ func secretFiles(args ReleaseArgs) []secretFile {
 	return out
 }
 
-func tierFor(content string) string {
-	if len(content) > standardTierLimit {
-		return "Advanced"
-	}
-	return "Standard"
-}
-
 // renderBundle renders the bundle's files for resolved inputs.
 func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[string]string, error) {
 	vars := map[string]string{
@@ -316,6 +456,8 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		// A stopping worker finishes the job in hand: its grace period
 		// follows the processing budget, with room to delete the message.
 		"WORKER_STOP_GRACE_PERIOD": strconv.Itoa(args.WorkerTimeoutSeconds+workerStopMargin) + "s",
+		// The maintenance flag's directory (slipway-release maintenance).
+		"MAINTENANCE_DIR": maintenanceDir,
 	}
 	for _, image := range Images {
 		ref, ok := in.images[image]
@@ -333,52 +475,97 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 			vars[strings.ToUpper(svc)+"_LOG_GROUP"] = g
 		}
 	}
-	app := map[string]string{
-		"PORT":                       "3000",
-		"API_UPSTREAM":               "api:3000",
-		"DATABASE_HOST":              "db",
-		"DATABASE_PORT":              "5432",
-		"DATABASE_NAME":              args.Database.Name,
-		"DATABASE_USER":              args.Database.User,
-		"POSTGRES_DB":                args.Database.Name,
-		"AWS_REGION":                 args.Region,
-		"LOG_LEVEL":                  "info",
-		"WORKER_JOB_TIMEOUT_SECONDS": strconv.Itoa(args.WorkerTimeoutSeconds),
-		"ORIGIN_HEADER_NAME":         originHeaderName,
+	// Each service's own settings (Deliver 4 of issue 13): compose hashes
+	// a service's env files into its configuration, so a setting only one
+	// service reads must live only in that service's file, or changing it
+	// recreates the others too. Keys several services read are repeated.
+	database := map[string]string{
+		"DATABASE_HOST": "db",
+		"DATABASE_PORT": "5432",
+		"DATABASE_NAME": args.Database.Name,
+		"DATABASE_USER": args.Database.User,
 	}
+	api := map[string]string{
+		"PORT":       "3000",
+		"AWS_REGION": args.Region,
+		"LOG_LEVEL":  "info",
+	}
+	maps.Copy(api, database)
 	if in.queueURL != "" {
-		app["QUEUE_URL"] = in.queueURL
+		api["QUEUE_URL"] = in.queueURL
 	}
 	composeEnv := map[string]string{}
 	if args.Datadog.Enabled() {
 		vars["DD_TRACE_ENABLED"] = "true"
 		vars["DD_SITE"] = args.Datadog.Site
-		app["DD_TRACE_ENABLED"] = "true"
-		app["DD_AGENT_HOST"] = "datadog-agent"
-		app["DD_SITE"] = args.Datadog.Site
-		app["DD_ENV"] = args.Stack
-		app["DD_SERVICE"] = "slipway-api"
+		api["DD_TRACE_ENABLED"] = "true"
+		api["DD_AGENT_HOST"] = "datadog-agent"
+		api["DD_SITE"] = args.Datadog.Site
+		api["DD_ENV"] = args.Stack
+		api["DD_SERVICE"] = "slipway-api"
 		composeEnv["COMPOSE_PROFILES"] = strings.Join(profiles, ",")
 	} else {
 		vars["DD_TRACE_ENABLED"] = "false"
 	}
-	compose, err := renderCompose(args.Compose, vars, profiles, jsonFile, in.pins)
+	// The worker: the API's settings and its processing budget, which only
+	// it reads.
+	worker := maps.Clone(api)
+	worker["WORKER_JOB_TIMEOUT_SECONDS"] = strconv.Itoa(args.WorkerTimeoutSeconds)
+	// The database: its name and the application's role (app/db/initdb.d),
+	// and the archiver's options with backups.
+	db := map[string]string{
+		"POSTGRES_DB":   args.Database.Name,
+		"DATABASE_NAME": args.Database.Name,
+		"DATABASE_USER": args.Database.User,
+	}
+	maps.Copy(db, in.dbEnv)
+	// nginx: where the API is and which header CloudFront sends.
+	proxy := map[string]string{
+		"API_UPSTREAM":       "api:3000",
+		"ORIGIN_HEADER_NAME": originHeaderName,
+	}
+	// With backups the db service may reach IMDS (pgBackRest's archive-push
+	// signs its S3 requests with the instance role); otherwise it may not.
+	labels := map[string]map[string]string{}
+	if in.dbEnv != nil {
+		labels["db"] = map[string]string{imdsLabel: "allow"}
+	}
+	compose, err := renderCompose(args.Compose, vars, profiles, jsonFile, in.pins, labels)
 	if err != nil {
 		return nil, err
 	}
-	appEnv, err := envFile("# Non-secret settings of stack "+args.Stack+" (secrets are in secrets/<service>.env).\n", app)
-	if err != nil {
+	files := map[string]string{bundleProxyTemplate: string(args.ProxyTemplate)}
+	for file, settings := range map[string]map[string]string{
+		bundleDBEnv: db, bundleAPIEnv: api, bundleWorkerEnv: worker, bundleProxyEnv: proxy,
+	} {
+		if files[file], err = envFile("# Settings of stack "+args.Stack+" that the "+strings.TrimSuffix(file, ".env")+
+			" service reads (its secrets are in secrets/).\n", settings); err != nil {
+			return nil, err
+		}
+	}
+	// A header, so the file says what it is even with no settings.
+	if files[bundleComposeEnv], err = envFile("# Compose settings of stack "+args.Stack+" (installed as .env).\n", composeEnv); err != nil {
 		return nil, err
 	}
-	// Never empty: an SSM parameter cannot hold an empty value.
-	cenv, err := envFile("# Compose settings of stack "+args.Stack+" (installed as .env).\n", composeEnv)
-	if err != nil {
-		return nil, err
+	files[bundleCompose] = compose
+	// The host scripts that can change travel with the release: a change
+	// to them is a new release id, never a new host (the bootstrap
+	// installs only the stable loader, slipway-load.py).
+	for path, name := range releaseScripts {
+		b, err := os.ReadFile(filepath.Join(args.ScriptsDir, name))
+		if err != nil {
+			return nil, fmt.Errorf("release: the host script %s travels with the release: %w", name, err)
+		}
+		files[path] = string(b)
 	}
-	return map[string]string{
-		bundleCompose: compose, bundleAppEnv: appEnv, bundleComposeEnv: cenv,
-		bundleProxyTemplate: string(args.ProxyTemplate),
-	}, nil
+	size := 0
+	for _, content := range files {
+		size += len(content)
+	}
+	if size > bundleLimit {
+		return nil, fmt.Errorf("release: the bundle is %d bytes, over Slipway's limit of %d", size, bundleLimit)
+	}
+	return files, nil
 }
 
 // taggedImages lists the images of enabled services that the compose file
@@ -418,15 +605,150 @@ func contains(list []string, s string) bool {
 	return false
 }
 
-// ReleaseBootstrap is what the host needs to run releases: the release
-// script, the SSM fetcher and its package (python3-boto3 from Ubuntu's
-// archive: Ubuntu 24.04 has no awscli package, and nothing is downloaded
-// outside the signed archive). Static content only: it never changes per
-// release, so a release never replaces the host.
+// ReleaseBootstrap is what the host needs before its first release: the
+// stable loader at the documents' fixed path, and its package (python3-boto3
+// from Ubuntu's archive: Ubuntu 24.04 has no awscli package, and nothing is
+// downloaded outside the signed archive). The release, fetch and metrics
+// scripts are not here: they come with each release (releaseScripts), so a
+// change to them never replaces the host. Static content only.
 func ReleaseBootstrap() (Bootstrap, error) {
-	files, err := bootFiles(
-		hostFile{releaseScript, "slipway-release.sh", "0755"},
-		hostFile{fetchScript, "slipway-fetch.py", "0755"},
-	)
+	files, err := bootFiles(hostFile{releaseScript, "slipway-load.py", "0755"})
 	return Bootstrap{Packages: []string{"python3-boto3"}, Files: files}, err
+}
+
+// ReleaseStoreArgs shapes the bucket the release bundles live in.
+type ReleaseStoreArgs struct {
+	// ParameterPath is the stack's SSM path ("/slipway/<stack>/"): the
+	// host writes its receipts below it.
+	ParameterPath string
+	Account       account
+	// ForceDestroy lets a review stack be destroyed with its bundles in it.
+	ForceDestroy bool
+}
+
+// ReleaseStore is where the release bundles live: one versioned, private
+// S3 object per release. Created before the host, because the host's role
+// is granted exactly this bucket's releases/ prefix.
+//
+// Why S3 rather than SSM parameters (issue 13, "no size cliffs"): a
+// parameter holds 4 KB (8 KB in the advanced tier), the rendered compose
+// file was within 200 bytes of the first, and with the host scripts in the
+// bundle it is several times the second. An object holds 5 TB; the bucket
+// costs cents (a few objects of ~40 KB, GETs at release time only), is
+// private (public access blocked, ACLs off, TLS only, SSE-S3) and the
+// object key is the release id, so a new release is a new object and
+// nothing with a fixed name is ever replaced. The secrets stay SecureString
+// parameters.
+type ReleaseStore struct {
+	pulumi.ResourceState
+
+	BucketName pulumi.StringOutput
+	BucketARN  pulumi.StringOutput
+	// HostGrants let the host read the bundles and write its receipts.
+	HostGrants []Grant
+
+	bucket *s3.BucketV2
+}
+
+// bundlePrefix is where bundles live in the store: releases/<id>.json.
+const bundlePrefix = "releases/"
+
+// releaseNoncurrentDays is how long a replaced bundle's version is kept
+// (the host keeps its own copies of recent releases for rollbacks).
+const releaseNoncurrentDays = 30
+
+// NewReleaseStore creates the stack's bundle bucket.
+func NewReleaseStore(ctx *pulumi.Context, name string, args ReleaseStoreArgs, opts ...pulumi.ResourceOption) (*ReleaseStore, error) {
+	st := &ReleaseStore{}
+	if err := ctx.RegisterComponentResource("slipway:release:ReleaseStore", name, st, opts...); err != nil {
+		return nil, err
+	}
+	parent := pulumi.Parent(st)
+	// Auto-named (two stacks in one account never collide). Bundles are
+	// rebuilt by every `pulumi up`, so nothing here needs protecting.
+	bucket, err := s3.NewBucketV2(ctx, name, &s3.BucketV2Args{
+		ForceDestroy: pulumi.Bool(args.ForceDestroy),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	st.bucket = bucket
+	st.BucketName, st.BucketARN = bucket.Bucket, bucket.Arn
+	// ACLs off: objects belong to the bucket owner, access is IAM alone.
+	if _, err := s3.NewBucketOwnershipControls(ctx, name, &s3.BucketOwnershipControlsArgs{
+		Bucket: bucket.ID(),
+		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
+	}, parent); err != nil {
+		return nil, err
+	}
+	pab, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
+		Bucket:                bucket.ID(),
+		BlockPublicAcls:       pulumi.Bool(true),
+		BlockPublicPolicy:     pulumi.Bool(true),
+		IgnorePublicAcls:      pulumi.Bool(true),
+		RestrictPublicBuckets: pulumi.Bool(true),
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	// SSE-S3: the bundle holds no secret, and the host needs no KMS grant.
+	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
+			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
+				SseAlgorithm: pulumi.String("AES256"),
+			},
+		}},
+	}, parent); err != nil {
+		return nil, err
+	}
+	// Versioned: what was rolled out stays readable for a while after the
+	// next release replaced its object.
+	versioning, err := s3.NewBucketVersioningV2(ctx, name, &s3.BucketVersioningV2Args{
+		Bucket:                  bucket.ID(),
+		VersioningConfiguration: &s3.BucketVersioningV2VersioningConfigurationArgs{Status: pulumi.String("Enabled")},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := s3.NewBucketLifecycleConfigurationV2(ctx, name, &s3.BucketLifecycleConfigurationV2Args{
+		Bucket: bucket.ID(),
+		Rules: s3.BucketLifecycleConfigurationV2RuleArray{&s3.BucketLifecycleConfigurationV2RuleArgs{
+			Id:     pulumi.String("remove-old-bundles"),
+			Status: pulumi.String("Enabled"),
+			Filter: &s3.BucketLifecycleConfigurationV2RuleFilterArgs{Prefix: pulumi.String("")},
+			NoncurrentVersionExpiration: &s3.BucketLifecycleConfigurationV2RuleNoncurrentVersionExpirationArgs{
+				NoncurrentDays: pulumi.Int(releaseNoncurrentDays),
+			},
+			Expiration: &s3.BucketLifecycleConfigurationV2RuleExpirationArgs{ExpiredObjectDeleteMarker: pulumi.Bool(true)},
+		}},
+	}, parent, pulumi.DependsOn([]pulumi.Resource{versioning})); err != nil {
+		return nil, err
+	}
+	// Nothing talks to the bucket without TLS; the policy waits for the
+	// public access block (S3 rejects concurrent access changes).
+	if _, err := s3.NewBucketPolicy(ctx, name, &s3.BucketPolicyArgs{
+		Bucket: bucket.ID(),
+		Policy: statements(ctx, parent, denyInsecureTransport([]string{"s3:*"},
+			pulumi.StringArray{bucket.Arn, pulumi.Sprintf("%s/*", bucket.Arn)})),
+	}, parent, pulumi.DependsOn([]pulumi.Resource{pab})); err != nil {
+		return nil, err
+	}
+	st.HostGrants = []Grant{
+		{
+			Sid:       "ReadReleaseBundles",
+			Actions:   []string{"s3:GetObject"},
+			Resources: pulumi.StringArray{pulumi.Sprintf("%s/%s*", bucket.Arn, bundlePrefix)},
+		},
+		{
+			// The receipts: the host's report on each rollout, which
+			// `pulumi up` reads back (its read is the parameter-path read
+			// the host already has); it keeps the newest 20 (slipway-fetch).
+			Sid:     "WriteReleaseReceipts",
+			Actions: []string{"ssm:PutParameter", "ssm:DeleteParameters"},
+			Resources: pulumi.StringArray{args.Account.arn("ssm",
+				"parameter"+args.ParameterPath+receiptsDir+"/*")},
+		},
+	}
+	return st, ctx.RegisterResourceOutputs(st, pulumi.Map{"bucketName": st.BucketName})
 }

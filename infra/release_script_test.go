@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +15,14 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/dotenv"
 	"gopkg.in/yaml.v3"
 
+	"slipway/infra/foundation"
 	"slipway/stacks"
 )
 
@@ -163,7 +166,7 @@ func fakeDocker(args []string) int {
 		}
 		return 0
 	case "pull":
-		logLine("pull %s", filepath.Base(dir))
+		logLine("pull %s", releaseName(dir))
 		if os.Getenv("FAKE_PULL_FAIL") != "" {
 			return 1
 		}
@@ -175,8 +178,32 @@ func fakeDocker(args []string) int {
 				fmt.Println("0123456789ab")
 			}
 		}
+		// ps --all --format json: one object per line, as compose v2 prints it.
+		if slices.Contains(args, "--format") {
+			for name := range st.Running {
+				health := "healthy"
+				if unhealthy(images[name]) {
+					health = "unhealthy"
+				}
+				b, _ := json.Marshal(map[string]any{"Service": name, "State": "running", "Health": health, "Image": images[name]})
+				fmt.Println(string(b))
+			}
+		}
 		return 0
 	case "logs":
+		// logs --no-color --tail N SERVICE: that service's last lines.
+		svc := args[len(args)-1]
+		var lines []string
+		for i := 1; i <= 30; i++ {
+			lines = append(lines, fmt.Sprintf("%s-1  | log line %d of %s", svc, i, svc))
+		}
+		lines = append(lines, fmt.Sprintf("%s-1  | Error: connect ECONNREFUSED (the last line of %s)", svc, svc))
+		if i := slices.Index(args, "--tail"); i >= 0 && i+1 < len(args) {
+			var n int
+			fmt.Sscan(args[i+1], &n)
+			lines = lines[max(0, len(lines)-n):]
+		}
+		fmt.Println(strings.Join(lines, "\n"))
 		return 0
 	case "exec":
 		if len(args) < 4 || !slices.Equal(args[1:4], []string{"-T", "db", "psql"}) {
@@ -222,6 +249,12 @@ func fakeDocker(args []string) int {
 			fmt.Fprintln(os.Stderr, "fake docker: no .env beside compose.yaml")
 			return 1
 		}
+		// Compose's config hash holds the env files' absolute paths
+		// (tests/composehash): every release comes up from one directory.
+		if dir != os.Getenv("SLIPWAY_PROJECT_DIR") {
+			fmt.Fprintln(os.Stderr, "fake docker: up outside the project directory:", dir)
+			return 1
+		}
 		var recreated, removed []string
 		force := slices.Contains(args, "--force-recreate") || slices.Contains(args, "--always-recreate-deps")
 		for name, h := range hashes {
@@ -246,18 +279,16 @@ func fakeDocker(args []string) int {
 		}
 		healthy := true
 		for name, image := range images {
-			for _, bad := range strings.Split(os.Getenv("FAKE_UNHEALTHY"), ",") {
-				if bad != "" && strings.Contains(image, bad) {
-					fmt.Fprintf(os.Stderr, "container slipway-%s-1 is unhealthy\n", name)
-					healthy = false
-				}
+			if unhealthy(image) {
+				fmt.Fprintf(os.Stderr, "container slipway-%s-1 is unhealthy\n", name)
+				healthy = false
 			}
 		}
 		if got := envValue(dir, "secrets/api.env", "DATABASE_PASSWORD"); got != st.DBPassword {
 			fmt.Fprintln(os.Stderr, "container slipway-api-1 is unhealthy (password authentication failed)")
 			healthy = false
 		}
-		logLine("up %s recreate=%s remove=%s healthy=%v", filepath.Base(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
+		logLine("up %s recreate=%s remove=%s healthy=%v", releaseName(dir), strings.Join(recreated, ","), strings.Join(removed, ","), healthy)
 		if !healthy {
 			return 1
 		}
@@ -267,34 +298,66 @@ func fakeDocker(args []string) int {
 	return 2
 }
 
-// fakeFetch serves the release named in $FAKE_BUNDLES/stored.
-func fakeFetch(args []string) int {
-	var out, expect string
-	for i := 0; i+1 < len(args); i++ {
-		switch args[i] {
-		case "--out":
-			out = args[i+1]
-		case "--expect-id":
-			expect = args[i+1]
+// releaseName is the release a compose directory holds (its id file: the
+// project directory holds the release being brought up).
+func releaseName(dir string) string {
+	if b, err := os.ReadFile(filepath.Join(dir, "id")); err == nil {
+		return strings.TrimSpace(string(b))
+	}
+	return filepath.Base(dir)
+}
+
+func unhealthy(image string) bool {
+	for _, bad := range strings.Split(os.Getenv("FAKE_UNHEALTHY"), ",") {
+		if bad != "" && strings.Contains(image, bad) {
+			return true
 		}
 	}
+	return false
+}
+
+// fakeFetch writes the secrets of the release staged in --out (from
+// $FAKE_BUNDLES/<id>/secrets), or, with --receipt, records the receipt in
+// $FAKE_BUNDLES/receipts/<id> as the real fetcher's JSON.
+func fakeFetch(args []string) int {
+	flags := map[string]string{}
+	for i := 0; i+1 < len(args); i += 2 {
+		flags[args[i]] = args[i+1]
+	}
 	root := os.Getenv("FAKE_BUNDLES")
-	stored, err := os.ReadFile(filepath.Join(root, "stored"))
+	if id, ok := flags["--receipt"]; ok {
+		logs, _ := io.ReadAll(os.Stdin)
+		lines := []string{}
+		for _, l := range strings.Split(string(logs), "\n") {
+			if strings.TrimSpace(l) != "" {
+				lines = append(lines, l)
+			}
+		}
+		b, _ := json.Marshal(map[string]any{"releaseId": id, "status": flags["--status"], "attempt": flags["--attempt"],
+			"service": flags["--service"], "reason": flags["--reason"], "logs": lines})
+		if os.Getenv("FAKE_RECEIPT_FAIL") != "" {
+			fmt.Fprintln(os.Stderr, "fake fetch: PutParameter: AccessDenied")
+			return 1
+		}
+		_ = os.MkdirAll(filepath.Join(root, "receipts"), 0o755)
+		if err := os.WriteFile(filepath.Join(root, "receipts", id), b, 0o644); err != nil {
+			return 1
+		}
+		return 0
+	}
+	out := flags["--out"]
+	staged, err := os.ReadFile(filepath.Join(out, "id"))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "fake fetch: nothing stored")
+		fmt.Fprintln(os.Stderr, "fake fetch: no staged release in", out)
 		return 1
 	}
-	id := strings.TrimSpace(string(stored))
-	if expect != "" && expect != id {
-		fmt.Fprintf(os.Stderr, "slipway-fetch: stored release is %s, not %s\n", id, expect)
-		return 3
-	}
-	src := filepath.Join(root, id)
+	id := strings.TrimSpace(string(staged))
+	src := filepath.Join(root, id, "secrets")
 	err = filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
-		rel, _ := filepath.Rel(src, p)
+		rel, _ := filepath.Rel(filepath.Dir(src), p)
 		if err := os.MkdirAll(filepath.Join(out, filepath.Dir(rel)), 0o755); err != nil {
 			return err
 		}
@@ -316,7 +379,6 @@ func fakeFetch(args []string) int {
 		fmt.Fprintln(os.Stderr, "fake fetch:", err)
 		return 1
 	}
-	fmt.Println(id)
 	return 0
 }
 
@@ -338,26 +400,76 @@ func releaseFixtureWithPassword(t *testing.T, bundles, apiDigestChar, pw string,
 		t.Fatal(err)
 	}
 	id := releaseID(files, map[string]int{"api/DATABASE_PASSWORD": version, "db/POSTGRES_PASSWORD": version})
-	dir := filepath.Join(bundles, id)
-	writeTree(t, dir, map[string]string{
-		"compose.yaml":                          files[bundleCompose],
-		"app.env":                               files[bundleAppEnv],
-		".env":                                  files[bundleComposeEnv],
-		"proxy/templates/default.conf.template": files[bundleProxyTemplate],
-		"id":                                    id + "\n",
-		"secrets/db.env":                        "POSTGRES_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n",
-		"secrets/api.env":                       "DATABASE_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n",
-		"secrets/proxy.env":                     "ORIGIN_HEADER_VALUE='origin-secret-value'\n",
-	})
+	tree := maps.Clone(files)
+	tree["secrets/db.env"] = "POSTGRES_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n"
+	tree["secrets/api.env"] = "DATABASE_PASSWORD='" + strings.ReplaceAll(pw, "'", "") + "'\n"
+	tree["secrets/proxy.env"] = "ORIGIN_HEADER_VALUE='origin-secret-value'\n"
+	writeTree(t, filepath.Join(bundles, id), tree)
 	return id
 }
+
+// fakeBoto3 stands in for boto3 under the real loader (slipway-load.py):
+// SSM's release/id is $FAKE_BUNDLES/stored, release/bucket a fixed name, and
+// S3's releases/<id>.json the files of $FAKE_BUNDLES/<id> (secrets apart, which
+// the release's own fetcher reads from "SSM").
+const fakeBoto3 = `import io, json, os
+
+ROOT = os.environ["FAKE_BUNDLES"]
+
+
+class _SSM:
+    def get_parameter(self, Name):
+        if Name.endswith("/release/id"):
+            with open(os.path.join(ROOT, "stored")) as f:
+                return {"Parameter": {"Value": f.read().strip()}}
+        if Name.endswith("/release/bucket"):
+            return {"Parameter": {"Value": "fake-bundles"}}
+        raise Exception("ParameterNotFound: " + Name)
+
+
+class _S3:
+    def get_object(self, Bucket, Key):
+        assert Bucket == "fake-bundles", Bucket
+        rid = Key[len("releases/"):-len(".json")]
+        base = os.path.join(ROOT, rid)
+        if not os.path.isdir(base):
+            raise Exception("NoSuchKey: " + Key)
+        files = {}
+        for d, _, names in os.walk(base):
+            for n in names:
+                rel = os.path.relpath(os.path.join(d, n), base)
+                if not rel.startswith("secrets/"):
+                    with open(os.path.join(d, n)) as f:
+                        files[rel] = f.read()
+        return {"Body": io.BytesIO(json.dumps({"releaseId": rid, "files": files}).encode())}
+
+
+def client(name, region_name=None):
+    return {"ssm": _SSM, "s3": _S3}[name]()
+`
 
 type scriptEnv struct {
 	t                      *testing.T
 	bin, state, bundles    string
-	releases               string
+	releases, python       string
 	unhealthy, pullFailure string
-	fullLog                string // every stand-in log line so far
+	// attempt is the rollout document's SLIPWAY_ATTEMPT ("" outside it).
+	attempt     string
+	receiptFail bool
+	fullLog     string // every stand-in log line so far
+}
+
+// receipt reads the receipt the host wrote for a release (nil if none).
+func (e *scriptEnv) receipt(id string) map[string]any {
+	b, err := os.ReadFile(filepath.Join(e.bundles, "receipts", id))
+	if err != nil {
+		return nil
+	}
+	var r map[string]any
+	if err := json.Unmarshal(b, &r); err != nil {
+		e.t.Fatal(err)
+	}
+	return r
 }
 
 func (e *scriptEnv) dbPassword() string {
@@ -370,14 +482,15 @@ func (e *scriptEnv) dbPassword() string {
 func newScriptEnv(t *testing.T) *scriptEnv {
 	requireTool(t, "bash")
 	requireTool(t, "flock")
+	python := requireTool(t, "python3")
 	self, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
 	e := &scriptEnv{t: t, bin: filepath.Join(dir, "bin"), state: filepath.Join(dir, "docker"),
-		bundles: filepath.Join(dir, "bundles"), releases: filepath.Join(dir, "releases")}
-	for _, d := range []string{e.bin, e.state, e.bundles} {
+		bundles: filepath.Join(dir, "bundles"), releases: filepath.Join(dir, "releases"), python: filepath.Join(dir, "python")}
+	for _, d := range []string{e.bin, e.state, e.bundles, filepath.Join(e.python, "boto3")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
@@ -386,6 +499,12 @@ func newScriptEnv(t *testing.T) *scriptEnv {
 		if err := os.Symlink(self, filepath.Join(e.bin, name)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if err := os.WriteFile(filepath.Join(e.python, "boto3", "__init__.py"), []byte(fakeBoto3), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(python, filepath.Join(e.bin, "python3")); err != nil {
+		t.Fatal(err)
 	}
 	return e
 }
@@ -396,16 +515,32 @@ func (e *scriptEnv) store(id string) {
 	}
 }
 
-// run runs the release script and returns its stderr and whether it
-// succeeded.
+// run runs the host's loader (the real slipway-load.py, boto3 stood in for)
+// as the documents and the boot unit do, which runs the release script of
+// the release's own bundle; it returns the output and whether it succeeded.
 func (e *scriptEnv) run(args ...string) (string, bool) {
+	out, code := e.runCode(args...)
+	return out, code == 0
+}
+
+func (e *scriptEnv) runCode(args ...string) (string, int) {
 	e.t.Helper()
-	cmd := exec.Command("bash", append([]string{"hostfiles/slipway-release.sh"}, args...)...)
+	cmd := exec.Command(filepath.Join(e.bin, "python3"), append([]string{"hostfiles/slipway-load.py"}, args...)...)
+	fail := ""
+	if e.receiptFail {
+		fail = "1"
+	}
 	cmd.Env = append(os.Environ(),
+		"PYTHONPATH="+e.python,
+		"PYTHONDONTWRITEBYTECODE=1",
+		"SLIPWAY_ATTEMPT="+e.attempt,
+		"FAKE_RECEIPT_FAIL="+fail,
+		"SLIPWAY_MAINTENANCE_DIR="+filepath.Join(e.state, "maintenance"),
 		"PATH="+e.bin+":"+os.Getenv("PATH"),
 		"SLIPWAY_HOST_ENV=/nonexistent",
 		"SLIPWAY_PARAMETER_PATH=/slipway/dev/",
 		"SLIPWAY_RELEASES="+e.releases,
+		"SLIPWAY_PROJECT_DIR="+filepath.Join(filepath.Dir(e.releases), "project"),
 		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
 		"SLIPWAY_IMDS="+filepath.Join(e.bin, "slipway-imds"),
 		"FAKE_DOCKER_STATE="+e.state,
@@ -417,7 +552,13 @@ func (e *scriptEnv) run(args ...string) (string, bool) {
 	cmd.Stderr = &stderr
 	cmd.Stdout = &stderr
 	err := cmd.Run()
-	return stderr.String(), err == nil
+	if err != nil {
+		if exit, ok := err.(*exec.ExitError); ok {
+			return stderr.String(), exit.ExitCode()
+		}
+		e.t.Fatal(err)
+	}
+	return stderr.String(), 0
 }
 
 // ups returns the stand-in's "up" log lines since the last call.
@@ -573,8 +714,157 @@ func TestReleaseScriptRejectsBadArguments(t *testing.T) {
 			t.Errorf("%q accepted:\n%s", arg, out)
 		}
 	}
-	if out, ok := e.run("rollback"); ok || !strings.Contains(out, "no previous release") {
+	if out, ok := e.run("rollback"); ok || !strings.Contains(out, "no release has run on this host yet") {
 		t.Errorf("rollback with no history: ok=%v\n%s", ok, out)
+	}
+	// Once a release ran, its own script answers.
+	a := releaseFixture(t, e.bundles, "a")
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release:\n%s", out)
+	}
+	if out, ok := e.run("rollback"); ok || !strings.Contains(out, "no previous release") {
+		t.Errorf("rollback with one release: ok=%v\n%s", ok, out)
+	}
+}
+
+// Under the rollout document (an attempt set) every rollout ends with a
+// receipt: healthy, or failed with the failing service and its last log
+// lines (taken before the rollback replaced it), and the exit code the
+// document turns into success (foundation.ReportedFailure). Without the
+// document (boot, by hand) no receipt is written. A receipt that cannot be
+// written fails the rollout plainly (exit 1), healthy or not.
+func TestReleaseScriptWritesReceipts(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixture(t, e.bundles, "a")
+	c := releaseFixture(t, e.bundles, "e")
+	e.unhealthy = strings.Repeat("e", 64)
+
+	e.store(a)
+	if out, ok := e.run(a); !ok || e.receipt(a) != nil {
+		t.Fatalf("a release outside the document: ok=%v receipt %v\n%s", ok, e.receipt(a), out)
+	}
+	e.attempt = "1"
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("re-run of a under the document:\n%s", out)
+	}
+	if r := e.receipt(a); r["status"] != "healthy" || r["attempt"] != "1" || r["releaseId"] != a {
+		t.Errorf("healthy receipt: %v", r)
+	}
+
+	e.store(c)
+	e.attempt = "2"
+	out, code := e.runCode(c)
+	if code != foundation.ReportedFailure {
+		t.Fatalf("a failed, reported release exits %d, want %d:\n%s", code, foundation.ReportedFailure, out)
+	}
+	r := e.receipt(c)
+	logs, _ := r["logs"].([]any)
+	if r["status"] != "failed" || r["attempt"] != "2" || r["service"] != "api" || len(logs) != 20 ||
+		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api") {
+		t.Errorf("failed receipt: %v", r)
+	}
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api worker") || !strings.Contains(reason, "rolled back to "+a) {
+		t.Errorf("failed receipt's reason: %q", reason)
+	}
+	if e.link("current") != a {
+		t.Errorf("after the failure current=%s", e.link("current"))
+	}
+
+	// A pull failure is reported too, with what the pull said.
+	e.log()
+	e.pullFailure = "1"
+	if out, code := e.runCode(c); code != foundation.ReportedFailure || !strings.Contains(fmt.Sprint(e.receipt(c)["reason"]), "pulling its images failed") {
+		t.Errorf("pull failure: exit %d, receipt %v\n%s", code, e.receipt(c), out)
+	}
+	e.pullFailure = ""
+
+	// No receipt can be written: a plain failure, even when healthy.
+	e.receiptFail = true
+	e.store(a)
+	if out, code := e.runCode(a); code != 1 || !strings.Contains(out, "receipt could not be written") {
+		t.Errorf("healthy, receipt refused: exit %d\n%s", code, out)
+	}
+	e.store(c)
+	if out, code := e.runCode(c); code != 1 || !strings.Contains(out, "could not write its receipt") {
+		t.Errorf("failed, receipt refused: exit %d\n%s", code, out)
+	}
+}
+
+// status: the current and previous release, each service's state and
+// health and the image digests, as JSON; maintenance on|off sets the flag
+// nginx reads, with modes nginx's workers can read, and takes no lock.
+func TestReleaseScriptStatusAndMaintenance(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixture(t, e.bundles, "a")
+	b := releaseFixture(t, e.bundles, "b")
+	for _, id := range []string{a, b} {
+		e.store(id)
+		if out, ok := e.run(id); !ok {
+			t.Fatalf("release %s:\n%s", id, out)
+		}
+	}
+	out, ok := e.run("status")
+	if !ok {
+		t.Fatalf("status:\n%s", out)
+	}
+	var st struct {
+		Current struct {
+			ID       string
+			Services map[string]struct{ Image, State, Health string }
+		}
+		Previous struct {
+			ID     string
+			Images map[string]string
+		}
+	}
+	if i := strings.Index(out, "{"); i < 0 {
+		t.Fatalf("status prints no JSON:\n%s", out)
+	} else if err := json.NewDecoder(strings.NewReader(out[i:])).Decode(&st); err != nil {
+		t.Fatalf("status is not JSON: %v\n%s", err, out)
+	}
+	if st.Current.ID != b || st.Previous.ID != a {
+		t.Errorf("status: current %s previous %s, want %s %s", st.Current.ID, st.Previous.ID, b, a)
+	}
+	for _, svc := range []string{"api", "worker", "db", "proxy"} {
+		s := st.Current.Services[svc]
+		if s.State != "running" || s.Health != "healthy" || !digestRef.MatchString(s.Image) {
+			t.Errorf("status of %s: %+v", svc, s)
+		}
+	}
+	if !strings.Contains(st.Current.Services["api"].Image, strings.Repeat("b", 64)) || !strings.Contains(st.Previous.Images["api"], strings.Repeat("a", 64)) {
+		t.Errorf("status images: current %v previous %v", st.Current.Services["api"].Image, st.Previous.Images)
+	}
+
+	flag := filepath.Join(e.state, "maintenance", "on")
+	// No lock: maintenance works while a rollout holds it.
+	lock, err := os.OpenFile(filepath.Join(e.releases, ".lock"), os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		t.Fatal(err)
+	}
+	if out, ok := e.run("maintenance", "on"); !ok {
+		t.Fatalf("maintenance on:\n%s", out)
+	}
+	info, err := os.Stat(flag)
+	dir, _ := os.Stat(filepath.Dir(flag))
+	if err != nil || info.Mode().Perm() != 0o644 || dir.Mode().Perm() != 0o755 {
+		t.Errorf("the flag nginx reads: %v %v (dir %v)", info, err, dir)
+	}
+	if out, ok := e.run("status"); !ok || !strings.Contains(out, "maintenance mode is on") {
+		t.Errorf("status in maintenance:\n%s", out)
+	}
+	if out, ok := e.run("maintenance", "off"); !ok {
+		t.Fatalf("maintenance off:\n%s", out)
+	}
+	if _, err := os.Stat(flag); !os.IsNotExist(err) {
+		t.Errorf("maintenance off left the flag: %v", err)
+	}
+	if out, ok := e.run("maintenance", "maybe"); ok {
+		t.Errorf("maintenance maybe accepted:\n%s", out)
 	}
 }
 
@@ -587,6 +877,11 @@ func TestFetcher(t *testing.T) {
 	cmd.Env = append(os.Environ(), "SLIPWAY_FETCH=hostfiles/slipway-fetch.py", "PYTHONDONTWRITEBYTECODE=1")
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("fetcher unit tests: %v\n%s", err, out)
+	}
+	cmd = exec.Command(python, "testdata/test_slipway_load.py")
+	cmd.Env = append(os.Environ(), "SLIPWAY_LOAD=hostfiles/slipway-load.py", "PYTHONDONTWRITEBYTECODE=1")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("loader unit tests: %v\n%s", err, out)
 	}
 }
 
@@ -745,11 +1040,6 @@ func TestCharsetsMatchTheHost(t *testing.T) {
 		_, parseErr := stacks.Parse("slipway", "dev", files)
 
 		params := map[string]string{
-			"/slipway/dev/release/compose.yaml":          "name: slipway\n",
-			"/slipway/dev/release/app.env":               "DATABASE_USER=app\n",
-			"/slipway/dev/release/compose.env":           "# compose\n",
-			"/slipway/dev/release/default.conf.template": "server {}\n",
-			"/slipway/dev/release/id":                    "0123456789abcdef0123",
 			"/slipway/dev/secrets/db/POSTGRES_PASSWORD":  v,
 			"/slipway/dev/secrets/api/DATABASE_PASSWORD": v,
 		}

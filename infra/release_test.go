@@ -155,16 +155,48 @@ func TestX86HostsGetAmd64Images(t *testing.T) {
 	}
 }
 
+func bundleObject(t *testing.T, res *mockcloud.Result) mockcloud.Resource {
+	t.Helper()
+	obj, ok := res.Find("aws:s3/bucketObjectv2:BucketObjectv2", "release-bundle")
+	if !ok {
+		t.Fatalf("%s: no release bundle object", res.Stack)
+	}
+	return obj
+}
+
+// bundleOf is the release's bundle as the host's loader reads it: the
+// stack's one bundle object, releases/<releaseId>.json in the release
+// store's bucket, as {path: content}.
+func bundleOf(t *testing.T, res *mockcloud.Result) map[string]string {
+	t.Helper()
+	obj := bundleObject(t, res)
+	var b struct {
+		ReleaseID string            `json:"releaseId"`
+		Files     map[string]string `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(obj.Str("content")), &b); err != nil {
+		t.Fatalf("%s: the bundle object is not JSON: %v", res.Stack, err)
+	}
+	if id := res.Outputs["releaseId"].Value; b.ReleaseID != id || obj.Str("key") != "releases/"+mockcloud.Str(id)+".json" {
+		t.Errorf("%s: bundle object %s holds release %s, the stack's is %v", res.Stack, obj.Str("key"), b.ReleaseID, id)
+	}
+	return b.Files
+}
+
 // loadCompose validates a rendered compose file with compose-go, as
 // docker compose on the host would load it (next to its env files).
-func loadCompose(t *testing.T, compose, appEnv, composeEnv string) *types.Project {
+func loadCompose(t *testing.T, bundle map[string]string) *types.Project {
 	t.Helper()
 	dir := t.TempDir()
-	for name, content := range map[string]string{
-		"compose.yaml": compose, "app.env": appEnv, ".env": composeEnv,
+	files := map[string]string{
 		"secrets/db.env": "POSTGRES_PASSWORD='x'\n", "secrets/api.env": "DATABASE_PASSWORD='x'\n",
 		"secrets/proxy.env": "ORIGIN_HEADER_VALUE='y'\n", "secrets/datadog.env": "DD_API_KEY='z'\n",
-	} {
+	}
+	for k, v := range bundle {
+		files[k] = v
+	}
+	compose := bundle["compose.yaml"]
+	for name, content := range files {
 		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o700); err != nil {
 			t.Fatal(err)
 		}
@@ -194,16 +226,22 @@ func loadCompose(t *testing.T, compose, appEnv, composeEnv string) *types.Projec
 // stack's processing budget (a stopping worker finishes the job in hand).
 func TestReleaseCarriesQueueLogsAndWorkerBudget(t *testing.T) {
 	res := deploy(t, "dev", func(f *stacks.Files) { f.Values["slipway:workerTimeoutSeconds"] = "300" })
-	base := "/slipway/dev/release/"
-	project := loadCompose(t, param(t, res, base+"compose.yaml").Str("value"),
-		param(t, res, base+"app.env").Str("value"), param(t, res, base+"compose.env").Str("value"))
+	bundle := bundleOf(t, res)
+	project := loadCompose(t, bundle)
 	if got := project.Services["worker"].StopGracePeriod; got == nil || time.Duration(*got) != 315*time.Second {
 		t.Errorf("worker stop_grace_period %v, want 315s (budget 300 s + 15 s)", got)
 	}
 	queue, _ := res.Find("aws:sqs/queue:Queue", "queue")
-	if env := param(t, res, base+"app.env").Str("value"); !strings.Contains(env, "QUEUE_URL="+queue.Out("url").(string)) ||
-		!strings.Contains(env, "WORKER_JOB_TIMEOUT_SECONDS=300") {
-		t.Errorf("app.env lacks the queue URL or the budget:\n%s", env)
+	for _, file := range []string{"api.env", "worker.env"} {
+		if env := bundle[file]; !strings.Contains(env, "QUEUE_URL="+queue.Out("url").(string)) {
+			t.Errorf("%s lacks the queue URL:\n%s", file, env)
+		}
+	}
+	// The budget is the worker's alone: changing it recreates no other service.
+	for file, want := range map[string]bool{"worker.env": true, "api.env": false, "db.env": false, "proxy.env": false} {
+		if got := strings.Contains(bundle[file], "WORKER_JOB_TIMEOUT_SECONDS=300"); got != want {
+			t.Errorf("%s carries the worker's budget: %v, want %v", file, got, want)
+		}
 	}
 	for _, svc := range []string{"api", "worker", "proxy", "db"} {
 		group, _ := res.Find("aws:cloudwatch/logGroup:LogGroup", "logs-"+svc)
@@ -217,23 +255,54 @@ func TestReleaseCarriesQueueLogsAndWorkerBudget(t *testing.T) {
 func TestReleaseBundle(t *testing.T) {
 	for _, stack := range allStacks {
 		res := deploy(t, stack)
-		base := "/slipway/" + stack + "/release/"
-		compose := param(t, res, base+"compose.yaml")
-		appEnv := param(t, res, base+"app.env")
-		composeEnv := param(t, res, base+"compose.env")
-		template := param(t, res, base+"default.conf.template")
-		if template.Str("value") != string(app.ProxyTemplate) {
+		bundle := bundleOf(t, res)
+		if bundle["proxy/templates/default.conf.template"] != string(app.ProxyTemplate) {
 			t.Errorf("%s: the bundle's nginx template is not app/proxy/templates/default.conf.template", stack)
 		}
-		for _, p := range []mockcloud.Resource{compose, appEnv, composeEnv, template} {
-			if p.Str("type") != "String" {
-				t.Errorf("%s: %s type %s", stack, p.Str("name"), p.Str("type"))
-			}
-			if want := map[bool]string{true: "Advanced", false: "Standard"}[len(p.Str("value")) > 4096]; p.Str("tier") != want {
-				t.Errorf("%s: %s (%d bytes) tier %s", stack, p.Str("name"), len(p.Str("value")), p.Str("tier"))
+		compose := bundle["compose.yaml"]
+		loadCompose(t, bundle)
+
+		// The bundle object: in the release store's private bucket, SSE,
+		// named by the release id (a new release is a new object, so no
+		// fixed name is ever replaced).
+		obj := bundleObject(t, res)
+		store, _ := res.Find("aws:s3/bucketV2:BucketV2", "releases")
+		if obj.Str("bucket") != store.ID || obj.Str("serverSideEncryption") != "AES256" || obj.Str("contentType") != "application/json" {
+			t.Errorf("%s: bundle object %v", stack, obj.Inputs)
+		}
+		if p := param(t, res, "/slipway/"+stack+"/release/bucket"); p.Str("value") != store.Out("bucket") {
+			t.Errorf("%s: release/bucket = %q, the store is %v", stack, p.Str("value"), store.Out("bucket"))
+		}
+		if want := stack == "pr-7"; store.In("forceDestroy") != want {
+			t.Errorf("%s: release store forceDestroy = %v", stack, store.In("forceDestroy"))
+		}
+		for _, typ := range []string{"aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "aws:s3/bucketVersioningV2:BucketVersioningV2",
+			"aws:s3/bucketServerSideEncryptionConfigurationV2:BucketServerSideEncryptionConfigurationV2", "aws:s3/bucketPolicy:BucketPolicy",
+			"aws:s3/bucketOwnershipControls:BucketOwnershipControls"} {
+			r, ok := res.Find(typ, "releases")
+			if !ok || r.Str("bucket") != store.ID {
+				t.Errorf("%s: the release store has no %s", stack, typ)
 			}
 		}
-		loadCompose(t, compose.Str("value"), appEnv.Str("value"), composeEnv.Str("value"))
+		pab, _ := res.Find("aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock", "releases")
+		for _, k := range []string{"blockPublicAcls", "blockPublicPolicy", "ignorePublicAcls", "restrictPublicBuckets"} {
+			if pab.In(k) != true {
+				t.Errorf("%s: release store %s = %v", stack, k, pab.In(k))
+			}
+		}
+		if pol, _ := res.Find("aws:s3/bucketPolicy:BucketPolicy", "releases"); !strings.Contains(pol.Str("policy"), "aws:SecureTransport") {
+			t.Errorf("%s: the release store allows plain HTTP: %s", stack, pol.Str("policy"))
+		}
+		// Only the release id, the bucket's name and secrets are parameters,
+		// each with a fixed name: deleted before any replacement.
+		for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
+			if !p.DeleteBeforeReplace {
+				t.Errorf("%s: parameter %s (a fixed name) is not deleted before it is replaced", stack, p.Str("name"))
+			}
+			if rest := strings.TrimPrefix(p.Str("name"), "/slipway/"+stack+"/"); rest != "release/id" && rest != "release/bucket" && !strings.HasPrefix(rest, "secrets/") {
+				t.Errorf("%s: parameter %s", stack, p.Str("name"))
+			}
+		}
 
 		// Every image the release runs is a built image's digest.
 		var digests []string
@@ -241,7 +310,7 @@ func TestReleaseBundle(t *testing.T) {
 			digests = append(digests, img.Out("repoDigest").(string))
 		}
 		for _, d := range digests {
-			if !strings.Contains(compose.Str("value"), "image: "+d+"\n") {
+			if !strings.Contains(compose, "image: "+d+"\n") {
 				t.Errorf("%s: compose does not run %s", stack, d)
 			}
 		}
@@ -257,23 +326,35 @@ func TestReleaseBundle(t *testing.T) {
 				t.Errorf("%s: imageDigests[%s] = %v", stack, name, d)
 			}
 		}
-		if strings.Contains(compose.Str("value"), "datadog-agent:") || strings.Contains(appEnv.Str("value"), "DD_") {
-			t.Errorf("%s: Datadog without a key", stack)
-		}
-		for _, want := range []string{"DATABASE_HOST=db\n", "ORIGIN_HEADER_NAME=X-Origin-Verify\n", "AWS_REGION=us-east-1\n"} {
-			if !strings.Contains(appEnv.Str("value"), want) {
-				t.Errorf("%s: app.env lacks %q", stack, want)
+		for name, content := range bundle {
+			if strings.Contains(content, "datadog-agent:") || (strings.HasSuffix(name, ".env") && strings.Contains(content, "DD_")) {
+				t.Errorf("%s: Datadog without a key in %s", stack, name)
 			}
 		}
-		id := param(t, res, base+"id")
+		for file, wants := range map[string][]string{
+			"api.env":    {"DATABASE_HOST=db\n", "AWS_REGION=us-east-1\n"},
+			"worker.env": {"DATABASE_HOST=db\n", "AWS_REGION=us-east-1\n"},
+			"proxy.env":  {"ORIGIN_HEADER_NAME=X-Origin-Verify\n", "API_UPSTREAM=api:3000\n"},
+			"db.env":     {"POSTGRES_DB=app\n", "DATABASE_USER=app\n"},
+		} {
+			for _, want := range wants {
+				if !strings.Contains(bundle[file], want) {
+					t.Errorf("%s: %s lacks %q", stack, file, want)
+				}
+			}
+		}
+		id := param(t, res, "/slipway/"+stack+"/release/id")
 		if out := res.Outputs["releaseId"]; out.Secret || out.Value != id.Str("value") || !regexp.MustCompile(`^[0-9a-f]{20}$`).MatchString(id.Str("value")) {
 			t.Errorf("%s: releaseId output %+v, parameter %q", stack, out, id.Str("value"))
 		}
-		// The id is written after the bundle and secrets.
-		for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
+		// The id is written after the bundle, its bucket and the secrets.
+		for _, p := range append(res.ByType("aws:ssm/parameter:Parameter"), obj) {
 			if p.URN != id.URN && !slices.Contains(id.Dependencies, p.URN) {
-				t.Errorf("%s: release id does not wait for %s", stack, p.Str("name"))
+				t.Errorf("%s: release id does not wait for %s", stack, p.Name)
 			}
+		}
+		if res.Outputs["releaseStatus"].Value != "healthy" {
+			t.Errorf("%s: releaseStatus %v", stack, res.Outputs["releaseStatus"])
 		}
 	}
 }
@@ -303,7 +384,7 @@ func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
 			t.Errorf("%s: %d secret parameters, want exactly %v", stack, n, want)
 		}
 		// Each service reads only its own secrets.
-		compose := param(t, res, "/slipway/"+stack+"/release/compose.yaml").Str("value")
+		compose := bundleOf(t, res)["compose.yaml"]
 		var doc struct {
 			Services map[string]struct {
 				EnvFile []string `yaml:"env_file"`
@@ -313,9 +394,9 @@ func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
 			t.Fatal(err)
 		}
 		for svc, files := range map[string][]string{
-			"db": {"./app.env", "./secrets/db.env"}, "api": {"./app.env", "./secrets/api.env"},
-			"worker": {"./app.env", "./secrets/api.env"}, "proxy": {"./app.env", "./secrets/proxy.env"},
-			"datadog-agent": {"./app.env", "./secrets/datadog.env"},
+			"db": {"./db.env", "./secrets/db.env"}, "api": {"./api.env", "./secrets/api.env"},
+			"worker": {"./worker.env", "./secrets/api.env"}, "proxy": {"./proxy.env", "./secrets/proxy.env"},
+			"datadog-agent": {"./secrets/datadog.env"},
 		} {
 			if got := doc.Services[svc].EnvFile; !slices.Equal(got, files) {
 				t.Errorf("%s: %s reads %v, want %v", stack, svc, got, files)
@@ -350,22 +431,20 @@ func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
 func TestDatadogOnlyWithAKey(t *testing.T) {
 	for _, stack := range allStacks {
 		on := deploy(t, stack, withDatadog)
-		base := "/slipway/" + stack + "/release/"
-		compose := param(t, on, base+"compose.yaml").Str("value")
-		appEnv := param(t, on, base+"app.env").Str("value")
-		composeEnv := param(t, on, base+"compose.env").Str("value")
-		if !strings.Contains(composeEnv, "COMPOSE_PROFILES=datadog\n") {
-			t.Errorf("%s: compose.env = %q", stack, composeEnv)
+		bundle := bundleOf(t, on)
+		compose := bundle["compose.yaml"]
+		if !strings.Contains(bundle[".env"], "COMPOSE_PROFILES=datadog\n") {
+			t.Errorf("%s: .env = %q", stack, bundle[".env"])
 		}
 		for _, want := range []string{"DD_TRACE_ENABLED=true", "DD_AGENT_HOST=datadog-agent", "DD_SITE=datadoghq.com", "DD_ENV=" + stack, "DD_SERVICE=slipway-api"} {
-			if !strings.Contains(appEnv, want+"\n") {
-				t.Errorf("%s: app.env lacks %s", stack, want)
+			if !strings.Contains(bundle["api.env"], want+"\n") {
+				t.Errorf("%s: api.env lacks %s", stack, want)
 			}
 		}
 		if !regexp.MustCompile(`image: public\.ecr\.aws/datadog/agent:[0-9.]+@sha256:[0-9a-f]{64}\n`).MatchString(compose) {
 			t.Errorf("%s: agent not pinned:\n%s", stack, compose)
 		}
-		loadCompose(t, compose, appEnv, composeEnv)
+		loadCompose(t, bundle)
 
 		off := deploy(t, stack)
 		for _, r := range off.Resources {
@@ -374,11 +453,12 @@ func TestDatadogOnlyWithAKey(t *testing.T) {
 			}
 			// (The workload's compose keeps DD_TRACE_ENABLED: "false" for
 			// the API, which is tracing explicitly off.)
-			v := r.Str("value")
-			if r.Type == "aws:ssm/parameter:Parameter" && (strings.Contains(v, "DD_TRACE_ENABLED: \"true\"") ||
-				strings.Contains(v, "datadog-agent:") || strings.Contains(v, "DD_SITE") || strings.Contains(v, "COMPOSE_PROFILES") ||
-				strings.HasPrefix(v, "# Non-secret") && strings.Contains(v, "DD_")) {
-				t.Errorf("%s: %s mentions Datadog without a key", stack, r.Str("name"))
+		}
+		for name, v := range bundleOf(t, off) {
+			if strings.Contains(v, "DD_TRACE_ENABLED: \"true\"") || strings.Contains(v, "datadog-agent:") ||
+				(!strings.HasPrefix(name, "bin/") && (strings.Contains(v, "DD_SITE") || strings.Contains(v, "COMPOSE_PROFILES"))) ||
+				strings.HasSuffix(name, ".env") && strings.Contains(v, "DD_") {
+				t.Errorf("%s: %s mentions Datadog without a key", stack, name)
 			}
 		}
 		if on.Outputs["releaseId"].Value == off.Outputs["releaseId"].Value {
@@ -492,7 +572,7 @@ func TestReleaseScriptIsWhereTheDocumentsRunIt(t *testing.T) {
 // workload's sources and the fixture SPA build) into a directory the test
 // may change.
 func copyProject(t *testing.T) string {
-	return testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA)
+	return testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA, "infra/hostfiles")
 }
 
 // An app-only change (new API source, so a new API image digest) is a new
@@ -571,5 +651,133 @@ func TestPreviewNeedsNoDocker(t *testing.T) {
 				t.Errorf("%s: image %s builds on preview", stack, img.Name)
 			}
 		}
+	}
+}
+
+// A truthful `pulumi up`: it succeeds only when the host's receipt says
+// this attempt at this release is healthy, and otherwise fails with the
+// host's reason, naming the service and its last log lines. A failed
+// release retried with no change is the next attempt (a new parameter of
+// the association, which replaceOnChanges turns into a new rollout); a
+// healthy one keeps its attempt and rolls out nothing. The offline host
+// (mockcloud) reports each rollout as told; the receipts it held before the
+// run are what an earlier rollout wrote.
+func TestReleaseUpFollowsTheHostsReceipt(t *testing.T) {
+	files := stackFiles(t, "dev")
+	first := deploy(t, "dev")
+	id := mockcloud.Str(first.Outputs["releaseId"].Value)
+	if a := one(t, first, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "1" || first.Outputs["releaseStatus"].Value != "healthy" {
+		t.Fatalf("a healthy first rollout: attempt %q, status %v", a.Str("parameters.attempt"), first.Outputs["releaseStatus"])
+	}
+
+	failing := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+	failing.FailRollouts("api", "unhealthy: api worker; rolled back to 0011223344556677aabb",
+		"api-1  | Error: connect ECONNREFUSED 198.18.100.12:5432", "api-1  | the API exits")
+	_, err := failing.Run(program.Build, files, false)
+	if err == nil {
+		t.Fatal("pulumi up succeeded while the host reported the release failed")
+	}
+	for _, want := range []string{"release " + id + " failed on the host (attempt 1)", "unhealthy: api worker", "service api failed",
+		"Error: connect ECONNREFUSED 198.18.100.12:5432", "the API exits", "run `pulumi up` again"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the failure does not say %q:\n%v", want, err)
+		}
+	}
+
+	receipt := func(status, attempt string) string {
+		b, _ := json.Marshal(map[string]any{"releaseId": id, "status": status, "attempt": attempt, "service": "api", "logs": []string{"x"}})
+		return string(b)
+	}
+	run := func(held string, dryRun bool) (*mockcloud.Result, error) {
+		c := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+		c.Parameter("/slipway/dev/receipts/"+id, held)
+		// Another release's receipt beside it changes nothing.
+		c.Parameter("/slipway/dev/receipts/ffffffffffffffffffff", `{"status":"failed","attempt":"7"}`)
+		return c.Run(program.Build, files, dryRun)
+	}
+	// The retry: the host said attempt 1 failed, so this is attempt 2.
+	retry, err := run(receipt("failed", "1"), false)
+	if err != nil {
+		t.Fatalf("the retry (healthy this time): %v", err)
+	}
+	if a := one(t, retry, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "2" ||
+		!slices.Contains(a.ReplaceOnChanges, "parameters") {
+		t.Errorf("a retry of a failed release: attempt %q (replaceOnChanges %v), want a new attempt 2", a.Str("parameters.attempt"), a.ReplaceOnChanges)
+	}
+	// After the healthy retry, the next up keeps attempt 2: nothing to run.
+	again, err := run(receipt("healthy", "2"), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a := one(t, again, "aws:ssm/association:Association"); a.Str("parameters.attempt") != "2" {
+		t.Errorf("after a healthy attempt 2 the attempt is %q: an unchanged release would roll out again", a.Str("parameters.attempt"))
+	}
+	// A preview reads the old receipt (to know the attempt) but waits for
+	// no rollout: it neither fails nor claims health.
+	if _, err := run(receipt("failed", "1"), true); err != nil {
+		t.Errorf("a preview after a failed rollout fails: %v", err)
+	}
+	// The host's role may write exactly its stack's receipts and read
+	// exactly its stack's bundles.
+	policy := ""
+	for _, rp := range first.ByType("aws:iam/rolePolicy:RolePolicy") {
+		if strings.Contains(rp.Str("policy"), "WriteReleaseReceipts") {
+			policy = rp.Str("policy")
+		}
+	}
+	store, _ := first.Find("aws:s3/bucketV2:BucketV2", "releases")
+	found := 0
+	for _, st := range parsePolicy(t, policy).Statement {
+		switch st.Sid {
+		case "WriteReleaseReceipts":
+			found++
+			if !slices.Equal(strs(st.Action), []string{"ssm:DeleteParameters", "ssm:PutParameter"}) && !slices.Equal(strs(st.Action), []string{"ssm:PutParameter", "ssm:DeleteParameters"}) ||
+				!slices.Equal(strs(st.Resource), []string{"arn:aws:ssm:us-east-1:" + mockcloud.Account + ":parameter/slipway/dev/receipts/*"}) {
+				t.Errorf("receipts grant %+v", st)
+			}
+		case "ReadReleaseBundles":
+			found++
+			if !slices.Equal(strs(st.Action), []string{"s3:GetObject"}) || !slices.Equal(strs(st.Resource), []string{mockcloud.Str(store.Out("arn")) + "/releases/*"}) {
+				t.Errorf("bundle grant %+v", st)
+			}
+		}
+	}
+	if found != 2 {
+		t.Errorf("the host role lacks the receipt or bundle grant:\n%s", policy)
+	}
+}
+
+// Host scripts travel with the release: a change to the release script is
+// a new release id (and bundle), never a change to the instance's user
+// data, so it never replaces the host; the rollout document, which runs
+// the stable loader at its fixed path, does not change either.
+func TestHostScriptChangeIsARelease(t *testing.T) {
+	dir := testproject.Copy(t, "..", "Pulumi.yaml", "Pulumi.dev.yaml", "Pulumi.prod.yaml", "app", fixtureSPA, "infra/hostfiles")
+	inDir := func(f *stacks.Files) { f.Dir = dir }
+	before := deploy(t, "dev", inDir)
+	doc, _ := foundation.HostDocumentContent(stacks.Dev, foundation.DocumentRollout)
+	f, err := os.OpenFile(filepath.Join(dir, "infra", "hostfiles", "slipway-release.sh"), os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString("\n# a fix to the release script\n")
+	f.Close()
+	after := deploy(t, "dev", inDir)
+	if before.Outputs["releaseId"].Value == after.Outputs["releaseId"].Value {
+		t.Error("a release script change kept the release id")
+	}
+	if !strings.Contains(bundleOf(t, after)["bin/slipway-release"], "# a fix to the release script") {
+		t.Error("the bundle does not carry the changed release script")
+	}
+	a1, a2 := one(t, before, "aws:ssm/association:Association"), one(t, after, "aws:ssm/association:Association")
+	if a1.Str("parameters.releaseId") == a2.Str("parameters.releaseId") || a1.Str("name") != a2.Str("name") {
+		t.Errorf("the rollout: %v -> %v", a1.In("parameters"), a2.In("parameters"))
+	}
+	i1, i2 := one(t, before, "aws:ec2/instance:Instance"), one(t, after, "aws:ec2/instance:Instance")
+	if i1.Str("userDataBase64") != i2.Str("userDataBase64") || !reflect.DeepEqual(i1.Inputs, i2.Inputs) {
+		t.Error("a release script change changed the instance's user data")
+	}
+	if doc2, _ := foundation.HostDocumentContent(stacks.Dev, foundation.DocumentRollout); doc2 != doc {
+		t.Error("a release script change changed the rollout document")
 	}
 }

@@ -12,16 +12,19 @@ import (
 
 // Stack is the built infrastructure of one stack.
 type Stack struct {
-	Network    *Network
-	Data       *DataVolume
-	Registry   *Registry
-	Logs       *Logs
-	Queue      *Queue
-	Alerts     *Alerts
-	Host       *Host
-	Release    *Release
-	Site       *Site
-	Monitoring *Monitoring
+	Network  *Network
+	Data     *DataVolume
+	Registry *Registry
+	Logs     *Logs
+	Queue    *Queue
+	Alerts   *Alerts
+	Host     *Host
+	Release  *Release
+	// ReleaseStore holds the release bundles (created before the host,
+	// whose role may read them).
+	ReleaseStore *ReleaseStore
+	Site         *Site
+	Monitoring   *Monitoring
 	// Domain is nil without a custom domain.
 	Domain *Domain
 	// Backups is nil without slipway:backups (always in review stacks).
@@ -119,6 +122,13 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 	}, s.regional); err != nil {
 		return err
 	}
+	if s.ReleaseStore, err = NewReleaseStore(ctx, "releases", ReleaseStoreArgs{
+		ParameterPath: parameterPath(s.cfg),
+		Account:       s.acct,
+		ForceDestroy:  s.cfg.Profile.Ephemeral(),
+	}, s.regional); err != nil {
+		return err
+	}
 	if s.Logs, err = NewLogs(ctx, "logs", LogsArgs{RetentionDays: s.cfg.Logs.RetentionDays}, s.regional); err != nil {
 		return err
 	}
@@ -167,6 +177,7 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 		return err
 	}
 	grants := append([]Grant{s.Logs.Grant, s.Queue.Grant, hostMetricsGrant()}, s.Registry.PullGrants...)
+	grants = append(grants, s.ReleaseStore.HostGrants...)
 	if s.Backups != nil {
 		grants = append(grants, s.Backups.Grant)
 	}
@@ -199,6 +210,10 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
 	}
+	var dbEnv map[string]pulumi.StringInput
+	if s.Backups != nil {
+		dbEnv = s.Backups.DBEnvironment()
+	}
 	s.Release, err = NewRelease(ctx, "release", ReleaseArgs{
 		Stack:                s.cfg.Stack,
 		Region:               s.cfg.Region,
@@ -213,6 +228,9 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 		InstanceID:           s.Host.InstanceID,
 		QueueURL:             s.Queue.URL,
 		LogGroups:            logGroups,
+		Store:                s.ReleaseStore,
+		ScriptsDir:           s.cfg.Path("infra/hostfiles"),
+		DBEnvironment:        dbEnv,
 	}, s.regional)
 	return err
 }

@@ -89,6 +89,7 @@ var pinned = map[string][]string{
 		"slipway:data:DataVolume$aws:ebs/volume:Volume::data",
 		"slipway:host:Host$aws:ec2/eip:Eip::host",
 		"slipway:site:Site$aws:s3/bucketV2:BucketV2::site",
+		"slipway:release:ReleaseStore$aws:s3/bucketV2:BucketV2::releases",
 		"slipway:registry:Registry$aws:ecr/repository:Repository::api",
 		"slipway:registry:Registry$aws:ecr/repository:Repository::db",
 		"slipway:registry:Registry$aws:ecr/repository:Repository::proxy",

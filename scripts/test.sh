@@ -64,10 +64,10 @@ section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
 actionlint
 shellcheck scripts/*.sh tools/pulumi.sh tools/kumo.sh .ci/run infra/hostfiles/*.sh
 
-section "Host: the release fetcher (Python, stubbed SSM client)"
-(cd infra && PYTHONDONTWRITEBYTECODE=1 python3 testdata/test_slipway_fetch.py)
+section "Host: the release fetcher and loader (Python, stubbed SSM and S3 clients)"
+(cd infra && PYTHONDONTWRITEBYTECODE=1 python3 testdata/test_slipway_fetch.py && PYTHONDONTWRITEBYTECODE=1 python3 testdata/test_slipway_load.py)
 
-section "Host: the host scripts' AWS calls (SSM, CloudWatch) against kumo (pinned in tools/kumo.sh, built from source, cached)"
+section "Host: the host scripts' AWS calls (SSM, S3, CloudWatch) against kumo (pinned in tools/kumo.sh, built from source, cached)"
 KUMO_BIN="$(bash tools/kumo.sh)"
 (cd infra && KUMO_BIN="$KUMO_BIN" PYTHONDONTWRITEBYTECODE=1 /usr/bin/python3 testdata/test_fetch_emulator.py)
 
@@ -76,5 +76,8 @@ go vet ./...
 # -count=1: some tests drive external tools (pulumi, cloud-init, shellcheck)
 # the Go test cache cannot see, so a cached pass would prove nothing.
 go test -count=1 ./...
+
+section "Go: what each kind of change restarts, by Compose's own service hash (tests/composehash, a module of its own)"
+(cd tests/composehash && go test -count=1 ./...)
 
 section "all tests passed"

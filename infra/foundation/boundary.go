@@ -3,6 +3,7 @@ package foundation
 import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/iam"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"strings"
 
 	"slipway/stacks"
 )
@@ -112,6 +113,18 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s scope
 		// The release and secrets below the class's parameter paths.
 		allow("ReadProjectParameters", []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:GetParametersByPath"},
 			each(s.Parameters, func(p string) pulumi.StringOutput { return acct.arn("ssm", "parameter"+p) }), nil),
+		// The host's rollout receipts below the class's parameter paths,
+		// and the release bundles in the stacks' release stores (infra's
+		// release.go): a receipt is how `pulumi up` learns the release's
+		// health, a bundle object is the release.
+		allow("WriteProjectReceipts", []string{"ssm:PutParameter", "ssm:DeleteParameters"},
+			each(s.Parameters, func(p string) pulumi.StringOutput {
+				return acct.arn("ssm", "parameter"+strings.TrimSuffix(p, "*")+"receipts/*")
+			}), nil),
+		allow("ReadProjectBundles", []string{"s3:GetObject"},
+			each(s.Names, func(p string) pulumi.StringOutput {
+				return pulumi.Sprintf("arn:%s:s3:::%sreleases-*/releases/*", acct.Partition, strings.TrimSuffix(p, "*"))
+			}), nil),
 		// The worker's queue.
 		allow("UseProjectQueues", []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
 			"sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},

@@ -401,6 +401,10 @@ var resourceCalls = map[string]func(l *lifecycle){
 		l.add(nil, l.global("cloudfront", "origin-access-control/"+l.r.ID), "cloudfront:CreateOriginAccessControl",
 			"cloudfront:GetOriginAccessControl", "cloudfront:UpdateOriginAccessControl", "cloudfront:DeleteOriginAccessControl")
 	},
+	"aws:cloudfront/originRequestPolicy:OriginRequestPolicy": func(l *lifecycle) {
+		l.add(nil, l.global("cloudfront", "origin-request-policy/"+l.r.ID), "cloudfront:CreateOriginRequestPolicy",
+			"cloudfront:GetOriginRequestPolicy", "cloudfront:UpdateOriginRequestPolicy", "cloudfront:DeleteOriginRequestPolicy")
+	},
 	"aws:cloudfront/responseHeadersPolicy:ResponseHeadersPolicy": func(l *lifecycle) {
 		l.add(nil, l.global("cloudfront", "response-headers-policy/"+l.r.ID), "cloudfront:CreateResponseHeadersPolicy",
 			"cloudfront:GetResponseHeadersPolicy", "cloudfront:UpdateResponseHeadersPolicy", "cloudfront:DeleteResponseHeadersPolicy")

@@ -301,7 +301,8 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		allow("CloudFrontAccessControlAndPolicies", []string{"cloudfront:CreateOriginAccessControl", "cloudfront:GetOriginAccessControl",
 			"cloudfront:GetOriginAccessControlConfig", "cloudfront:UpdateOriginAccessControl", "cloudfront:DeleteOriginAccessControl",
 			"cloudfront:GetCachePolicy", "cloudfront:GetOriginRequestPolicy", "cloudfront:GetResponseHeadersPolicy",
-			"cloudfront:CreateResponseHeadersPolicy", "cloudfront:UpdateResponseHeadersPolicy", "cloudfront:DeleteResponseHeadersPolicy"},
+			"cloudfront:CreateResponseHeadersPolicy", "cloudfront:UpdateResponseHeadersPolicy", "cloudfront:DeleteResponseHeadersPolicy",
+			"cloudfront:CreateOriginRequestPolicy", "cloudfront:UpdateOriginRequestPolicy", "cloudfront:DeleteOriginRequestPolicy"},
 			pulumi.StringArray{x.cloudfront("origin-access-control"), x.cloudfront("cache-policy"),
 				x.cloudfront("origin-request-policy"), x.cloudfront("response-headers-policy")}, nil),
 		// ACM certificates (us-east-1, ids only), by tag.
@@ -511,6 +512,12 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 		allow("ReadReleaseParameters", []string{"ssm:GetParameter", "ssm:GetParameters", "ssm:ListTagsForResource"},
 			each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
 				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/release/*")
+			}), nil),
+		// The rollout receipts the program reads back (infra's
+		// release.go): a release's health, never a secret.
+		allow("ReadReceipts", []string{"ssm:GetParametersByPath"},
+			each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
+				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/receipts")
 			}), nil),
 	}
 	own := []iam.GetPolicyDocumentStatementArgs{

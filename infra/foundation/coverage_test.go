@@ -81,6 +81,8 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 		// cluster.go: each ECS service read back after its deploy (ecs
 		// mode only), to fail when the circuit breaker rolled it back.
 		"ecs.LookupServiceOutput": ecsServiceReads(res),
+		// release.go: the host's receipts, read before and after the rollout.
+		"ssm.GetParametersByPathOutput": {one("ssm:GetParametersByPath", "arn:aws:ssm:"+region+":"+acct+":parameter/slipway/"+res.Stack+"/receipts", nil)},
 		// network.go: the zones that offer the host's instance type.
 		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 		"docker.LookupRegistryImageOutput": {

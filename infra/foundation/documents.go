@@ -44,13 +44,35 @@ import (
 // prod; a class is the app stacks' profile, stacks.ProfileOf).
 var documentClasses = []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod}
 
-// The kinds of host document, each one entry of hostDocuments. Status and
-// maintenance (issue 13) are one entry each once the release script has
-// the commands they run.
+// The kinds of host document, each one entry of hostDocuments.
 const (
-	DocumentRollout  = "rollout"
-	DocumentRollback = "rollback"
+	DocumentRollout     = "rollout"
+	DocumentRollback    = "rollback"
+	DocumentStatus      = "status"
+	DocumentMaintenance = "maintenance"
 )
+
+// BootstrapMarker is the file the host's bootstrap writes as its very last
+// act, once Docker runs, the data volume is mounted and the release loader
+// is installed (infra/bootstrap.go). The rollout waits for it: a signal,
+// not a guess, and a host that never gets there fails the rollout, naming
+// the file, instead of "trying anyway".
+const BootstrapMarker = "/var/lib/slipway/bootstrapped"
+
+// ReportedFailure is the release script's exit code for "the release failed
+// and the host wrote a receipt saying why" (infra/hostfiles/slipway-release.sh).
+// The rollout document turns it into success: the association only says
+// that the rollout ran to its end, and `pulumi up` reads the receipt and
+// fails with the host's reason (infra/release.go). Any other non-zero code
+// (no receipt could be written) fails the document, and so the association.
+const ReportedFailure = 10
+
+// AttemptPattern is the format of the rollout's attempt counter (a retry
+// of a failed release with no change to it is attempt 2, 3, ...).
+const AttemptPattern = "^[0-9]{1,6}$"
+
+// MaintenanceModePattern: the maintenance document turns the flag on or off.
+const MaintenanceModePattern = "^(on|off)$"
 
 // ReleaseScript is where the host's bootstrap (infra.ReleaseBootstrap)
 // installs the release script the documents run.
@@ -70,8 +92,8 @@ const (
 	// GuardWait bounds the class check: two IMDS requests, each at most
 	// three attempts of 5 s with 1 s between them.
 	GuardWait = 40
-	// HostReadyWait: a brand-new host may be reached by SSM before
-	// cloud-init has installed the release script and started Docker.
+	// HostReadyWait: a brand-new host may be reached by SSM before its
+	// bootstrap has finished (BootstrapMarker).
 	HostReadyWait = 300
 	// PullTimeout bounds `docker compose pull` (three images at most change).
 	PullTimeout = 240
@@ -89,6 +111,9 @@ const (
 	RolloutTimeout = GuardWait + HostReadyWait + LockWait + RolloutWork + 120
 	// RollbackTimeout: the lock, one `up` of the previous release, margin.
 	RollbackTimeout = GuardWait + LockWait + UpWait + 120
+	// StatusTimeout: status and maintenance take no lock (they never wait
+	// behind a rollout); a few docker compose calls.
+	StatusTimeout = GuardWait + 60
 )
 
 // documentStackPatterns is the allowedPattern of each class's `stack`
@@ -118,6 +143,8 @@ func docClassNames() string {
 // document has).
 type docParam struct {
 	name, description, pattern string
+	// def is the default ("" for none: the caller must pass it).
+	def string
 }
 
 // hostDocument is one kind of host document: what it runs after the guard.
@@ -137,15 +164,21 @@ var hostDocuments = []hostDocument{
 		kind:        DocumentRollout,
 		description: "Roll the Slipway compose stack out to a release (health-gated, rolls back on failure).",
 		timeout:     RolloutTimeout,
-		params:      []docParam{{"releaseId", "The release to roll out (the stack output releaseId).", ReleaseIDPattern}},
+		params: []docParam{
+			{"releaseId", "The release to roll out (the stack output releaseId).", ReleaseIDPattern, ""},
+			{"attempt", "Which attempt at this release (a retry of a failed release is the next attempt).", AttemptPattern, "1"},
+		},
 		commands: []string{
-			// Bounded: a host that never gets ready fails in the script
-			// (no release script, no Docker), visibly.
-			fmt.Sprintf("timeout %d sh -c 'until [ -x %s ]; do sleep 5; done; "+
-				"if command -v cloud-init >/dev/null; then cloud-init status --wait >/dev/null || true; fi' || "+
-				"echo 'host not ready after %d s; trying anyway' >&2", HostReadyWait, ReleaseScript, HostReadyWait),
-			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d", LockWait, PullTimeout, UpWait),
-			"exec " + ReleaseScript + " '{{ releaseId }}'",
+			// Bounded, and a failure: a host whose bootstrap never
+			// finishes has nothing a rollout could run on.
+			fmt.Sprintf("timeout %d sh -c 'until [ -e %s ]; do sleep 5; done' || "+
+				"{ echo \"$doc_name: the host's bootstrap has not finished after %d s (no %s); see /var/log/cloud-init-output.log on the host\" >&2; exit 1; }",
+				HostReadyWait, BootstrapMarker, HostReadyWait, BootstrapMarker),
+			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d SLIPWAY_ATTEMPT='{{ attempt }}'", LockWait, PullTimeout, UpWait),
+			"rc=0",
+			ReleaseScript + " '{{ releaseId }}' || rc=$?",
+			fmt.Sprintf("if [ \"$rc\" -eq %d ]; then echo \"$doc_name: release {{ releaseId }} failed on the host, which rolled back and wrote its receipt; pulumi up reports the reason\" >&2; exit 0; fi", ReportedFailure),
+			`exit "$rc"`,
 		},
 	},
 	{
@@ -156,6 +189,19 @@ var hostDocuments = []hostDocument{
 			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_WAIT_TIMEOUT=%d", LockWait, UpWait),
 			"exec " + ReleaseScript + " rollback",
 		},
+	},
+	{
+		kind:        DocumentStatus,
+		description: "Print the Slipway host's current and previous release, each service's health and the image digests (JSON).",
+		timeout:     StatusTimeout,
+		commands:    []string{"exec " + ReleaseScript + " status"},
+	},
+	{
+		kind:        DocumentMaintenance,
+		description: "Turn the Slipway maintenance page on or off (nginx answers 503 with Retry-After; health endpoints are unaffected).",
+		timeout:     StatusTimeout,
+		params:      []docParam{{"mode", "on or off.", MaintenanceModePattern, ""}},
+		commands:    []string{"exec " + ReleaseScript + " maintenance '{{ mode }}'"},
 	},
 }
 
@@ -191,8 +237,9 @@ func docGuard(class stacks.Profile, kind string) []string {
 	return []string{
 		"set -eu",
 		"doc_class='" + string(class) + "'",
+		"doc_name='" + name + "'",
 		"doc_stack='{{ stack }}'",
-		`refuse() { echo "` + name + `: refused: $*" >&2; exit 1; }`,
+		`refuse() { echo "$doc_name: refused: $*" >&2; exit 1; }`,
 		docClassTest(class, "doc_stack") + ` || refuse "stack '$doc_stack' is not a stack of class $doc_class"`,
 		// Each request: at most three attempts of 5 s (GuardWait).
 		`imds() { curl --silent --show-error --fail --connect-timeout 2 --max-time 5 --retry 2 --retry-delay 1 "$@"; }`,
@@ -231,7 +278,11 @@ func HostDocumentContent(class stacks.Profile, kind string) (string, error) {
 		},
 	}
 	for _, p := range d.params {
-		params[p.name] = map[string]any{"type": "String", "description": p.description, "allowedPattern": p.pattern}
+		param := map[string]any{"type": "String", "description": p.description, "allowedPattern": p.pattern}
+		if p.def != "" {
+			param["default"] = p.def
+		}
+		params[p.name] = param
 	}
 	doc := map[string]any{
 		"schemaVersion": "2.2",
@@ -260,7 +311,8 @@ type HostDocumentsArgs struct {
 type HostDocuments struct {
 	pulumi.ResourceState
 
-	// Names and Arns of the documents, by kind (rollout, rollback).
+	// Names and Arns of the documents, by kind (rollout, rollback, status,
+	// maintenance).
 	Names pulumi.StringMapOutput
 	Arns  pulumi.StringMapOutput
 }

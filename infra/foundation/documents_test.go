@@ -78,8 +78,8 @@ func TestHostDocumentsUnderMocks(t *testing.T) {
 		t.Fatal(err)
 	}
 	docs := res.ByType("aws:ssm/document:Document")
-	if len(docs) != 6 {
-		t.Fatalf("want 6 documents (3 classes x rollout, rollback), found %d", len(docs))
+	if len(docs) != 12 {
+		t.Fatalf("want 12 documents (3 classes x rollout, rollback, status, maintenance), found %d", len(docs))
 	}
 	components := map[string]string{}
 	for _, r := range res.ByType("slipway:foundation:HostDocuments") {
@@ -127,7 +127,7 @@ func TestHostDocumentsUnderMocks(t *testing.T) {
 	}
 	for _, class := range documentClasses {
 		got := fmt.Sprint(res.Outputs[string(class)].Value)
-		for _, kind := range []string{"rollout", "rollback"} {
+		for _, kind := range []string{"rollout", "rollback", "status", "maintenance"} {
 			want := "slipway-" + string(class) + "-" + kind
 			if !seen[want] || !strings.Contains(got, kind+":"+want) {
 				t.Errorf("%s: no document %s (names output %v)", class, want, got)
@@ -145,7 +145,7 @@ func TestHostDocumentsRefuseAnUnknownClass(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `"staging"`) || !strings.Contains(err.Error(), "dev, review, prod") {
 		t.Fatalf("want an error naming the class and the accepted ones, got %v", err)
 	}
-	if _, err := HostDocumentContent("dev", "shell"); err == nil || !strings.Contains(err.Error(), "rollout, rollback") {
+	if _, err := HostDocumentContent("dev", "shell"); err == nil || !strings.Contains(err.Error(), "rollout, rollback, status, maintenance") {
 		t.Errorf("unknown kind: %v", err)
 	}
 }
@@ -273,11 +273,17 @@ func runHostDoc(t *testing.T, class stacks.Profile, kind, tag string, params map
 	}
 	record := filepath.Join(dir, "release-args")
 	release := filepath.Join(dir, "slipway-release")
+	marker := filepath.Join(dir, "bootstrapped")
+	if !hostDocNotReady {
+		if err := os.WriteFile(marker, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	files := map[string]string{
 		filepath.Join(bin, "curl"): "#!/bin/sh\nfor a; do\n\tshift\n\tcase \"$a\" in http://169.254.169.254/*) a=\"" + imds.URL +
 			"${a#http://169.254.169.254}\" ;; esac\n\tset -- \"$@\" \"$a\"\ndone\nexec " + realCurl + " \"$@\"\n",
 		filepath.Join(bin, "cloud-init"): "#!/bin/sh\nexit 0\n",
-		release:                          "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + record + "\necho release-script-ran\n",
+		release:                          "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + record + "\necho release-script-ran attempt=$SLIPWAY_ATTEMPT\nexit " + fmt.Sprint(hostDocReleaseExit) + "\n",
 	}
 	for f, content := range files {
 		if err := os.WriteFile(f, []byte(content), 0o755); err != nil {
@@ -289,6 +295,8 @@ func runHostDoc(t *testing.T, class stacks.Profile, kind, tag string, params map
 		t.Fatalf("the %s %s document does not run %s", class, kind, ReleaseScript)
 	}
 	s = strings.ReplaceAll(s, ReleaseScript, release)
+	s = strings.ReplaceAll(s, BootstrapMarker, marker)
+	s = strings.ReplaceAll(s, fmt.Sprintf("timeout %d ", HostReadyWait), "timeout 2 ")
 	cmd := exec.Command("sh", "-c", s)
 	cmd.Env = []string{"PATH=" + bin + ":/usr/bin:/bin", "HOME=" + dir}
 	out, err := cmd.CombinedOutput()
@@ -300,6 +308,63 @@ func runHostDoc(t *testing.T, class stacks.Profile, kind, tag string, params map
 }
 
 const hostDocReleaseID = "0123456789abcdef0123"
+
+// What runHostDoc's host is like: a bootstrap that never finished, and the
+// release script's exit code (tests that set them restore them).
+var (
+	hostDocNotReady    bool
+	hostDocReleaseExit int
+)
+
+// The rollout waits for the bootstrap's marker and fails, naming it, when it
+// never appears; the release script does not run. A release that failed and
+// was reported (exit ReportedFailure) is a successful document run (pulumi
+// up reads the receipt); any other failure fails the document.
+func TestHostDocumentsRolloutWaitsForTheBootstrapAndMapsTheReport(t *testing.T) {
+	params := map[string]string{"stack": "dev", "releaseId": hostDocReleaseID, "attempt": "3"}
+	hostDocNotReady = true
+	err, out, args := runHostDoc(t, "dev", "rollout", "dev", params)
+	hostDocNotReady = false
+	if err == nil || args != nil || !strings.Contains(out, "slipway-dev-rollout: the host's bootstrap has not finished") || !strings.Contains(out, "/bootstrapped)") ||
+		strings.Contains(out, "trying anyway") {
+		t.Errorf("a host that never finished its bootstrap: exit %v, release script args %v, output:\n%s", err, args, out)
+	}
+	for code, wantOK := range map[int]bool{0: true, ReportedFailure: true, 1: false, 3: false} {
+		hostDocReleaseExit = code
+		err, out, args := runHostDoc(t, "dev", "rollout", "dev", params)
+		if (err == nil) != wantOK || !slices.Equal(args, []string{hostDocReleaseID}) || !strings.Contains(out, "attempt=3") {
+			t.Errorf("release script exit %d: document exit %v (want success %v), args %v, output:\n%s", code, err, wantOK, args, out)
+		}
+		if code == ReportedFailure && !strings.Contains(out, "wrote its receipt") {
+			t.Errorf("a reported failure is not explained:\n%s", out)
+		}
+	}
+	hostDocReleaseExit = 0
+}
+
+// Status and maintenance run the release script's operator commands; the
+// maintenance mode is on or off and nothing else.
+func TestHostDocumentsStatusAndMaintenance(t *testing.T) {
+	for _, class := range documentClasses {
+		stack := map[stacks.Profile]string{"dev": "dev", "prod": "prod", "review": "pr-7"}[class]
+		err, out, args := runHostDoc(t, class, "status", stack, map[string]string{"stack": stack})
+		if err != nil || !slices.Equal(args, []string{"status"}) {
+			t.Errorf("%s status: exit %v args %v\n%s", class, err, args, out)
+		}
+		for _, mode := range []string{"on", "off"} {
+			err, out, args := runHostDoc(t, class, "maintenance", stack, map[string]string{"stack": stack, "mode": mode})
+			if err != nil || !slices.Equal(args, []string{"maintenance", mode}) {
+				t.Errorf("%s maintenance %s: exit %v args %v\n%s", class, mode, err, args, out)
+			}
+		}
+		mode := regexp.MustCompile(renderHostDoc(t, class, "maintenance").Parameters["mode"].AllowedPattern)
+		for v, want := range map[string]bool{"on": true, "off": true, "ON": false, "on;id": false, "": false, "of": false, "on\n": false} {
+			if mode.MatchString(v) != want {
+				t.Errorf("%s maintenance: mode %q admitted=%v", class, v, !want)
+			}
+		}
+	}
+}
 
 func TestHostDocumentsGuardRunsOnlyOnItsClass(t *testing.T) {
 	cases := []struct {
@@ -338,6 +403,7 @@ func TestHostDocumentsGuardRunsOnlyOnItsClass(t *testing.T) {
 			params := map[string]string{"stack": c.stack}
 			if c.kind == "rollout" {
 				params["releaseId"] = hostDocReleaseID
+				params["attempt"] = "1"
 			}
 			err, out, args := runHostDoc(t, c.class, c.kind, c.tag, params)
 			if c.ok {
@@ -368,7 +434,7 @@ func TestHostDocumentsGuardRefusesWithoutIMDSv2(t *testing.T) {
 		fmt.Fprint(w, "dev")
 	}))
 	defer v1.Close()
-	s := ssmSubstitute(t, hostDocScript(t, "dev", "rollout"), map[string]string{"stack": "dev", "releaseId": hostDocReleaseID})
+	s := ssmSubstitute(t, hostDocScript(t, "dev", "rollout"), map[string]string{"stack": "dev", "releaseId": hostDocReleaseID, "attempt": "1"})
 	s = strings.ReplaceAll(s, "http://169.254.169.254", v1.URL)
 	s = strings.ReplaceAll(s, ReleaseScript, "/nonexistent/release")
 	out, err := exec.Command("sh", "-c", s).CombinedOutput()

@@ -1,20 +1,36 @@
 #!/bin/bash
-# Rolls the host's compose stack out to a release, health-gated.
+# Rolls the host's compose stack out to a release, health-gated. It travels
+# with the release (bin/slipway-release of the bundle): the host's stable
+# loader (/usr/local/sbin/slipway-release, slipway-load.py) downloads the
+# bundle and runs this script from it, so a change here is a new release, not
+# a new host.
 #
 #   slipway-release <release-id>  roll out that release (what SSM runs on `pulumi up`)
 #   slipway-release boot          bring up the stack's current release (systemd, at boot)
 #   slipway-release rollback      go back to the release before the current one
-#   slipway-release status        print the current and previous release ids
+#   slipway-release status        current and previous release, each service's health, image digests (JSON)
+#   slipway-release maintenance on|off
+#                                 nginx answers 503 + Retry-After while on (health endpoints excepted)
 #
-# A release is fetched from SSM (bundle and secrets) into its own directory
-# under $SLIPWAY_RELEASES; `current` and `previous` are symlinks to release
+# A release (the bundle the loader staged, plus its secrets from SSM) gets its
+# own directory under $SLIPWAY_RELEASES; `current` and `previous` are symlinks to release
 # directories, swapped only once a release is healthy. Every release uses the
-# same compose project (name: slipway), so `docker compose up` recreates only
-# the services whose configuration changed (compose compares a hash of each
-# service's config, image digest included): a new API image recreates api and
+# same compose project (name: slipway) and is brought up from the same project
+# directory ($SLIPWAY_PROJECT_DIR, its files copied there first: compose's
+# config hash holds the env files' absolute paths, so a directory per release
+# would recreate every service every time), so `docker compose up` recreates
+# only the services whose configuration changed (compose compares a hash of
+# each service's config, image digest and env files' contents included): a new API image recreates api and
 # worker while db and proxy keep running. An unhealthy release is rolled back
 # to the current one and the script exits non-zero, which fails the SSM
 # association and with it `pulumi up`.
+#
+# Under the rollout document (SLIPWAY_ATTEMPT set) every rollout ends with a
+# receipt: SSM parameter <path>receipts/<release-id>, JSON with status
+# healthy or failed, the attempt, the failing service and its last log
+# lines. `pulumi up` reads it back and fails with that reason
+# (infra/release.go). A failure the receipt reports exits 10, which the
+# document turns into success; a failure no receipt could report exits 1.
 set -euo pipefail
 umask 077
 
@@ -29,7 +45,10 @@ if [ -r "$host_env" ]; then
 fi
 : "${SLIPWAY_PARAMETER_PATH:?missing in /etc/slipway/host.env}"
 root="${SLIPWAY_RELEASES:-/var/lib/slipway/releases}"
-fetch="${SLIPWAY_FETCH:-/usr/local/lib/slipway/slipway-fetch}"
+# The secrets fetcher of the same release, beside this script.
+fetch="${SLIPWAY_FETCH:-$(dirname "$(readlink -f "$0")")/slipway-fetch}"
+# The bundle the loader downloaded for this run (empty when run otherwise).
+staged="${SLIPWAY_STAGED:-}"
 imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"
 # The time budget (seconds), from infra/release.go: the SSM document passes
 # the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
@@ -37,6 +56,17 @@ lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
 pull_timeout="${SLIPWAY_PULL_TIMEOUT:-240}"
 wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 keep="${SLIPWAY_KEEP_RELEASES:-5}"
+# The rollout document's attempt (infra/foundation/documents.go); empty when
+# the script runs at boot or by hand, which write no receipt.
+attempt="${SLIPWAY_ATTEMPT:-}"
+# foundation.ReportedFailure: the release failed and its receipt says why.
+reported_failure=10
+# The maintenance flag nginx reads (mounted read-only into the proxy as
+# /etc/nginx/maintenance/on; app/compose.yaml).
+maintenance_dir="${SLIPWAY_MAINTENANCE_DIR:-/srv/slipway/maintenance}"
+log_lines=20
+# The compose project's one directory (see above).
+project="${SLIPWAY_PROJECT_DIR:-/var/lib/slipway/project}"
 
 log() { echo "slipway-release: $*" >&2; }
 die() {
@@ -67,13 +97,31 @@ set_link() {
 	mv -T "$root/.$1.tmp" "$root/$1"
 }
 
+# place DIR TARGET makes directory TARGET hold release DIR's files (replaced
+# whole, never merged).
+place() {
+	rm -rf "$2.new"
+	cp -a "$1/." "$2.new"
+	rm -rf "$2"
+	mv -T "$2.new" "$2"
+}
+
+# hashes_of DIR prints compose's config hash of each service of a release as
+# it would be in the project directory: placed at one common path, so two
+# releases' hashes compare (the path is part of the hash).
+hashes_of() {
+	place "$1" "$root/.hash"
+	compose "$root/.hash" config --hash '*' | sort
+	rm -rf "$root/.hash"
+}
+
 # changed_services OLD NEW lists the services whose compose config hash
 # differs between two release directories (new, changed or removed): what
 # `up` will recreate. Logged, so every rollout says what it touched.
 changed_services() {
 	local old new
-	old="$(compose "$1" config --hash '*' | sort)"
-	new="$(compose "$2" config --hash '*' | sort)"
+	old="$(hashes_of "$1")"
+	new="$(hashes_of "$2")"
 	{
 		comm -13 <(echo "$old") <(echo "$new")
 		comm -23 <(echo "$old") <(echo "$new")
@@ -96,10 +144,10 @@ sync_db_password() {
 	if [ -z "$(compose "$dir" ps --quiet --status running db 2>/dev/null)" ]; then
 		return 0
 	fi
-	user="$(sed -n 's/^DATABASE_USER=//p' "$dir/app.env")"
+	user="$(sed -n 's/^DATABASE_USER=//p' "$dir/db.env")"
 	password="$(sed -n "s/^POSTGRES_PASSWORD='\(.*\)'\$/\1/p" "$dir/secrets/db.env")"
 	if [ -z "$user" ] || [ -z "$password" ]; then
-		log "release $(basename "$dir"): no DATABASE_USER in app.env or POSTGRES_PASSWORD in secrets/db.env"
+		log "release $(basename "$dir"): no DATABASE_USER in db.env or POSTGRES_PASSWORD in secrets/db.env"
 		return 1
 	fi
 	if ! printf 'SET log_min_error_statement = panic;\nSET log_statement = none;\nALTER ROLE "%s" WITH PASSWORD '"'%s'"';\n' \
@@ -143,15 +191,71 @@ imds_allow() {
 	"$imds" allow "${addrs[@]}"
 }
 
+# bring_up DIR is the one step that starts a release's containers and waits
+# for them to be healthy. (The zero-downtime cutover, slipway-cutover.sh,
+# replaces exactly this call.)
+bring_up() {
+	place "$1" "$project"
+	compose "$project" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
+}
+
 # up DIR [OTHER_DIR] starts a release; OTHER_DIR's services keep their IMDS
-# access while it does (the release being replaced).
+# access while it does (the release being replaced). On failure, $up_failure
+# says which part failed.
+up_failure=""
 up() {
+	up_failure=""
 	imds_allow "$@" || {
-		log "release $(basename "$1"): cannot set which containers reach the instance metadata service"
+		up_failure="cannot set which containers reach the instance metadata service"
+		log "release $(basename "$1"): $up_failure"
 		return 1
 	}
-	sync_db_password "$1" || return 1
-	compose "$1" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
+	sync_db_password "$1" || {
+		up_failure="setting the database password failed"
+		return 1
+	}
+	mkdir -p "$maintenance_dir"
+	chmod 0755 "$maintenance_dir"
+	bring_up "$1" || {
+		up_failure="unhealthy"
+		return 1
+	}
+}
+
+# failed_services DIR lists the release's services that are not running and
+# healthy (a service without a health check counts when it runs).
+failed_services() {
+	compose "$1" ps --all --format json 2>/dev/null | python3 -c '
+import json, sys
+text = sys.stdin.read().strip()
+rows = json.loads(text) if text.startswith("[") else [json.loads(l) for l in text.splitlines() if l.strip()]
+bad = sorted({r.get("Service", "") for r in rows
+              if r.get("State") != "running" or r.get("Health") not in (None, "", "healthy")} - {""})
+print(" ".join(bad))
+' || true
+}
+
+# receipt STATUS ID [SERVICE [REASON]] writes the rollout's receipt (log
+# lines on stdin) when the rollout document asked for one.
+receipt() {
+	[ -n "$attempt" ] || {
+		cat >/dev/null
+		return 0
+	}
+	"$fetch" --path "$SLIPWAY_PARAMETER_PATH" --receipt "$2" --status "$1" --attempt "$attempt" \
+		${3:+--service "$3"} ${4:+--reason "$4"}
+}
+
+# fail ID SERVICE REASON [LOGFILE] ends a failed rollout: the receipt says
+# why (exit 10), or, when it cannot be written, exit 1.
+fail() {
+	local id="$1" service="$2" reason="$3" logs="${4:-/dev/null}"
+	log "release $id failed: $reason"
+	if [ -n "$attempt" ] && receipt failed "$id" "$service" "$reason" <"$logs"; then
+		exit "$reported_failure"
+	fi
+	[ -z "$attempt" ] || log "release $id: could not write its receipt"
+	exit 1
 }
 
 # prune keeps the newest $keep release directories, never current or previous.
@@ -167,22 +271,40 @@ prune() {
 	done
 }
 
-# stage [EXPECTED_ID] fetches the stored release into a new directory and
-# prints its id. The directory is named by the id once complete.
+# stage_error MESSAGE says why staging failed (and keeps it for the receipt).
+stage_error() {
+	echo "$*" >"$root/.fetch.log"
+	log "$*"
+}
+
+# stage [EXPECTED_ID] completes the bundle the loader staged with the
+# release's secrets and prints its id. The directory is named by the id once
+# complete.
 stage() {
 	local incoming id
-	incoming="$(mktemp -d "$root/.incoming.XXXXXX")"
-	if ! id="$("$fetch" --path "$SLIPWAY_PARAMETER_PATH" --out "$incoming" ${1:+--expect-id "$1"})"; then
-		rm -rf "$incoming"
+	if [ -z "$staged" ] || [ ! -f "$staged/id" ]; then
+		stage_error "no staged bundle: releases run through the loader (/usr/local/sbin/slipway-release)"
 		return 1
 	fi
+	incoming="$staged"
+	id="$(tr -d '[:space:]' <"$incoming/id")"
 	case "$id" in
 	'' | *[!0-9a-f]*)
 		rm -rf "$incoming"
-		log "fetched an invalid release id '$id'"
+		stage_error "staged an invalid release id '$id'"
 		return 1
 		;;
 	esac
+	if [ -n "${1:-}" ] && [ "$1" != "$id" ]; then
+		rm -rf "$incoming"
+		stage_error "the staged release is $id, not $1"
+		return 1
+	fi
+	if ! "$fetch" --path "$SLIPWAY_PARAMETER_PATH" --out "$incoming" 2>"$root/.fetch.log"; then
+		cat "$root/.fetch.log" >&2
+		rm -rf "$incoming"
+		return 1
+	fi
 	# Root-only, whatever the fetcher did: secrets/<service>.env.
 	chmod -R go= "$incoming/secrets"
 	rm -rf "${root:?}/$id"
@@ -203,9 +325,10 @@ rollout() {
 		log "release $id: first release on this host"
 	fi
 
-	if ! (cd "$root/$id" && timeout "$pull_timeout" docker compose pull --quiet); then
+	if ! (cd "$root/$id" && timeout "$pull_timeout" docker compose pull --quiet) 2>"$root/$id/.pull.log"; then
+		cat "$root/$id/.pull.log" >&2
 		# Nothing has changed on the host yet.
-		die "release $id: pulling its images failed; still running ${current:-nothing}"
+		fail "$id" "" "pulling its images failed; still running ${current:-nothing}" "$root/$id/.pull.log"
 	fi
 	if up "$root/$id" ${current:+"$root/$current"}; then
 		if [ -n "$current" ] && [ "$current" != "$id" ]; then
@@ -216,24 +339,121 @@ rollout() {
 		rm -f "$root/$id/.failed"
 		prune
 		log "release $id is healthy and current"
+		if ! receipt healthy "$id" </dev/null; then
+			log "release $id is healthy, but its receipt could not be written"
+			exit 1
+		fi
 		return 0
 	fi
 
+	local failure="$up_failure" services="" service="" outcome
 	log "release $id is unhealthy:"
 	compose "$root/$id" ps --all >&2 || true
+	if [ "$failure" = unhealthy ]; then
+		services="$(failed_services "$root/$id")"
+		service="${services%% *}"
+		failure="unhealthy: ${services:-no service reported unhealthy (timed out)}"
+	fi
+	# The failing service's last lines, taken before the rollback replaces it.
+	if [ -n "$service" ]; then
+		compose "$root/$id" logs --no-color --tail "$log_lines" "$service" >"$root/$id/.failure.log" 2>&1 || true
+	else
+		: >"$root/$id/.failure.log"
+	fi
 	touch "$root/$id/.failed"
 	if [ -n "$current" ] && [ "$current" != "$id" ]; then
 		log "rolling back to $current"
 		if up "$root/$current"; then
-			log "rolled back to $current; release $id failed"
+			outcome="rolled back to $current"
 		else
-			log "rollback to $current is unhealthy too: the host needs attention"
+			outcome="rollback to $current is unhealthy too: the host needs attention"
 		fi
 	else
-		log "nothing to roll back to (no earlier healthy release on this host)"
+		outcome="nothing to roll back to (no earlier healthy release on this host)"
 	fi
-	return 1
+	log "$outcome"
+	fail "$id" "$service" "$failure; $outcome" "$root/$id/.failure.log"
 }
+
+# status prints the current and previous release, each service's state and
+# health and the images the release runs (by digest), as JSON.
+status() {
+	local current previous
+	current="$(link_target current)"
+	previous="$(link_target previous)"
+	{
+		echo "current=$current"
+		echo "previous=$previous"
+		if [ -n "$current" ]; then
+			echo "--config"
+			compose "$root/$current" config --format json 2>/dev/null || echo '{}'
+			echo "--ps"
+			compose "$root/$current" ps --all --format json 2>/dev/null || true
+		fi
+		if [ -n "$previous" ]; then
+			echo "--previous-config"
+			compose "$root/$previous" config --format json 2>/dev/null || echo '{}'
+		fi
+	} | python3 -c '
+import json, sys
+lines = sys.stdin.read().split("\n")
+current, previous = lines[0].split("=", 1)[1], lines[1].split("=", 1)[1]
+parts, key = {}, None
+for l in lines[2:]:
+    if l in ("--config", "--ps", "--previous-config"):
+        key = l[2:]
+        parts[key] = []
+    elif key:
+        parts[key].append(l)
+def images(name):
+    text = "\n".join(parts.get(name, [])).strip() or "{}"
+    return {s: (v or {}).get("image", "") for s, v in sorted(json.loads(text).get("services", {}).items())}
+ps = "\n".join(parts.get("ps", [])).strip()
+rows = json.loads(ps) if ps.startswith("[") else [json.loads(l) for l in ps.splitlines() if l.strip()]
+services = {}
+for name, image in images("config").items():
+    row = next((r for r in rows if r.get("Service") == name), {})
+    services[name] = {"image": image, "state": row.get("State", "missing"), "health": row.get("Health") or ""}
+out = {
+    "current": {"id": current, "services": services} if current else None,
+    "previous": {"id": previous, "images": images("previous-config")} if previous else None,
+}
+json.dump(out, sys.stdout, indent=2, sort_keys=True)
+print()
+'
+	if [ -e "$maintenance_dir/on" ]; then log "maintenance mode is on"; fi
+}
+
+# maintenance on|off sets the flag nginx reads: while it exists nginx answers
+# 503 with Retry-After (health endpoints excepted). No restart, no lock.
+maintenance() {
+	case "${1:-}" in
+	on)
+		mkdir -p "$maintenance_dir"
+		chmod 0755 "$maintenance_dir"
+		(umask 022 && : >"$maintenance_dir/.on.tmp" && mv -f "$maintenance_dir/.on.tmp" "$maintenance_dir/on")
+		log "maintenance mode on: nginx answers 503"
+		;;
+	off)
+		rm -f "$maintenance_dir/on"
+		log "maintenance mode off"
+		;;
+	*) die "maintenance takes on or off, not '${1:-}'" ;;
+	esac
+}
+
+# Operator commands that change no release take no lock: they never wait
+# behind a rollout.
+case "${1:-}" in
+status)
+	status
+	exit 0
+	;;
+maintenance)
+	maintenance "${2:-}"
+	exit 0
+	;;
+esac
 
 mkdir -p "$root"
 chmod 0700 "$root"
@@ -264,19 +484,15 @@ rollback)
 	if [ -n "$current" ]; then set_link previous "$current"; fi
 	log "release $previous is current (pulumi up rolls forward again)"
 	;;
-status)
-	echo "current=$(link_target current)"
-	echo "previous=$(link_target previous)"
-	;;
-'' | -h | --help)
-	sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//'
+-h | --help | '')
+	sed -n '8,13p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 *)
 	case "$1" in
 	*[!0-9a-f]*) die "not a release id: $1" ;;
 	esac
-	id="$(stage "$1")" || die "release $1: fetching it failed"
+	id="$(stage "$1")" || fail "$1" "" "fetching the release failed: $(tail -n 3 "$root/.fetch.log" 2>/dev/null | tr '\n' ' ')" "$root/.fetch.log"
 	rollout "$id"
 	;;
 esac

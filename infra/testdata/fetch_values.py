@@ -1,7 +1,7 @@
 """Runs the real hostfiles/slipway-fetch.py against an SSM stand-in given as JSON on stdin.
 
-Usage: python3 fetch_values.py OUT_DIR < {"/slipway/dev/release/id": "...", ...}
-Prints the release id (exit 0) or the fetcher's refusal (exit 3). Used by the Go
+Usage: python3 fetch_values.py OUT_DIR < {"/slipway/dev/secrets/db/POSTGRES_PASSWORD": "...", ...}
+Prints the services whose secrets it wrote (exit 0) or the fetcher's refusal (exit 3). Used by the Go
 tests that feed the same values through stacks and through the fetcher.
 """
 

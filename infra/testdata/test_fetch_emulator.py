@@ -3,8 +3,11 @@
 Every AWS call the host scripts in hostfiles/ make, made by the unchanged scripts with boto3
 (Debian's python3-boto3) against kumo on 127.0.0.1:
 
-  slipway-fetch    ssm:GetParametersByPath  release/ (String, not recursive) and secrets/
-                   (SecureString, recursive, WithDecryption), paged with NextToken
+  slipway-load     ssm:GetParameter release/id and release/bucket, s3:GetObject the bundle
+                   (releases/<id>.json)
+  slipway-fetch    ssm:GetParametersByPath secrets/ (SecureString, recursive, WithDecryption),
+                   paged with NextToken; ssm:PutParameter the receipt (receipts/<id>),
+                   ssm:DeleteParameters the receipts beyond the newest 20
   slipway-metrics  cloudwatch:PutMetricData (namespace Slipway, dimension Stack): reaches kumo,
                    which cannot answer CloudWatch's query protocol (see MetricsAgainstKumo)
 
@@ -37,6 +40,7 @@ import boto3
 HERE = os.path.dirname(os.path.abspath(__file__))
 HOSTFILES = os.path.join(HERE, "..", "hostfiles")
 FETCH = os.path.join(HOSTFILES, "slipway-fetch.py")
+LOAD = os.path.join(HOSTFILES, "slipway-load.py")
 METRICS = os.path.join(HOSTFILES, "slipway-metrics.py")
 SHIM_DIR = os.path.join(HERE, "emulator")
 REGION = "eu-west-1"
@@ -165,24 +169,29 @@ def answered(test, since, op, minimum=1):
 
 class FetcherAgainstKumo(unittest.TestCase):
     PATH = "/slipway/emu/"
+    BUCKET = "slipway-emu-releases-0123abcd"
 
     @classmethod
     def setUpClass(cls):
         ssm = client("ssm")
         cls.release_id = "0123456789abcdef0123"
-        compose = "name: slipway\n" + "".join("# padding line %04d to pass 4 KB\n" % i for i in range(200))
-        cls.bundle = {
-            "compose.yaml": compose,  # > 4 KB: an Advanced parameter, as release.go's tierFor makes it
-            "app.env": "PORT=3000\nDATABASE_USER=app",
-            "compose.env": "API_IMAGE=registry/api@sha256:" + "a" * 64,
-            "default.conf.template": "upstream api { server ${API_UPSTREAM}; }\n",
-            "id": cls.release_id,
+        # The bundle as release.go writes it: one S3 object, releases/<id>.json. Larger than any
+        # SSM parameter could hold (8 KB), which is the point of keeping it in S3.
+        compose = "name: slipway\n" + "".join("# padding line %04d, past every SSM tier\n" % i for i in range(400))
+        cls.files = {
+            "compose.yaml": compose,
+            "db.env": "POSTGRES_DB=app\nDATABASE_USER=app\n",
+            ".env": "# compose\n",
+            "proxy/templates/default.conf.template": "upstream api { server ${API_UPSTREAM}; }\n",
+            # The release's own script: here, a recorder of how the loader ran it.
+            "bin/slipway-release": "#!/bin/sh\necho \"release script ran: $* staged=$SLIPWAY_STAGED\"\n",
         }
-        for name, value in cls.bundle.items():
-            ssm.put_parameter(Name=cls.PATH + "release/" + name, Value=value, Type="String",
-                              Tier="Advanced" if len(value) > 4096 else "Standard", Overwrite=True)
-        # Below release/ but one level deeper: the fetcher reads release/ non-recursively.
-        ssm.put_parameter(Name=cls.PATH + "release/old/compose.yaml", Value="stale", Type="String", Overwrite=True)
+        s3 = client("s3")
+        s3.create_bucket(Bucket=cls.BUCKET, CreateBucketConfiguration={"LocationConstraint": REGION})
+        s3.put_object(Bucket=cls.BUCKET, Key="releases/%s.json" % cls.release_id,
+                      Body=json.dumps({"releaseId": cls.release_id, "files": cls.files}).encode())
+        ssm.put_parameter(Name=cls.PATH + "release/id", Value=cls.release_id, Type="String", Overwrite=True)
+        ssm.put_parameter(Name=cls.PATH + "release/bucket", Value=cls.BUCKET, Type="String", Overwrite=True)
         # More secrets than one page (SSM and kumo return at most 10): NextToken must be followed.
         cls.secrets = {
             "db/POSTGRES_PASSWORD": "s3cr3t pa$$word with spaces",
@@ -200,41 +209,56 @@ class FetcherAgainstKumo(unittest.TestCase):
     def test_what_kumo_answers(self):
         # What makes the fetcher test meaningful, checked on kumo itself (as SSM documents it):
         # without WithDecryption a SecureString does not come back in plain text, so a fetcher that
-        # forgot it would write the wrong secrets; pages hold at most 10; Recursive=False stops at
-        # one level.
+        # forgot it would write the wrong secrets; pages hold at most 10.
         ssm = client("ssm")
         db = ssm.get_parameters_by_path(Path=self.PATH + "secrets/db/", WithDecryption=False)
         self.assertEqual([p["Value"] for p in db["Parameters"]], ["kms:alias/aws/ssm:" + self.secrets["db/POSTGRES_PASSWORD"]])
         db = ssm.get_parameters_by_path(Path=self.PATH + "secrets/db/", WithDecryption=True)
         self.assertEqual([p["Value"] for p in db["Parameters"]], [self.secrets["db/POSTGRES_PASSWORD"]])
-        one = ssm.get_parameter(Name=self.PATH + "secrets/api/DATABASE_PASSWORD", WithDecryption=True)
-        self.assertEqual(one["Parameter"]["Value"], self.secrets["api/DATABASE_PASSWORD"])
         first = ssm.get_parameters_by_path(Path=self.PATH + "secrets/", Recursive=True, WithDecryption=True)
         self.assertEqual(len(first["Parameters"]), 10)
         self.assertTrue(first.get("NextToken"))
-        flat = ssm.get_parameters_by_path(Path=self.PATH + "release/", Recursive=False)
-        deep = ssm.get_parameters_by_path(Path=self.PATH + "release/", Recursive=True)
-        self.assertNotIn(self.PATH + "release/old/compose.yaml", [p["Name"] for p in flat["Parameters"]])
-        self.assertIn(self.PATH + "release/old/compose.yaml", [p["Name"] for p in deep["Parameters"]])
 
-    def test_fetcher_writes_the_release_and_root_only_secrets(self):
+    def test_loader_stages_the_bundle_from_s3_and_runs_its_script(self):
+        root = tempfile.mkdtemp()
+        since = kumo.mark()
+        run = subprocess.run([sys.executable, LOAD, self.release_id], capture_output=True, text=True, timeout=60,
+                             env=host_env("AWS_ENDPOINT_URL_SSM", AWS_ENDPOINT_URL_S3=kumo.endpoint,
+                                          SLIPWAY_PARAMETER_PATH=self.PATH, SLIPWAY_RELEASES=root,
+                                          SLIPWAY_HOST_ENV="/nonexistent"))
+        self.assertEqual(run.returncode, 0, run.stderr)
+        m = re.match(r"release script ran: %s staged=(\S+)$" % self.release_id, run.stdout.strip())
+        self.assertTrue(m, run.stdout)
+        staged = m.group(1)
+        self.assertEqual(os.path.dirname(staged), root)
+        for rel, content in self.files.items():
+            with open(os.path.join(staged, rel)) as f:
+                self.assertEqual(f.read(), content, rel)
+            mode = 0o755 if rel.startswith("bin/") else 0o644
+            self.assertEqual(stat.S_IMODE(os.stat(os.path.join(staged, rel)).st_mode), mode, rel)
+        with open(os.path.join(staged, "id")) as f:
+            self.assertEqual(f.read().strip(), self.release_id)
+        answered(self, since, "AmazonSSM.GetParameter", minimum=2)
+        gets = kumo.wait_for(since, lambda r: "Boto3" in r["ua"] and r["op"] not in ("AmazonSSM.GetParameter",))
+        self.assertTrue(gets, "kumo saw no S3 request from the loader: %r" % kumo.requests(since))
+        for r in gets:
+            self.assertEqual(r["status"], "200", r)
+        print("kumo %s answered s3:GetObject (the bundle) x%d" % (kumo.version, len(gets)), file=sys.stderr)
+
+    def test_loader_refuses_a_release_it_did_not_expect(self):
+        run = subprocess.run([sys.executable, LOAD, "f" * 20], capture_output=True, text=True, timeout=60,
+                             env=host_env("AWS_ENDPOINT_URL_SSM", AWS_ENDPOINT_URL_S3=kumo.endpoint,
+                                          SLIPWAY_PARAMETER_PATH=self.PATH, SLIPWAY_RELEASES=tempfile.mkdtemp(),
+                                          SLIPWAY_HOST_ENV="/nonexistent"))
+        self.assertEqual(run.returncode, 3, run.stderr)
+        self.assertIn("stored release is %s, not %s" % (self.release_id, "f" * 20), run.stderr)
+
+    def test_fetcher_writes_root_only_secrets(self):
         out = tempfile.mkdtemp()
         since = kumo.mark()
-        run = subprocess.run([sys.executable, FETCH, "--path", self.PATH, "--out", out, "--expect-id", self.release_id],
+        run = subprocess.run([sys.executable, FETCH, "--path", self.PATH, "--out", out],
                              env=host_env("AWS_ENDPOINT_URL_SSM"), capture_output=True, text=True, timeout=60)
         self.assertEqual(run.returncode, 0, run.stderr)
-        self.assertEqual(run.stdout.strip(), self.release_id)
-
-        files = {"compose.yaml": "compose.yaml", "app.env": "app.env", "compose.env": ".env",
-                 "default.conf.template": "proxy/templates/default.conf.template", "id": "id"}
-        for name, rel in files.items():
-            p = os.path.join(out, rel)
-            with open(p) as f:
-                want = self.bundle[name] if self.bundle[name].endswith("\n") else self.bundle[name] + "\n"
-                self.assertEqual(f.read(), want, rel)
-            self.assertEqual(stat.S_IMODE(os.stat(p).st_mode), 0o644, rel)
-        self.assertFalse(os.path.exists(os.path.join(out, "old")))
-
         secrets_dir = os.path.join(out, "secrets")
         self.assertEqual(stat.S_IMODE(os.stat(secrets_dir).st_mode), 0o700)
         self.assertEqual(sorted(os.listdir(secrets_dir)), ["api.env", "datadog.env", "db.env", "extra.env", "proxy.env"])
@@ -247,20 +271,51 @@ class FetcherAgainstKumo(unittest.TestCase):
                 self.assertEqual(f.read(), want, p)  # decrypted: no kms: prefix
         with open(os.path.join(secrets_dir, "db.env")) as f:
             self.assertNotIn("not ours", f.read())
-
-        calls = answered(self, since, "AmazonSSM.GetParametersByPath", minimum=3)
+        calls = answered(self, since, "AmazonSSM.GetParametersByPath", minimum=2)
         bodies = [json.loads(r["body"]) for r in calls]
-        release = [b for b in bodies if b["Path"] == self.PATH + "release/"]
-        secrets = [b for b in bodies if b["Path"] == self.PATH + "secrets/"]
-        self.assertTrue(release and all(not b["Recursive"] and not b["WithDecryption"] for b in release), release)
-        self.assertTrue(secrets and all(b["Recursive"] and b["WithDecryption"] for b in secrets), secrets)
-        self.assertTrue(any(b.get("NextToken") for b in secrets), "13 secrets, yet no second page was asked for")
+        self.assertTrue(all(b["Path"] == self.PATH + "secrets/" and b["Recursive"] and b["WithDecryption"] for b in bodies), bodies)
+        self.assertTrue(any(b.get("NextToken") for b in bodies), "13 secrets, yet no second page was asked for")
 
-    def test_fetcher_refuses_a_release_it_did_not_expect(self):
-        run = subprocess.run([sys.executable, FETCH, "--path", self.PATH, "--out", tempfile.mkdtemp(), "--expect-id", "f" * 20],
-                             env=host_env("AWS_ENDPOINT_URL_SSM"), capture_output=True, text=True, timeout=60)
-        self.assertEqual(run.returncode, 3, run.stderr)
-        self.assertIn(self.release_id, run.stderr)
+    def test_fetcher_writes_the_receipt(self):
+        since = kumo.mark()
+        logs = "".join("api-1  | line %03d %s\n" % (i, "x" * 100) for i in range(100))
+        run = subprocess.run([sys.executable, FETCH, "--path", self.PATH, "--receipt", self.release_id, "--status", "failed",
+                              "--attempt", "2", "--service", "api", "--reason", "unhealthy: api"],
+                             input=logs, env=host_env("AWS_ENDPOINT_URL_SSM"), capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        answered(self, since, "AmazonSSM.PutParameter")
+        p = client("ssm").get_parameter(Name=self.PATH + "receipts/" + self.release_id)["Parameter"]
+        self.assertLessEqual(len(p["Value"].encode()), 4096)
+        doc = json.loads(p["Value"])
+        self.assertEqual((doc["status"], doc["attempt"], doc["service"], doc["reason"]), ("failed", "2", "api", "unhealthy: api"))
+        self.assertTrue(doc["logs"][-1].startswith("api-1  | line 099"), doc["logs"][-1])
+        # The program reads receipts by path, as NewRelease's invoke does.
+        listed = client("ssm").get_parameters_by_path(Path=self.PATH + "receipts")
+        self.assertIn(self.PATH + "receipts/" + self.release_id, [q["Name"] for q in listed["Parameters"]])
+
+    def test_fetcher_keeps_the_newest_receipts(self):
+        ssm = client("ssm")
+        path = "/slipway/emu-prune/"
+        for i in range(24):
+            ssm.put_parameter(Name=path + "receipts/%020x" % i, Value="{}", Type="String", Overwrite=True)
+            time.sleep(0.01)
+        since = kumo.mark()
+        run = subprocess.run([sys.executable, FETCH, "--path", path, "--receipt", self.release_id, "--status", "healthy",
+                              "--attempt", "1"], input="", env=host_env("AWS_ENDPOINT_URL_SSM"),
+                             capture_output=True, text=True, timeout=60)
+        self.assertEqual(run.returncode, 0, run.stderr)
+        self.assertNotIn("could not remove", run.stderr)
+        answered(self, since, "AmazonSSM.DeleteParameters")
+        names, kwargs = [], {"Path": path + "receipts"}
+        while True:
+            page = ssm.get_parameters_by_path(**kwargs)
+            names += [p["Name"] for p in page["Parameters"]]
+            if not page.get("NextToken"):
+                break
+            kwargs["NextToken"] = page["NextToken"]
+        self.assertEqual(len(names), 20, names)
+        self.assertIn(path + "receipts/" + self.release_id, names)
+        self.assertNotIn(path + "receipts/%020x" % 0, names)
 
 
 class ReadyHandler(http.server.BaseHTTPRequestHandler):

@@ -1,6 +1,7 @@
 """Unit tests of hostfiles/slipway-fetch.py with a stubbed SSM client (no boto3 needed)."""
 
 import importlib.util
+import json
 import os
 import stat
 import sys
@@ -31,10 +32,6 @@ class StubSSM:
 
 def bundle(**extra):
     p = {
-        "/slipway/dev/release/compose.yaml": "name: slipway\n",
-        "/slipway/dev/release/app.env": "PORT=3000",
-        "/slipway/dev/release/compose.env": "# compose\n",
-        "/slipway/dev/release/default.conf.template": "upstream api { server ${API_UPSTREAM}; }\n",
         "/slipway/dev/release/id": "0123456789abcdef0123",
         "/slipway/dev/secrets/db/POSTGRES_PASSWORD": "pa$$word",
         "/slipway/dev/secrets/api/DATABASE_PASSWORD": "pa$$word",
@@ -44,19 +41,42 @@ def bundle(**extra):
     return p
 
 
+class StubPut:
+    """put_parameter, get_parameters_by_path and delete_parameters over a dict of receipts."""
+
+    def __init__(self, held=None):
+        self.puts = []
+        self.held = dict(held or {})  # name -> LastModifiedDate
+        self.deleted = []
+
+    def put_parameter(self, **kwargs):
+        self.puts.append(kwargs)
+        self.held[kwargs["Name"]] = "9999"
+
+    def get_parameters_by_path(self, Path, Recursive, NextToken=None):
+        names = sorted(n for n in self.held if n.startswith(Path))
+        start = int(NextToken or 0)
+        page = {"Parameters": [{"Name": n, "LastModifiedDate": self.held[n]} for n in names[start:start + 10]]}
+        if start + 10 < len(names):
+            page["NextToken"] = str(start + 10)
+        return page
+
+    def delete_parameters(self, Names):
+        assert len(Names) <= 10
+        self.deleted += Names
+        for n in Names:
+            del self.held[n]
+
+
 class FetchTest(unittest.TestCase):
     def setUp(self):
         self.out = tempfile.mkdtemp()
 
-    def test_writes_bundle_and_root_only_secrets(self):
+    def test_writes_root_only_secrets(self):
         ssm = StubSSM(bundle())
-        rid = fetch_mod.fetch(ssm, "/slipway/dev/", self.out, "0123456789abcdef0123")
-        self.assertEqual(rid, "0123456789abcdef0123")
-        self.assertEqual(sorted(os.listdir(self.out)), [".env", "app.env", "compose.yaml", "id", "proxy", "secrets"])
-        with open(os.path.join(self.out, "app.env")) as f:
-            self.assertEqual(f.read(), "PORT=3000\n")
-        with open(os.path.join(self.out, "proxy", "templates", "default.conf.template")) as f:
-            self.assertEqual(f.read(), "upstream api { server ${API_UPSTREAM}; }\n")
+        self.assertEqual(fetch_mod.fetch(ssm, "/slipway/dev/", self.out), ["api", "db", "proxy"])
+        # Only the secrets: the loader wrote the bundle's other files.
+        self.assertEqual(sorted(os.listdir(self.out)), ["secrets"])
         # One file per service, each with only its own secrets; single quotes: compose must not
         # interpolate the $ in a secret.
         secrets = os.path.join(self.out, "secrets")
@@ -67,20 +87,11 @@ class FetchTest(unittest.TestCase):
                 self.assertEqual(f.read(), content)
             self.assertEqual(stat.S_IMODE(os.stat(os.path.join(secrets, name)).st_mode), 0o600)
         self.assertEqual(stat.S_IMODE(os.stat(secrets).st_mode), 0o700)
-        # secrets are decrypted, the bundle is read without decryption
-        self.assertIn(("/slipway/dev/secrets/", True), ssm.calls)
-        self.assertIn(("/slipway/dev/release/", False), ssm.calls)
+        self.assertEqual(ssm.calls, [("/slipway/dev/secrets/", True)] * 3)
 
-    def test_refuses_an_overtaken_release(self):
+    def test_refuses_no_secrets(self):
         with self.assertRaises(fetch_mod.FetchError):
-            fetch_mod.fetch(StubSSM(bundle()), "/slipway/dev/", self.out, "ffffffffffffffffffff")
-        self.assertEqual(os.listdir(self.out), [])
-
-    def test_refuses_an_incomplete_bundle(self):
-        p = bundle()
-        del p["/slipway/dev/release/app.env"]
-        with self.assertRaises(fetch_mod.FetchError):
-            fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
+            fetch_mod.fetch(StubSSM({"/slipway/dev/release/id": "x"}), "/slipway/dev/", self.out)
 
     def test_refuses_a_secret_env_files_cannot_hold(self):
         p = bundle(**{"/slipway/dev/secrets/datadog/DD_API_KEY": "it's"})
@@ -110,11 +121,43 @@ class FetchTest(unittest.TestCase):
         with self.assertRaises(fetch_mod.FetchError):
             fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
 
-    def test_refuses_a_bundle_without_the_template(self):
-        p = bundle()
-        del p["/slipway/dev/release/default.conf.template"]
+
+class ReceiptTest(unittest.TestCase):
+    RID = "0123456789abcdef0123"
+
+    def test_writes_the_receipt_as_json(self):
+        ssm = StubPut()
+        name = fetch_mod.put_receipt(ssm, "/slipway/dev/", self.RID, "failed", "2", "api", "unhealthy: api", "one\ntwo\n")
+        self.assertEqual(name, "/slipway/dev/receipts/" + self.RID)
+        (put,) = ssm.puts
+        self.assertEqual((put["Name"], put["Type"], put["Tier"], put["Overwrite"]), (name, "String", "Standard", True))
+        self.assertEqual(json.loads(put["Value"]), {"releaseId": self.RID, "status": "failed", "attempt": "2",
+                                                    "service": "api", "reason": "unhealthy: api", "logs": ["one", "two"]})
+
+    def test_trims_to_a_standard_parameter_keeping_the_last_lines(self):
+        logs = "\n".join("line %04d %s" % (i, "x" * 400) for i in range(200)) + "\nthe very last line\n"
+        value = fetch_mod.receipt_value(self.RID, "failed", "1", "api", "r" * 5000, logs)
+        self.assertLessEqual(len(value.encode()), fetch_mod.RECEIPT_LIMIT)
+        doc = json.loads(value)
+        self.assertEqual(doc["logs"][-1], "the very last line")
+        self.assertTrue(all(len(l) <= fetch_mod.LOG_LINE_LIMIT for l in doc["logs"]))
+        self.assertGreater(len(doc["logs"]), 3)
+
+    def test_keeps_only_the_newest_receipts(self):
+        held = {"/slipway/dev/receipts/%020x" % i: "2026-12-01 %02d:%02d" % (i // 60, i % 60) for i in range(35)}
+        ssm = StubPut(held)
+        name = fetch_mod.put_receipt(ssm, "/slipway/dev/", self.RID, "healthy", "1", "", "", "")
+        self.assertEqual(len(ssm.held), fetch_mod.RECEIPTS_KEPT)
+        self.assertIn(name, ssm.held)
+        # The oldest went, the newest stayed.
+        self.assertIn("/slipway/dev/receipts/%020x" % 0, ssm.deleted)
+        self.assertIn("/slipway/dev/receipts/%020x" % 34, ssm.held)
+
+    def test_refuses_what_is_not_a_receipt(self):
         with self.assertRaises(fetch_mod.FetchError):
-            fetch_mod.fetch(StubSSM(p), "/slipway/dev/", self.out)
+            fetch_mod.receipt_value(self.RID, "fine", "1", "", "", "")
+        with self.assertRaises(fetch_mod.FetchError):
+            fetch_mod.put_receipt(StubPut(), "/slipway/dev/", "../x", "healthy", "1", "", "", "")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,9 @@ type Cloud struct {
 	resources []Resource
 	providers map[string]string // provider URN -> region
 	images    []heldImage       // pushed before the run (ecr.go)
+	// parameters held before the run and how rollouts fail (ssm.go).
+	parameters map[string]string
+	failure    *rolloutFailure
 }
 
 // New returns an empty cloud for a project's stack whose default region is
@@ -144,6 +147,9 @@ func (c *Cloud) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	}
 	if args.Token == "aws:ecs/getService:getService" {
 		return c.ecsService(args.Args)
+	}
+	if out, ok, err := c.ssmInvoke(args.Token, args.Args); ok {
+		return out, err
 	}
 	return invoke(args.Token, args.Args, c.regionOf(args.Provider))
 }

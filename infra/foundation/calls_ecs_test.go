@@ -179,7 +179,7 @@ var ecsResourceCalls = map[string]func(l *lifecycle){
 		// Registering an ECS service checks it can read and scale it.
 		parts := strings.Split(l.str("resourceId"), "/")
 		l.add(l.own(), l.arn("ecs", "service/"+parts[1]+"/"+parts[2]), "ecs:DescribeServices", "ecs:UpdateService")
-		l.add(nil, "*", "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingActivities")
+		l.add(nil, "*", "application-autoscaling:DescribeScalableTargets")
 		l.add(l.own(), arn, "application-autoscaling:RegisterScalableTarget", "application-autoscaling:ListTagsForResource",
 			"application-autoscaling:UntagResource", "application-autoscaling:DeregisterScalableTarget")
 	},

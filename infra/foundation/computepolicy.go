@@ -24,7 +24,6 @@ var UnscopableComputeActions = []string{
 	"ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition",
 	"elasticloadbalancing:Describe*",
 	"application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
-	"application-autoscaling:DescribeScalingActivities",
 }
 
 // UnscopablePreviewComputeActions are the preview role's part of them.

@@ -278,6 +278,31 @@ func TestPreviewRoleReadsDevAndChangesNothing(t *testing.T) {
 			}
 		}
 	}
+	// A refresh of dev on the profile reads each of its resources: every
+	// read (Describe, List, Get) their lifecycles make is allowed.
+	reads0 := regexp.MustCompile(`^[a-z0-9-]+:(Get|List|Describe)`)
+	profileReads := 0
+	for _, r := range ecsRes.Resources {
+		if !slices.Contains(ecsTypes, r.Type) && !strings.HasPrefix(r.Type, "aws:lb/") && !strings.HasPrefix(r.Type, "aws:rds/") &&
+			!strings.HasPrefix(r.Type, "aws:appautoscaling/") && !strings.HasPrefix(r.Type, "aws:ecs/") {
+			continue
+		}
+		l := &lifecycle{t: t, res: ecsRes, r: r}
+		resourceCalls[r.Type](l)
+		for _, req := range l.requests {
+			// (Key uses through RDS happen while it creates the instance.)
+			if !reads0.MatchString(req.Calls[0].Action) || req.Calls[0].Context["kms:ViaService"] != nil {
+				continue
+			}
+			profileReads++
+			if ok, why := decide(t, doc, req); !ok {
+				t.Errorf("preview role: refresh of %s %s: %s refused (%s)", r.Type, r.Name, req.What, why)
+			}
+		}
+	}
+	if profileReads < 20 {
+		t.Errorf("preview role: only %d reads of the profile's resources checked", profileReads)
+	}
 	if len(ecsServiceReads(ecsRes)) != 2 {
 		t.Errorf("dev on ECS: %d service read-backs, want 2", len(ecsServiceReads(ecsRes)))
 	}

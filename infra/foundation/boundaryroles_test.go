@@ -106,7 +106,8 @@ func TestRoleBoundaryCoversAppRoles(t *testing.T) {
 	f := runFoundation(t, "single")
 	for _, v := range []appVariant{{label: "dev", stack: "dev"}, {label: "prod", stack: "prod"}, {label: "pr-7", stack: "pr-7"},
 		{label: "prod ecs+rds", stack: "prod", edits: []func(*stacks.Files){onECS("prod")}},
-		{label: "pr-7 ecs+rds", stack: "pr-7", edits: []func(*stacks.Files){onECS("pr-7")}}} {
+		{label: "pr-7 ecs+rds", stack: "pr-7", edits: []func(*stacks.Files){onECS("pr-7")}},
+		{label: "prod host+rds", stack: "prod", edits: []func(*stacks.Files){func(f *stacks.Files) { f.Values["slipway:database"] = "rds" }}}} {
 		stack := v.stack
 		res := deployApp(t, stack, v.edits...)
 		boundary := boundaryDoc(t, f, classFor[stack])

@@ -87,7 +87,9 @@ var ec2OwnChanges = []string{
 
 // ciPolicyParts names the managed policies of a deploy role, by concern:
 // one managed policy holds at most 6,144 characters, and a deploy role's
-// whole is several times that (a role takes up to 10 by default).
+// whole is several times that (a role takes up to 10 by default, and so
+// does the CI user's group: nine leaves one to spare). compute and
+// database are the ECS + RDS profile's (computepolicy.go).
 var ciPolicyParts = map[roleKind][]string{
 	deploys:  {"ec2", "services", "edge", "monitoring", "backup", "identity", "state", "compute", "database"},
 	previews: {"read", "read-own", "read-compute", "state"},

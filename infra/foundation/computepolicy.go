@@ -20,11 +20,16 @@ import (
 // resource type for: ECS task-definition registration and reads (the
 // registration is tied to the class by its request tag instead), the
 // load balancer and autoscaling describes, and RDS's engine-wide reads.
-var UnscopableComputeActions = []string{
-	"ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition",
-	"elasticloadbalancing:Describe*",
-	"application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
-}
+var UnscopableComputeActions = join3(taskDefinitionRegistration, taskDefinitionReads, computeDescribes)
+
+var (
+	taskDefinitionRegistration = []string{"ecs:RegisterTaskDefinition"}
+	taskDefinitionReads        = []string{"ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition"}
+	computeDescribes           = []string{"elasticloadbalancing:Describe*",
+		"application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies"}
+)
+
+func join3(a, b, c []string) []string { return append(append(append([]string{}, a...), b...), c...) }
 
 // UnscopablePreviewComputeActions are the preview role's part of them.
 var UnscopablePreviewComputeActions = []string{
@@ -53,13 +58,13 @@ func computeStatements(a ciPolicyArgs, x arns) []iam.GetPolicyDocumentStatementA
 		x.names("elasticloadbalancing", "listener/app/"), x.names("elasticloadbalancing", "listener-rule/app/"))
 	targets := pulumi.StringArray{acct.arn("application-autoscaling", "scalable-target/*")}
 	out := []iam.GetPolicyDocumentStatementArgs{
-		allow("ComputeUnscopable", UnscopableComputeActions[3:], pulumi.StringArray{pulumi.String("*")}, nil),
+		allow("ComputeUnscopable", computeDescribes, pulumi.StringArray{pulumi.String("*")}, nil),
 		// Task definitions: RegisterTaskDefinition takes no resource, so
 		// the request must tag the revision as the class's; it names the
 		// roles, which PassRole below keeps to the class's task roles.
-		allow("EcsRegisterTaskDefinitions", UnscopableComputeActions[:1], pulumi.StringArray{pulumi.String("*")},
+		allow("EcsRegisterTaskDefinitions", taskDefinitionRegistration, pulumi.StringArray{pulumi.String("*")},
 			conditions(condition("StringLike", "aws:RequestTag/stack", strs(a.Scope.Stacks...)...))),
-		allow("EcsReadTaskDefinitions", UnscopableComputeActions[1:3], pulumi.StringArray{pulumi.String("*")}, nil),
+		allow("EcsReadTaskDefinitions", taskDefinitionReads, pulumi.StringArray{pulumi.String("*")}, nil),
 		// Clusters and services by name, created tagged as the class's.
 		allow("EcsCreate", []string{"ecs:CreateCluster", "ecs:CreateService"},
 			join(x.names("ecs", "cluster/"), x.names("ecs", "service/")), x.newTagged()),

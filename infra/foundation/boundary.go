@@ -129,6 +129,14 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s scope
 		allow("UseProjectQueues", []string{"sqs:SendMessage", "sqs:ReceiveMessage", "sqs:DeleteMessage",
 			"sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility"},
 			each(s.Names, func(p string) pulumi.StringOutput { return acct.arn("sqs", p) }), nil),
+		// The RDS master secret (compute=ecs, database=rds): the API's
+		// execution role injects it into the db-setup container. RDS names
+		// the secret rds!db-<id> and tags it with its instance's ARN, so
+		// only the class's own instances' secrets are within reach.
+		allow("ReadOwnDatabaseMasterSecret", []string{"secretsmanager:GetSecretValue"},
+			pulumi.StringArray{acct.arn("secretsmanager", "secret:rds!db-*")},
+			conditions(condition("StringLike", "aws:ResourceTag/"+rdsSecretTag,
+				each(s.Names, func(p string) pulumi.StringOutput { return acct.arn("rds", "db:"+p) })...))),
 		// The host's metrics, in the Slipway namespace only.
 		allow("PublishSlipwayMetrics", []string{"cloudwatch:PutMetricData"}, star,
 			conditions(condition("StringEquals", "cloudwatch:namespace", pulumi.String(MetricsNamespace)))),

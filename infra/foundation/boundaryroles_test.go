@@ -7,6 +7,7 @@ import (
 	"slipway/infra"
 	"slipway/infra/foundation"
 	"slipway/internal/mockcloud"
+	"slipway/stacks"
 )
 
 // statementCalls turns one statement of a role's own policy into the
@@ -83,20 +84,39 @@ func managedPolicyCalls(t *testing.T, res *mockcloud.Result, policyARN string) [
 	return calls
 }
 
+// withSecretTags adds, to a call on an RDS-managed master secret
+// (rds!db-<id>), the tag RDS puts on it: its instance's ARN
+// (aws:rds:primaryDBInstanceArn), which the boundary scopes by.
+func withSecretTags(res *mockcloud.Result, c iamCall) map[string][]string {
+	if !strings.Contains(c.ARN, ":secret:rds!db-") {
+		return c.Context
+	}
+	var dbs []string
+	for _, db := range res.ByType("aws:rds/instance:Instance") {
+		dbs = append(dbs, db.Out("arn").(string))
+	}
+	return merge(c.Context, map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": dbs})
+}
+
 // Whatever the app program grants its roles fits inside its class's
 // boundary, so a future grant outside it fails here rather than in AWS
 // (where the boundary would silently cut it off); and the boundary is a
 // limit.
 func TestRoleBoundaryCoversAppRoles(t *testing.T) {
 	f := runFoundation(t, "single")
-	for _, stack := range []string{"dev", "prod", "pr-7"} {
-		res := deployApp(t, stack)
+	for _, v := range []appVariant{{label: "dev", stack: "dev"}, {label: "prod", stack: "prod"}, {label: "pr-7", stack: "pr-7"},
+		{label: "prod ecs+rds", stack: "prod", edits: []func(*stacks.Files){onECS("prod")}},
+		{label: "pr-7 ecs+rds", stack: "pr-7", edits: []func(*stacks.Files){onECS("pr-7")}},
+		{label: "prod host+rds", stack: "prod", edits: []func(*stacks.Files){func(f *stacks.Files) { f.Values["slipway:database"] = "rds" }}}} {
+		stack := v.stack
+		res := deployApp(t, stack, v.edits...)
 		boundary := boundaryDoc(t, f, classFor[stack])
 		check := func(what string, calls []iamCall) {
 			if len(calls) == 0 {
-				t.Errorf("%s: %s: no calls", stack, what)
+				t.Errorf("%s: %s: no calls", v.label, what)
 			}
 			for _, c := range calls {
+				c.Context = withSecretTags(res, c)
 				if ok, why := iamAllows(t, boundary, c); !ok {
 					t.Errorf("%s: %s grants %s on %s %v, outside the role boundary (%s)", stack, what, c.Action, c.ARN, c.Context, why)
 				}
@@ -125,6 +145,9 @@ func TestRoleBoundaryCoversAppRoles(t *testing.T) {
 			{Action: "ecr:BatchGetImage", ARN: "arn:aws:ecr:us-east-1:" + acct + ":repository/slipway-" + other + "-api"},
 			{Action: "s3:GetObject", ARN: "arn:aws:s3:::slipway-" + stack + "-site/x"},
 			{Action: "iam:PassRole", ARN: "*"},
+			{Action: "secretsmanager:GetSecretValue", ARN: "arn:aws:secretsmanager:us-east-1:" + acct + ":secret:rds!db-other",
+				Context: map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": {"arn:aws:rds:us-east-1:" + acct + ":db:slipway-" + other + "-db"}}},
+			{Action: "secretsmanager:GetSecretValue", ARN: "*"},
 			{Action: "iam:CreateRole", ARN: "*"},
 			{Action: "sts:AssumeRole", ARN: "*"},
 			{Action: "ec2:RunInstances", ARN: "*"},

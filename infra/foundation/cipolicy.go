@@ -87,10 +87,12 @@ var ec2OwnChanges = []string{
 
 // ciPolicyParts names the managed policies of a deploy role, by concern:
 // one managed policy holds at most 6,144 characters, and a deploy role's
-// whole is several times that (a role takes up to 10 by default).
+// whole is several times that (a role takes up to 10 by default, and so
+// does the CI user's group: nine leaves one to spare). compute and
+// database are the ECS + RDS profile's (computepolicy.go).
 var ciPolicyParts = map[roleKind][]string{
-	deploys:  {"ec2", "services", "edge", "monitoring", "backup", "identity", "state"},
-	previews: {"read", "read-own", "state"},
+	deploys:  {"ec2", "services", "edge", "monitoring", "backup", "identity", "state", "compute", "database"},
+	previews: {"read", "read-own", "read-compute", "state"},
 }
 
 // ciPolicyArgs is what one role's documents are built from.
@@ -371,6 +373,9 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 		allow("IamPassRoles", []string{"iam:PassRole"}, x.iam("role"),
 			conditions(condition("StringEquals", "iam:PassedToService", pulumi.String("ec2.amazonaws.com"),
 				pulumi.String("vpc-flow-logs.amazonaws.com"), pulumi.String("dlm.amazonaws.com"), pulumi.String("backup.amazonaws.com")))),
+		// IamPassRoles matches the ECS task roles too: they go to ECS
+		// tasks only (the compute part allows that).
+		taskRoleDeny(x),
 		// The app stacks look their boundary up by ARN (infra/boundary.go).
 		allow("IamReadBoundary", []string{"iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicyVersions"}, x.boundary(), nil),
 	}
@@ -392,6 +397,7 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 	return map[string][]iam.GetPolicyDocumentStatementArgs{
 		"ec2": ec2, "services": services, "edge": edge, "monitoring": monitoring, "backup": backup,
 		"identity": identity, "state": stateStatements(a),
+		"compute": computeStatements(a, x), "database": databaseStatements(a, x),
 	}
 }
 
@@ -553,7 +559,8 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 	if a.Scope.Zone != nil {
 		read = append(read, route53Statements(x, true)...)
 	}
-	return map[string][]iam.GetPolicyDocumentStatementArgs{"read": read, "read-own": own, "state": stateStatements(a)}
+	return map[string][]iam.GetPolicyDocumentStatementArgs{"read": read, "read-own": own,
+		"read-compute": previewComputeStatements(a, x), "state": stateStatements(a)}
 }
 
 // guardStatements are the explicit denies every CI role carries. They

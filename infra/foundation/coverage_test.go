@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -143,6 +144,50 @@ var roleFor = map[string]string{"dev": foundation.DevDeployRole, "pr-7": foundat
 
 var classFor = map[string]stacks.Profile{"dev": stacks.Dev, "pr-7": stacks.Review, "prod": stacks.Prod, "prod-eu": stacks.Prod}
 
+// appVariant is one app stack configuration the coverage tests deploy.
+type appVariant struct {
+	label, stack string
+	edits        []func(*stacks.Files)
+	// mustHave are resource types the variant must record.
+	mustHave []string
+}
+
+// onECS switches a stack to compute=ecs, database=rds (prod with the task
+// minimums prod requires), as infra's ECS tests do.
+func onECS(stack string) func(*stacks.Files) {
+	return func(f *stacks.Files) {
+		f.Values["slipway:compute"] = "ecs"
+		f.Values["slipway:database"] = "rds"
+		if !stacks.IsReviewStack(stack) {
+			f.Values["slipway:apiMinTasks"] = "2"
+			f.Values["slipway:workerMinTasks"] = "1"
+		}
+	}
+}
+
+var ecsTypes = []string{"aws:ecs/cluster:Cluster", "aws:ecs/service:Service", "aws:ecs/taskDefinition:TaskDefinition",
+	"aws:lb/loadBalancer:LoadBalancer", "aws:lb/listenerRule:ListenerRule", "aws:appautoscaling/policy:Policy",
+	"aws:rds/instance:Instance"}
+
+// appVariants: the host profile of dev, pr-7 and prod (prod also in
+// eu-west-1, where the CloudFront pieces are in another region than the
+// rest), the ECS + RDS profile of prod, pr-7 and dev, and prod's host with
+// its database on RDS.
+func appVariants() []appVariant {
+	return []appVariant{
+		{label: "dev", stack: "dev"},
+		{label: "pr-7", stack: "pr-7"},
+		{label: "prod", stack: "prod"},
+		{label: "prod-eu", stack: "prod", edits: []func(*stacks.Files){func(f *stacks.Files) { f.Values["aws:region"] = "eu-west-1" }}},
+		{label: "prod ecs+rds", stack: "prod", edits: []func(*stacks.Files){onECS("prod")}, mustHave: ecsTypes},
+		{label: "pr-7 ecs+rds", stack: "pr-7", edits: []func(*stacks.Files){onECS("pr-7")}, mustHave: ecsTypes},
+		{label: "dev ecs+rds", stack: "dev", edits: []func(*stacks.Files){onECS("dev")}, mustHave: ecsTypes},
+		{label: "prod host+rds", stack: "prod", edits: []func(*stacks.Files){func(f *stacks.Files) {
+			f.Values["slipway:database"] = "rds"
+		}}, mustHave: []string{"aws:rds/instance:Instance", "aws:ec2/instance:Instance"}},
+	}
+}
+
 // The deploy role of dev, the review role (on pr-7) and prod's deploy
 // role (in us-east-1 and in eu-west-1, where the CloudFront pieces are in
 // another region than the rest) can make every request their stacks'
@@ -151,20 +196,28 @@ func TestCIRolesAllowEveryCallTheProgramMakes(t *testing.T) {
 	single := runFoundation(t, "single")
 	singleEU := runFoundation(t, "single", func(f *stacks.Files) { f.Values["aws:region"] = "eu-west-1" })
 	invokes := programInvokes(t)
-	for _, stack := range []string{"dev", "pr-7", "prod", "prod-eu"} {
-		var res *mockcloud.Result
+	// The actions each role was asked for and allowed, for the check
+	// below that every right of the ECS + RDS profile is needed.
+	used := map[string][]string{}
+	defer func() { checkProfileRightsUsed(t, single, used) }()
+	for _, c := range appVariants() {
+		stack := c.label
 		f := single
-		if stack == "prod-eu" {
-			res = deployApp(t, "prod", func(f *stacks.Files) { f.Values["aws:region"] = "eu-west-1" })
+		if c.label == "prod-eu" {
 			f = singleEU
-		} else {
-			res = deployApp(t, stack)
 		}
-		doc := rolePolicies(t, f, roleFor[stack])
+		res := deployApp(t, c.stack, c.edits...)
+		doc := rolePolicies(t, f, roleFor[c.stack])
 		check := func(what string, rs []request, want bool) {
 			for _, r := range rs {
-				if ok, why := decide(t, doc, r); ok != want {
-					t.Errorf("%s on %s: %s: %s = %v (%s), want %v", roleFor[stack], stack, what, r.What, ok, why, want)
+				ok, why := decide(t, doc, r)
+				if ok != want {
+					t.Errorf("%s on %s: %s: %s = %v (%s), want %v", roleFor[c.stack], stack, what, r.What, ok, why, want)
+				}
+				if ok && want {
+					for _, call := range r.Calls {
+						used[roleFor[c.stack]] = append(used[roleFor[c.stack]], call.Action)
+					}
 				}
 			}
 		}
@@ -192,7 +245,12 @@ func TestCIRolesAllowEveryCallTheProgramMakes(t *testing.T) {
 		if len(types) < 35 {
 			t.Errorf("%s: only %d resource types checked", stack, len(types))
 		}
-		table := invokeCalls(t, res, classFor[stack])
+		for _, typ := range c.mustHave {
+			if !types[typ] {
+				t.Errorf("%s: no %s recorded: the variant does not exercise the profile", stack, typ)
+			}
+		}
+		table := invokeCalls(t, res, classFor[c.stack])
 		for _, fn := range invokes {
 			calls, ok := table[fn]
 			if !ok {
@@ -211,16 +269,48 @@ func TestPreviewRoleReadsDevAndChangesNothing(t *testing.T) {
 	f := runFoundation(t, "single")
 	doc := rolePolicies(t, f, foundation.DevPreviewRole)
 	res := deployApp(t, "dev")
-	for _, fn := range programInvokes(t) {
-		for _, r := range invokeCalls(t, res, stacks.Dev)[fn] {
-			if ok, why := decide(t, doc, r); !ok {
-				t.Errorf("preview role: invoke %s: %s refused (%s)", fn, r.What, why)
+	// Dev on the ECS + RDS profile: the ECS read-back invoke too.
+	ecsRes := deployApp(t, "dev", onECS("dev"))
+	for _, r := range []*mockcloud.Result{res, ecsRes} {
+		for _, fn := range programInvokes(t) {
+			for _, r := range invokeCalls(t, r, stacks.Dev)[fn] {
+				if ok, why := decide(t, doc, r); !ok {
+					t.Errorf("preview role: invoke %s: %s refused (%s)", fn, r.What, why)
+				}
 			}
 		}
 	}
+	// A refresh of dev on the profile reads each of its resources: every
+	// read (Describe, List, Get) their lifecycles make is allowed.
+	reads0 := regexp.MustCompile(`^[a-z0-9-]+:(Get|List|Describe)`)
+	profileReads := 0
+	for _, r := range ecsRes.Resources {
+		if !slices.Contains(ecsTypes, r.Type) && !strings.HasPrefix(r.Type, "aws:lb/") && !strings.HasPrefix(r.Type, "aws:rds/") &&
+			!strings.HasPrefix(r.Type, "aws:appautoscaling/") && !strings.HasPrefix(r.Type, "aws:ecs/") {
+			continue
+		}
+		l := &lifecycle{t: t, res: ecsRes, r: r}
+		resourceCalls[r.Type](l)
+		for _, req := range l.requests {
+			// (Key uses through RDS happen while it creates the instance.)
+			if !reads0.MatchString(req.Calls[0].Action) || req.Calls[0].Context["kms:ViaService"] != nil {
+				continue
+			}
+			profileReads++
+			if ok, why := decide(t, doc, req); !ok {
+				t.Errorf("preview role: refresh of %s %s: %s refused (%s)", r.Type, r.Name, req.What, why)
+			}
+		}
+	}
+	if profileReads < 20 {
+		t.Errorf("preview role: only %d reads of the profile's resources checked", profileReads)
+	}
+	if len(ecsServiceReads(ecsRes)) != 2 {
+		t.Errorf("dev on ECS: %d service read-backs, want 2", len(ecsServiceReads(ecsRes)))
+	}
 	// Every allow is a read, but for the state lock and the data key
 	// that encrypts it.
-	reads := regexp.MustCompile(`^[a-z0-9]+:(Get|List|Describe|BatchGet|BatchCheck)`)
+	reads := regexp.MustCompile(`^[a-z0-9-]+:(Get|List|Describe|BatchGet|BatchCheck)`)
 	for _, st := range doc.Statement {
 		if st.Effect != "Allow" {
 			continue
@@ -243,6 +333,12 @@ func TestPreviewRoleReadsDevAndChangesNothing(t *testing.T) {
 		one("iam:GetRole", "arn:aws:iam::"+acct+":role/slipway/slipway-dev-host-1", nil),
 		one("sqs:GetQueueAttributes", "arn:aws:sqs:us-east-1:"+acct+":slipway-dev-queue-1", nil),
 		one("route53:ListResourceRecordSets", "arn:aws:route53:::hostedzone/"+zoneID, nil),
+		one("ecs:DescribeServices", "arn:aws:ecs:us-east-1:"+acct+":service/slipway-dev-cluster-1/slipway-dev-cluster-api-1", nil),
+		one("ecs:DescribeTaskDefinition", "*", nil),
+		one("elasticloadbalancing:DescribeRules", "*", nil),
+		one("application-autoscaling:DescribeScalingPolicies", "*", nil),
+		one("rds:DescribeDBInstances", "arn:aws:rds:us-east-1:"+acct+":db:slipway-dev-db", nil),
+		one("rds:DescribeDBParameters", "arn:aws:rds:us-east-1:"+acct+":pg:slipway-dev-database-1", nil),
 	} {
 		if ok, why := decide(t, doc, r); !ok {
 			t.Errorf("preview role: %s refused (%s)", r.What, why)
@@ -258,4 +354,33 @@ func ecsServiceReads(res *mockcloud.Result) []request {
 		calls = append(calls, one("ecs:DescribeServices", s.ID, nil))
 	}
 	return calls
+}
+
+// profileStatements are the statements of the ECS + RDS profile
+// (computepolicy.go) in the deploy roles' policies.
+var profileStatements = []string{"ComputeUnscopable", "EcsRegisterTaskDefinitions", "EcsReadTaskDefinitions", "EcsCreate",
+	"EcsOwn", "ElbCreate", "ElbOwn", "AutoscalingCreate", "AutoscalingOwn", "IamPassTaskRoles", "IamServiceLinkedRoles",
+	"RdsCreate", "RdsDefaultOptionGroup", "RdsOwn", "RdsMasterSecret", "RdsNewMasterSecret", "RdsDefaultKeys", "RdsLogGroups"}
+
+// checkProfileRightsUsed: every action the profile's statements allow a
+// deploy role is one some recorded resource of its stacks asked for, so
+// no right is there that the program does not need.
+func checkProfileRightsUsed(t *testing.T, f *mockcloud.Result, used map[string][]string) {
+	for _, role := range []string{foundation.DevDeployRole, foundation.ReviewRole, foundation.ProdDeployRole} {
+		found := 0
+		for _, st := range rolePolicies(t, f, role).Statement {
+			if st.Effect != "Allow" || !slices.Contains(profileStatements, st.Sid) {
+				continue
+			}
+			found++
+			for _, a := range strs(st.Action) {
+				if !slices.ContainsFunc(used[role], func(u string) bool { return iamGlob(a, u, true) }) {
+					t.Errorf("%s: %s allows %s, which no recorded resource of its stacks needs", role, st.Sid, a)
+				}
+			}
+		}
+		if found < len(profileStatements)-1 {
+			t.Errorf("%s: only %d of the profile's statements found", role, found)
+		}
+	}
 }

@@ -132,6 +132,59 @@ func escalations() []escalation {
 	}
 }
 
+// Issue 15's profile (ECS, load balancer, RDS) in the single-account
+// layout: dev's identity reaches none of prod's, prod's cannot lose its
+// database, and no task role goes to a service other than ECS tasks. None
+// of these resources existed before the foundation (openBefore false).
+func ecsEscalations() []escalation {
+	dev, prod, review, preview := foundation.DevDeployRole, foundation.ProdDeployRole, foundation.ReviewRole, foundation.DevPreviewRole
+	ecs := func(res string) string { return "arn:aws:ecs:" + region + ":" + acct + ":" + res }
+	elb := func(res string) string { return "arn:aws:elasticloadbalancing:" + region + ":" + acct + ":" + res }
+	rds := func(res string) string { return "arn:aws:rds:" + region + ":" + acct + ":" + res }
+	secret := "arn:aws:secretsmanager:" + region + ":" + acct + ":secret:rds!db-1a2b3c-AbCdEf"
+	prodSecret := map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": {rds("db:slipway-prod-db")}}
+	passTo := func(svc string) map[string][]string { return map[string][]string{"iam:PassedToService": {svc}} }
+	return []escalation{
+		{"15 dev -> prod cluster", dev, one("ecs:DeleteCluster", ecs("cluster/slipway-prod-cluster-1"), tagged("prod")), false},
+		{"15 dev -> prod service", dev, one("ecs:UpdateService", ecs("service/slipway-prod-cluster-1/slipway-prod-cluster-api-1"), tagged("prod")), false},
+		{"15 dev -> delete prod service", dev, one("ecs:DeleteService", ecs("service/slipway-prod-cluster-1/slipway-prod-cluster-api-1"), tagged("prod")), false},
+		{"15 dev -> prod task definition (tags)", dev, one("ecs:TagResource", ecs("task-definition/slipway-prod-api:1"), tagged("prod")), false},
+		{"15 dev -> register a task definition as prod's", dev, one("ecs:RegisterTaskDefinition", "*",
+			map[string][]string{"aws:RequestTag/stack": {"prod"}}), false},
+		{"15 dev -> a task definition with prod's task role", dev, one("iam:PassRole", roleARN("slipway-prod-cluster-api-task-1"),
+			passTo("ecs-tasks.amazonaws.com")), false},
+		{"15 dev -> prod load balancer", dev, one("elasticloadbalancing:DeleteLoadBalancer",
+			elb("loadbalancer/app/slipway-prod-alb/50dc6c495c0c9188"), tagged("prod")), false},
+		{"15 dev -> prod listener (forward elsewhere)", dev, one("elasticloadbalancing:ModifyListener",
+			elb("listener/app/slipway-prod-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"), tagged("prod")), false},
+		{"15 dev -> prod listener rule (drop the origin check)", dev, one("elasticloadbalancing:ModifyRule",
+			elb("listener-rule/app/slipway-prod-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"), tagged("prod")), false},
+		{"15 dev -> prod target group", dev, one("elasticloadbalancing:ModifyTargetGroup",
+			elb("targetgroup/slipway-prod-api/73e2d6bc24d8a067"), tagged("prod")), false},
+		{"15 dev -> prod's autoscaling", dev, one("application-autoscaling:DeregisterScalableTarget",
+			"arn:aws:application-autoscaling:"+region+":"+acct+":scalable-target/0ec1", tagged("prod")), false},
+		{"15 dev -> prod RDS instance (modify)", dev, one("rds:ModifyDBInstance", rds("db:slipway-prod-db"), tagged("prod")), false},
+		{"15 dev -> prod RDS instance (delete)", dev, one("rds:DeleteDBInstance", rds("db:slipway-prod-db"), tagged("prod")), false},
+		{"15 dev -> prod's master secret (delete)", dev, one("secretsmanager:DeleteSecret", secret, prodSecret), false},
+		{"15 dev boundary -> prod's master secret (read)", boundaryOf + "dev", one("secretsmanager:GetSecretValue", secret, prodSecret), false},
+		{"15 review boundary -> dev's master secret (read)", boundaryOf + "review", one("secretsmanager:GetSecretValue", secret,
+			map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": {rds("db:slipway-dev-db")}}), false},
+		{"15 review -> dev's cluster", review, one("ecs:UpdateService", ecs("service/slipway-dev-cluster-1/slipway-dev-cluster-api-1"), tagged("dev")), false},
+		{"15 preview -> dev's service (change)", preview, one("ecs:UpdateService", ecs("service/slipway-dev-cluster-1/slipway-dev-cluster-api-1"), tagged("dev")), false},
+		{"15 prod -> delete its RDS instance", prod, one("rds:DeleteDBInstance", rds("db:slipway-prod-db"), tagged("prod")), false},
+		{"15 prod -> delete its final snapshot", prod, one("rds:DeleteDBSnapshot", rds("snapshot:slipway-prod-db-final"), tagged("prod")), false},
+		{"15 prod -> delete a snapshot", prod, one("rds:DeleteDBSnapshot", rds("snapshot:rds:slipway-prod-db-2026-12-01"), tagged("prod")), false},
+		{"15 prod -> share a snapshot", prod, one("rds:ModifyDBSnapshotAttribute", rds("snapshot:slipway-prod-db-final"), tagged("prod")), false},
+		{"15 prod -> delete retained automated backups", prod, one("rds:DeleteDBInstanceAutomatedBackup", rds("auto-backup:ab-1"), tagged("prod")), false},
+		{"15 prod -> delete its master secret", prod, one("secretsmanager:DeleteSecret", secret, prodSecret), false},
+		{"15 prod -> a task role to EC2", prod, one("iam:PassRole", roleARN("slipway-prod-cluster-api-task-1"), passTo("ec2.amazonaws.com")), false},
+		{"15 prod -> an execution role to Lambda", prod, one("iam:PassRole", roleARN("slipway-prod-cluster-api-execution-1"), passTo("lambda.amazonaws.com")), false},
+		{"15 dev -> a task role to AWS Backup", dev, one("iam:PassRole", roleARN("slipway-dev-cluster-worker-task-1"), passTo("backup.amazonaws.com")), false},
+		{"15 review -> a task role to EC2", review, one("iam:PassRole", roleARN("slipway-pr-7-cluster-api-task-1"), passTo("ec2.amazonaws.com")), false},
+		{"15 prod -> the host role to ECS tasks", prod, one("iam:PassRole", roleARN("slipway-prod-host-1"), passTo("ecs-tasks.amazonaws.com")), false},
+	}
+}
+
 // docsFor are the policies a case is decided against, now (the single
 // foundation) or before (the old documents).
 func docsFor(t *testing.T, who string, single func(string) iamDoc, old bool) iamDoc {
@@ -190,7 +243,7 @@ func cutBoundary(who string) (stacks.Profile, bool) {
 // Every escalation is refused in the single-account layout.
 func TestEscalationsAreRefusedInOneAccount(t *testing.T) {
 	single := singleLayout(t)
-	for _, e := range escalations() {
+	for _, e := range append(escalations(), ecsEscalations()...) {
 		if ok, why := decide(t, docsFor(t, e.who, single, false), e.req); ok {
 			t.Errorf("finding %s: %s may %s (%s)", e.finding, e.who, e.req.What, why)
 		}
@@ -213,6 +266,14 @@ func TestEscalationsAreRefusedInOneAccount(t *testing.T) {
 		{boundaryOf + "prod", one("ec2:DeleteSnapshot", "arn:aws:ec2:"+region+"::snapshot/snap-1",
 			map[string][]string{"aws:ResourceTag/stack": {"prod"}, "aws:ResourceTag/slipway-backup": {"slipway-prod"}})},
 		{boundaryOf + "review", one("ssm:GetParameter", ssmParam("/slipway/pr-7/secrets/dbPassword"), nil)},
+		{foundation.DevDeployRole, one("ecs:UpdateService", "arn:aws:ecs:"+region+":"+acct+":service/slipway-dev-cluster-1/slipway-dev-cluster-api-1", tagged("dev"))},
+		{foundation.DevDeployRole, one("iam:PassRole", roleARN("slipway-dev-cluster-api-task-1"),
+			map[string][]string{"iam:PassedToService": {"ecs-tasks.amazonaws.com"}})},
+		{foundation.ProdDeployRole, one("rds:ModifyDBInstance", "arn:aws:rds:"+region+":"+acct+":db:slipway-prod-db", tagged("prod"))},
+		{foundation.ProdDeployRole, one("iam:PassRole", roleARN("slipway-prod-host-1"), map[string][]string{"iam:PassedToService": {"ec2.amazonaws.com"}})},
+		{foundation.ReviewRole, one("rds:DeleteDBInstance", "arn:aws:rds:"+region+":"+acct+":db:slipway-pr-7-db", tagged("pr-7"))},
+		{boundaryOf + "prod", one("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:"+region+":"+acct+":secret:rds!db-1a2b3c-AbCdEf",
+			map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": {"arn:aws:rds:" + region + ":" + acct + ":db:slipway-prod-db"}})},
 	} {
 		if ok, why := decide(t, docsFor(t, c.who, single, false), c.req); !ok {
 			t.Errorf("%s may not %s (%s)", c.who, c.req.What, why)

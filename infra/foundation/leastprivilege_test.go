@@ -19,9 +19,9 @@ func TestCIPoliciesAreLeastPrivilege(t *testing.T) {
 		foundation.ReviewRole: "pr-", foundation.ProdDeployRole: "prod"}
 	for role, mine := range own {
 		doc := rolePolicies(t, res, role)
-		unscopable := foundation.UnscopableDeployActions
+		unscopable := append(append([]string{}, foundation.UnscopableDeployActions...), foundation.UnscopableComputeActions...)
 		if role == foundation.DevPreviewRole {
-			unscopable = foundation.UnscopablePreviewActions
+			unscopable = append(append([]string{}, foundation.UnscopablePreviewActions...), foundation.UnscopablePreviewComputeActions...)
 		}
 		denies := 0
 		for _, st := range doc.Statement {
@@ -69,9 +69,17 @@ func TestCIPoliciesAreLeastPrivilege(t *testing.T) {
 				}
 			}
 			if slices.Contains(actions, "iam:PassRole") {
-				if got := strs(st.Condition["StringEquals"]["iam:PassedToService"]); !slices.Equal(got,
-					[]string{"ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com", "dlm.amazonaws.com", "backup.amazonaws.com"}) {
-					t.Errorf("%s: PassRole to %v", role, got)
+				got := strs(st.Condition["StringEquals"]["iam:PassedToService"])
+				// The ECS task and execution roles go to ECS tasks only;
+				// every other role to the host's, flow logs', snapshots'
+				// and backups' services.
+				taskRoles := len(resources) > 0 && strings.Contains(resources[0], "-cluster-*")
+				want := []string{"ec2.amazonaws.com", "vpc-flow-logs.amazonaws.com", "dlm.amazonaws.com", "backup.amazonaws.com"}
+				if taskRoles {
+					want = []string{foundation.TaskRoleService}
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("%s: %s: PassRole of %v to %v", role, st.Sid, resources, got)
 				}
 			}
 			if slices.Contains(actions, "iam:AttachRolePolicy") {

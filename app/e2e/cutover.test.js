@@ -1,0 +1,150 @@
+'use strict';
+// The release's cutover (infra/hostfiles/slipway-cutover.sh, run unchanged) on a host without
+// Docker: real Postgres, the real nginx with the shipped template, real API processes; the
+// Docker engine and compose are stood in for (release-harness.js, standin/docker.js say how).
+const { test, before, after } = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn } = require('node:child_process');
+const fs = require('node:fs');
+const path = require('node:path');
+const h = require('../api/test/helpers');
+const { startHost, SLOTS } = require('./release-harness');
+
+let host, imageA, imageB;
+
+before(async () => {
+  host = await startHost();
+  imageA = host.image();
+  imageB = host.image();
+});
+
+after(async () => {
+  if (process.exitCode && host) console.error(`--- standin log\n${host.standinLog()}\n--- nginx\n${host.nginx.output.slice(-4000)}`);
+  await host?.stop();
+});
+
+// A short load run through nginx while fn() runs: resolves fn's result and the summary.
+async function underLoad(fn, clients = 8) {
+  const stopFile = path.join(host.dir, `stop-${Date.now()}`);
+  const gen = spawn(process.execPath, [path.join(__dirname, 'loadgen.js'), '--url', host.base, '--header', `${host.header}=${host.secret}`,
+    '--clients', String(clients), '--max-seconds', '120', '--stop-file', stopFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+  let out = '';
+  gen.stdout.on('data', (d) => (out += d));
+  const exited = new Promise((r) => gen.on('exit', r));
+  await h.sleep(300);
+  try {
+    const result = await fn();
+    await h.sleep(300);
+    return { result, load: (fs.writeFileSync(stopFile, ''), await exited, JSON.parse(out)) };
+  } finally {
+    fs.writeFileSync(stopFile, '');
+  }
+}
+
+const slotPid = (slot) => host.container(`api-${slot}`)?.pid;
+let releaseA, releaseB;
+
+test('first release: migrated, api-blue serves through nginx, IMDS for blue only', async () => {
+  releaseA = host.release(imageA);
+  const r = await host.cutover(releaseA, null);
+  assert.equal(r.code, 0, r.output);
+  assert.equal(host.activeSlot(), 'blue');
+  assert.match(fs.readFileSync(path.join(host.dir, 'proxy', 'upstream', 'api.conf'), 'utf8'), new RegExp(`server ${SLOTS.blue.replace(/\./g, '\\.')}:${host.apiPort};`));
+  const res = await host.request('/api/items', { method: 'POST', body: JSON.stringify({ name: 'before the cutover' }) });
+  assert.equal(res.status, 201);
+  assert.match(host.standinLog(), /run api-blue node src\/migrate\.js/);
+  assert.deepEqual(host.imds().slice(-1), [`allow ${SLOTS.blue}`]);
+});
+
+test('API release under load: no failed request, old slot drained and stopped, nginx and Postgres keep running', async () => {
+  const nginxMaster = host.nginxMaster();
+  const pgPid = host.pg.proc.pid;
+  const blue = slotPid('blue');
+  releaseB = host.release(imageB);
+  const { result: r, load } = await underLoad(() => host.cutover(releaseB, releaseA));
+  assert.equal(r.code, 0, r.output);
+  assert.equal(load.failed, 0, JSON.stringify(load));
+  assert.ok(load.requests > 50, JSON.stringify(load));
+  assert.equal(host.activeSlot(), 'green');
+  assert.ok(host.alive(slotPid('green')));
+  assert.ok(!host.alive(blue), 'the old slot is stopped');
+  assert.equal(host.nginxMaster(), nginxMaster, 'nginx was reloaded, not restarted');
+  assert.ok(host.alive(nginxMaster) && host.alive(pgPid));
+  // Order: healthy first, traffic, then the old slot's SIGTERM.
+  const log = host.standinLog();
+  const at = (s) => log.lastIndexOf(s);
+  assert.ok(at(`stop api-blue pid ${blue}`) > 0, log);
+  assert.ok(at('start api-green') < at('api-green healthy') && at('api-green healthy') < at('exec proxy slipway-proxy-reload'), log);
+  assert.ok(at('exec proxy exited 0') < at(`stop api-blue pid ${blue}`), log);
+  // IMDS: both slots while they overlap, then the new one only.
+  assert.deepEqual(host.imds().slice(-2), [`allow ${SLOTS.blue} ${SLOTS.green}`, `allow ${SLOTS.green}`]);
+  assert.equal((await host.request('/api/items')).status, 200);
+});
+
+test('a new nginx template is a graceful reload: same master, no failed request', async () => {
+  const master = host.nginxMaster();
+  const template = fs
+    .readFileSync(path.join(__dirname, '..', 'proxy', 'templates', 'default.conf.template'), 'utf8')
+    .replace('server_tokens off;', 'server_tokens off;\n  add_header X-Template-Test rev3 always;');
+  const rel = host.release(imageA, { template });
+  const { result: r, load } = await underLoad(() => host.cutover(rel, releaseB));
+  assert.equal(r.code, 0, r.output);
+  assert.equal(load.failed, 0, JSON.stringify(load));
+  assert.equal((await host.request('/api/items')).headers.get('x-template-test'), 'rev3');
+  assert.equal(host.nginxMaster(), master);
+  assert.equal(host.activeSlot(), 'blue');
+  releaseA = rel;
+});
+
+async function failsAndOldServes(rel, reason) {
+  const slot = host.activeSlot();
+  const pid = slotPid(slot);
+  const upstream = fs.readFileSync(path.join(host.dir, 'proxy', 'upstream', 'api.conf'), 'utf8');
+  const { result: r, load } = await underLoad(() => host.cutover(rel, releaseA), 4);
+  assert.notEqual(r.code, 0, r.output);
+  assert.match(r.output.trim().split('\n').pop(), reason, r.output);
+  assert.equal(load.failed, 0, JSON.stringify(load));
+  assert.equal(host.activeSlot(), slot);
+  assert.ok(host.alive(pid), 'the old slot still runs');
+  assert.equal(fs.readFileSync(path.join(host.dir, 'proxy', 'upstream', 'api.conf'), 'utf8'), upstream);
+  assert.equal((await host.request('/api/items')).status, 200);
+  return r;
+}
+
+test('a failing migration: the release fails with the migration error, the old version keeps serving', async () => {
+  const broken = host.image({
+    '0002-owner.js': "module.exports = { version: 2, name: 'owner', sql: 'ALTER TABLE items ADD COLUMN owner uuid REFERENCES nobody (id)' };",
+  });
+  const r = await failsAndOldServes(host.release(broken), /migration failed: relation "nobody" does not exist; still serving the previous release/);
+  assert.doesNotMatch(r.output, /starting api-/, 'the new slot was never started');
+  assert.equal((await pgQuery('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 1);
+});
+
+test('a destructive migration without contract: true is refused by the release', async () => {
+  const destructive = host.image({
+    '0002-drop-description.js': "module.exports = { version: 2, name: 'drop description', sql: 'ALTER TABLE items DROP COLUMN description' };",
+  });
+  await failsAndOldServes(host.release(destructive), /migration failed: migration 2 \(drop description\) is destructive and not marked as the contract step/);
+  const cols = (await pgQuery("SELECT column_name FROM information_schema.columns WHERE table_name = 'items'")).rows.map((x) => x.column_name);
+  assert.ok(cols.includes('description'));
+});
+
+test('an unhealthy new API or a template nginx refuses: the release fails, the old version keeps serving', async () => {
+  const crashing = host.image({}, { 'src/server.js': "console.error('boom'); process.exit(1);\n" });
+  await failsAndOldServes(host.release(crashing), /api-(blue|green) is not healthy; still serving the previous release/);
+  const bad = host.release(imageB, { template: 'server { this is not nginx }\n' });
+  await failsAndOldServes(bad, /nginx did not take the new configuration/);
+  // the template on the host is the one that serves, not the refused one
+  assert.doesNotMatch(fs.readFileSync(path.join(host.dir, 'proxy', 'templates', 'default.conf.template'), 'utf8'), /this is not nginx/);
+});
+
+async function pgQuery(sql) {
+  const { Client } = require('../api/node_modules/pg');
+  const c = new Client(host.db);
+  await c.connect();
+  try {
+    return await c.query(sql);
+  } finally {
+    await c.end();
+  }
+}

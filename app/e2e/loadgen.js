@@ -47,7 +47,9 @@ function once(method, path, body, expected) {
       if (outcome !== 'ok') failures[outcome] = (failures[outcome] || 0) + 1;
       resolve(outcome === 'ok' ? data : null);
     };
+    let answered = false;
     const req = http.request({ host: url.hostname, port: url.port, method, path, headers, agent, timeout: timeoutMs }, (res) => {
+      answered = true;
       const chunks = [];
       res.on('data', (c) => chunks.push(c));
       res.on('end', () => {
@@ -61,7 +63,10 @@ function once(method, path, body, expected) {
       res.on('error', (err) => done(err.code || 'response error'));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    req.on('error', (err) => done(err.code || err.message));
+    // A reset on a reused keep-alive connection before any byte of response: the server closed
+    // the connection as idle as this request went out (a reload does that), and never read it.
+    // Counted as failed all the same, under its own name.
+    req.on('error', (err) => done(`${err.code || err.message}${req.reusedSocket && !answered ? ' (reused idle keep-alive connection)' : ''}`));
     req.end(payload);
   });
 }

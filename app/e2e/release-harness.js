@@ -29,7 +29,7 @@ async function startHost({ quiet = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-host-'));
   fs.chmodSync(dir, 0o755); // nginx workers run unprivileged when we are root
   const p = (...x) => path.join(dir, ...x);
-  for (const d of ['bin', 'standin', 'cutover', 'proxy/upstream', 'proxy/templates', 'maintenance', 'releases', 'images', 'nginx/conf.d']) {
+  for (const d of ['bin', 'standin', 'cutover', 'proxy/slot', 'proxy/templates', 'maintenance', 'releases', 'images', 'nginx/conf.d']) {
     fs.mkdirSync(p(d), { recursive: true, mode: 0o755 });
   }
   const host = { dir, releases: [], imdsLog: p('imds.log') };
@@ -57,8 +57,9 @@ async function startHost({ quiet = false } = {}) {
     ORIGIN_HEADER_VALUE: secret,
     PROXY_LISTEN_PORT: String(host.nginxPort),
     HOST_ADDRESS: '127.0.0.3',
-    API_UPSTREAM: '127.0.0.1:9', // only until the first release writes the upstream file
-    API_UPSTREAM_CONF: p('proxy', 'upstream', 'api.conf'), // /etc/nginx/slipway/upstream/api.conf
+    API_BLUE_UPSTREAM: `${SLOTS.blue}:${host.apiPort}`, // 198.18.100.10:3000
+    API_GREEN_UPSTREAM: `${SLOTS.green}:${host.apiPort}`, // 198.18.100.12:3000
+    API_SLOT_FILE: p('proxy', 'slot', 'green'), // /etc/nginx/slipway/slot/green
     MAINTENANCE_FILE: p('maintenance', 'on'), // /etc/nginx/maintenance/on
     NGINX_ENVSUBST_TEMPLATE_DIR: p('proxy', 'templates'), // /etc/nginx/templates (mounted)
     NGINX_ENVSUBST_OUTPUT_DIR: p('nginx', 'conf.d'), // /etc/nginx/conf.d

@@ -5,7 +5,7 @@
 #   slipway-cutover <release-dir> <previous-release-dir|none>
 #
 # Exit 0: the release in <release-dir> serves. Non-zero: it does not, the previous release
-# still serves (the API slot, the worker and nginx's upstream as they were), and the last line
+# still serves (the API slot, the worker and the slot nginx sends traffic to as they were), and the last line
 # on stderr says why (a failed migration's own error included).
 #
 # The API runs in two slots, compose services api-blue and api-green, each on its own fixed
@@ -17,11 +17,12 @@
 #   3. starts the new image in the idle slot and waits for it to be healthy (/readyz);
 #   4. recreates the worker if its configuration changed (compose stops the old one with its
 #      stop_grace_period, above the job budget, so the job in hand finishes);
-#   5. writes the new slot's address into nginx's upstream file and installs the release's nginx
-#      template, starts the proxy if it is not running (or its image changed), and reloads nginx
-#      gracefully inside it (slipway-proxy-reload: re-render, nginx -t, nginx -s reload, wait
-#      until the workers of the old configuration have exited): from then on no connection
-#      reaches the old slot;
+#   5. starts the proxy if it is not running (or recreates it if its image changed); installs a
+#      changed nginx template and reloads nginx gracefully (slipway-proxy-reload: re-render,
+#      nginx -t, nginx -s reload, wait for the old workers); then moves traffic: the slot flag
+#      file that nginx checks on every request (present: api-green; absent: api-blue), so an
+#      API release needs no reload at all; waits $SLIPWAY_SETTLE_SECONDS for requests already
+#      routed to the old slot;
 #   6. stops the old slot: SIGTERM, its in-flight requests finish (stop_grace_period);
 #   7. narrows the set of containers that reach IMDS to the new slot and the worker (both slots
 #      were allowed from step 3 on).
@@ -29,8 +30,9 @@
 #
 # Environment (defaults are the host's paths):
 #   SLIPWAY_CUTOVER_STATE  /var/lib/slipway/cutover  file active-slot (blue|green)
-#   SLIPWAY_PROXY_STATE    /srv/slipway/proxy        upstream/api.conf and templates/, mounted
+#   SLIPWAY_PROXY_STATE    /srv/slipway/proxy        slot/green (the flag) and templates/, mounted
 #                                                    read-only into the proxy
+#   SLIPWAY_SETTLE_SECONDS 2    after moving traffic, before stopping the old slot
 #   SLIPWAY_IMDS           /usr/local/sbin/slipway-imds
 #   SLIPWAY_WAIT_TIMEOUT   240  seconds for each `up --wait`
 #   SLIPWAY_MIGRATE_TIMEOUT 240 seconds for the migration run
@@ -42,6 +44,7 @@ proxy_state="${SLIPWAY_PROXY_STATE:-/srv/slipway/proxy}"
 imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"
 wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 migrate_timeout="${SLIPWAY_MIGRATE_TIMEOUT:-240}"
+settle="${SLIPWAY_SETTLE_SECONDS:-2}"
 template=proxy/templates/default.conf.template
 
 log() { echo "slipway-cutover: $*" >&2; }
@@ -96,8 +99,9 @@ else:
 
 has() { [[ " $(model "$dir" has) " == *" $1 "* ]]; }
 
-mkdir -p "$state" "$proxy_state/upstream" "$proxy_state/templates"
-chmod 0755 "$proxy_state" "$proxy_state/upstream" "$proxy_state/templates"
+mkdir -p "$state" "$proxy_state/slot" "$proxy_state/templates"
+chmod 0755 "$proxy_state" "$proxy_state/slot" "$proxy_state/templates"
+slot_flag="$proxy_state/slot/green"
 active="$(cat "$state/active-slot" 2>/dev/null || true)"
 case "$active" in blue | green) ;; *) active="" ;; esac
 new=blue
@@ -169,49 +173,62 @@ if has worker; then
 	fi
 fi
 
-# 5. Traffic: the upstream file and the template, then a graceful reload.
-upstream="$proxy_state/upstream/api.conf"
-saved_upstream="$(cat "$upstream" 2>/dev/null || true)"
+# 5. Traffic. A new nginx template first: installed where the proxy mounts it and loaded by a
+# graceful reload (slipway-proxy-reload: re-render, nginx -t, nginx -s reload, wait for the old
+# workers), only when it changed, since a reload closes idle client keep-alive connections.
+# Then the slot flag, which nginx reads on every request: no reload, no connection closed.
+installed="$proxy_state/templates/default.conf.template"
 saved_template="$(mktemp)"
 trap 'rm -f "$out" "$saved_template"' EXIT
 had_template=no
-if [ -f "$proxy_state/templates/default.conf.template" ]; then
-	cp "$proxy_state/templates/default.conf.template" "$saved_template"
+if [ -f "$installed" ]; then
+	cp "$installed" "$saved_template"
 	had_template=yes
 fi
-put() { # put FILE CONTENT-FILE: atomically, readable by nginx
+put() { # put FILE FROM: atomically, readable by nginx
 	cp "$2" "$1.tmp" && chmod 0644 "$1.tmp" && mv -f "$1.tmp" "$1"
 }
-restore_proxy() {
-	if [ -n "$saved_upstream" ]; then printf '%s\n' "$saved_upstream" >"$upstream.tmp" && chmod 0644 "$upstream.tmp" && mv -f "$upstream.tmp" "$upstream"; fi
-	if [ "$had_template" = yes ]; then put "$proxy_state/templates/default.conf.template" "$saved_template"; fi
+restore_template() {
+	if [ "$had_template" = yes ]; then put "$installed" "$saved_template"; else rm -f "$installed"; fi
 }
-printf '# api-%s, release %s (slipway-cutover)\nserver %s;\n' "$new" "$release" "$new_addr" >"$upstream.tmp"
-chmod 0644 "$upstream.tmp"
-mv -f "$upstream.tmp" "$upstream"
-if [ -f "$dir/$template" ] && ! cmp -s "$dir/$template" "$proxy_state/templates/default.conf.template"; then
+template_changed=no
+if [ -f "$dir/$template" ] && ! cmp -s "$dir/$template" "$installed"; then
+	template_changed=yes
 	log "release $release: new nginx template"
-	put "$proxy_state/templates/default.conf.template" "$dir/$template"
+	put "$installed" "$dir/$template"
 fi
 if has proxy; then
 	if ! compose "$dir" up --detach --no-deps --wait --wait-timeout "$wait_timeout" proxy >&2; then
-		restore_proxy
+		restore_template
 		undo worker
-		die "release $release: the proxy is not healthy"
+		die "release $release: the proxy is not healthy; the previous release's API keeps serving"
 	fi
-	rc=0
-	compose "$dir" exec -T proxy slipway-proxy-reload >&2 || rc=$?
-	if [ "$rc" -eq 3 ]; then
-		log "release $release: nginx reloaded, but workers of the old configuration are still finishing requests"
-	elif [ "$rc" -ne 0 ]; then
-		restore_proxy
-		undo worker
-		die "release $release: nginx did not take the new configuration (slipway-proxy-reload exit $rc); still serving the previous release"
+	if [ "$template_changed" = yes ]; then
+		rc=0
+		compose "$dir" exec -T proxy slipway-proxy-reload >&2 || rc=$?
+		if [ "$rc" -eq 3 ]; then
+			log "release $release: nginx reloaded; workers of the old configuration are still finishing requests"
+		elif [ "$rc" -ne 0 ]; then
+			restore_template
+			undo worker
+			die "release $release: nginx did not take the new configuration (slipway-proxy-reload exit $rc); still serving the previous release"
+		fi
 	fi
+fi
+if [ "$new" = green ]; then
+	: >"$slot_flag.tmp"
+	chmod 0644 "$slot_flag.tmp"
+	mv -f "$slot_flag.tmp" "$slot_flag"
+else
+	rm -f "$slot_flag"
 fi
 echo "$new" >"$state/active-slot.tmp"
 mv -f "$state/active-slot.tmp" "$state/active-slot"
 log "release $release: traffic on api-$new"
+# Requests that nginx routed to the old slot just before the flag moved are still on their way
+# there (a POST body being read): give them time to arrive; the old slot drains what it has.
+# One that arrives after the old slot stopped accepting goes to the new one (nginx's backup).
+sleep "$settle"
 
 # 6. Drain and stop the old slot; remove what the release no longer has (an old-style api).
 if [ -n "$active" ]; then

@@ -5,6 +5,8 @@
 #   Postgres (locked down by the db image's init script, the app on its own non-superuser role)
 #   and fauxqs (an SQS emulator speaking SQS's JSON protocol, an npm devDependency of api/); the
 #   SPA build; the end-to-end test in headless Chromium through nginx.
+#   The release cutover (slipway-cutover) with real nginx, Postgres and API processes, and a short
+#   run of the release benchmark asserting that the cutover fails no request.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -47,9 +49,16 @@ step "SPA build"
 step "end-to-end test"
 (cd e2e && node --test --test-concurrency=1 e2e.test.js)
 
+step "release cutover (infra/hostfiles/slipway-cutover.sh; real nginx, Postgres, API processes; docker stood in for)"
+(cd e2e && node --test --test-concurrency=1 cutover.test.js)
+
+step "release benchmark, short (cutover under load: no failed request)"
+../scripts/bench-release.sh --clients 20 --releases 2 --min-requests 1000 --modes cutover --assert-zero
+
 step "shellcheck"
 if command -v shellcheck >/dev/null; then
-  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh db/initdb.d/*.sh
+  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh db/initdb.d/*.sh \
+    proxy/slipway-proxy-reload.sh ../infra/hostfiles/slipway-cutover.sh ../scripts/bench-release.sh
 else
   echo "shellcheck not installed; skipped"
 fi

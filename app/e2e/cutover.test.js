@@ -13,7 +13,7 @@ const { startHost, SLOTS } = require('./release-harness');
 let host, imageA, imageB;
 
 before(async () => {
-  host = await startHost();
+  host = await startHost({ sqs: true });
   imageA = host.image();
   imageB = host.image();
 });
@@ -122,6 +122,53 @@ async function failsAndOldServes(rel, reason) {
   assert.equal((await host.request('/api/items')).status, 200);
   return r;
 }
+
+test('a worker release lets the job in hand finish (stop_grace_period), then the new worker runs', async () => {
+  const { Client } = require('../api/node_modules/pg');
+  const { SQSClient, SendMessageCommand } = require('../api/node_modules/@aws-sdk/client-sqs');
+  const withWorker = host.release(imageB, { worker: true });
+  let r = await host.cutover(withWorker, releaseA);
+  assert.equal(r.code, 0, r.output);
+  const oldWorker = host.container('worker').pid;
+  assert.ok(host.alive(oldWorker));
+
+  // A job in hand: its row locked by this test, so the worker holding the message waits.
+  const item = await (await host.request('/api/items', { method: 'POST', body: JSON.stringify({ name: 'in hand' }) })).json();
+  const c = new Client(host.db);
+  await c.connect();
+  const sqs = new SQSClient({ region: 'us-east-1', endpoint: host.sqs.endpoint, credentials: { accessKeyId: 'test', secretAccessKey: 'test' } });
+  try {
+    const { rows: [job] } = await c.query('INSERT INTO jobs (item_id) VALUES ($1) RETURNING id', [item.id]);
+    await c.query('BEGIN');
+    await c.query('SELECT 1 FROM jobs WHERE id = $1 FOR UPDATE', [job.id]);
+    await sqs.send(new SendMessageCommand({ QueueUrl: host.sqs.queueUrl, MessageBody: JSON.stringify({ jobId: job.id }) }));
+    const other = new Client(host.db);
+    await other.connect();
+    await h.waitFor(async () => (await other.query("SELECT 1 FROM pg_stat_activity WHERE wait_event_type = 'Lock'")).rowCount > 0, 'the worker waiting on the job');
+    await other.end();
+
+    const next = host.release(imageA, { worker: true });
+    const cut = host.cutover(next, withWorker);
+    await h.waitFor(() => host.standinLog().includes(`stop worker pid ${oldWorker}`), 'the worker release', 60000);
+    await h.sleep(1500);
+    assert.ok(host.alive(oldWorker), 'SIGTERM: the old worker is still finishing the job in hand');
+    await c.query('COMMIT'); // the job can go on
+    r = await cut;
+    assert.equal(r.code, 0, r.output);
+    const log = host.standinLog();
+    assert.match(log, new RegExp(`stopped worker pid ${oldWorker}`));
+    assert.doesNotMatch(log, new RegExp(`kill worker pid ${oldWorker}`), 'it finished within stop_grace_period');
+    assert.equal((await c.query('SELECT status FROM jobs WHERE id = $1', [job.id])).rows[0].status, 'done');
+    const newWorker = host.container('worker').pid;
+    assert.ok(newWorker !== oldWorker && host.alive(newWorker));
+    // the worker reaches IMDS beside the serving slot
+    assert.match(host.imds().at(-1), new RegExp(`^allow .*${SLOTS.worker.replace(/\./g, '\\.')}`));
+    releaseA = next;
+  } finally {
+    await c.end();
+    sqs.destroy();
+  }
+});
 
 test('a failing migration: the release fails with the migration error, the old version keeps serving', async () => {
   const broken = host.image({

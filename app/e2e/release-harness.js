@@ -22,10 +22,10 @@ const API = path.join(APP, 'api');
 const PROXY = path.join(APP, 'proxy');
 const CUTOVER = path.join(APP, '..', 'infra', 'hostfiles', 'slipway-cutover.sh');
 const HEADER = 'X-Origin-Verify';
-const SLOTS = { blue: '127.0.100.10', green: '127.0.100.12' };
+const SLOTS = { blue: '127.0.100.10', green: '127.0.100.12', worker: '127.0.100.11' };
 const NGINX = fs.existsSync('/usr/sbin/nginx') ? '/usr/sbin/nginx' : 'nginx';
 
-async function startHost({ quiet = false } = {}) {
+async function startHost({ quiet = false, sqs = false } = {}) {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-host-'));
   fs.chmodSync(dir, 0o755); // nginx workers run unprivileged when we are root
   const p = (...x) => path.join(dir, ...x);
@@ -40,6 +40,8 @@ async function startHost({ quiet = false } = {}) {
   const pg = await h.startPostgres();
   host.pg = pg;
   host.db = await h.createDatabase(pg, 'cutover');
+  // sqs: fauxqs (SQS's JSON protocol) for the API's jobs and a worker's queue.
+  if (sqs) host.sqs = await h.startSqs({ visibilityTimeout: 30 });
   host.apiPort = await h.freePort();
   host.nginxPort = await h.freePort();
 
@@ -73,7 +75,7 @@ async function startHost({ quiet = false } = {}) {
     SLIPWAY_CUTOVER_STATE: p('cutover'),
     SLIPWAY_PROXY_STATE: p('proxy'),
     SLIPWAY_IMDS: p('bin', 'slipway-imds'),
-    SLIPWAY_WAIT_TIMEOUT: '30',
+    SLIPWAY_WAIT_TIMEOUT: '60', // the worker is healthy after its first long poll (20 s)
     SLIPWAY_MIGRATE_TIMEOUT: '60',
   };
 
@@ -130,7 +132,7 @@ http {
 
   // A release directory as slipway-fetch leaves it: compose.yaml (JSON is YAML), app.env,
   // secrets/api.env, the nginx template.
-  host.release = (image, { template } = {}) => {
+  host.release = (image, { template, worker: withWorker = false } = {}) => {
     const id = `r${host.releases.length + 1}`;
     const rel = p('releases', id);
     fs.mkdirSync(path.join(rel, 'secrets'), { recursive: true });
@@ -152,6 +154,20 @@ http {
         'api-green': slot(SLOTS.green),
       },
     };
+    if (withWorker) {
+      // As compose.yaml's worker: the api image's other command, its own fixed address, its
+      // stop_grace_period above the job budget, the image's own health check (heartbeat file).
+      compose.services.worker = {
+        image,
+        command: ['node', 'src/worker.js'],
+        networks: { app: { ipv4_address: SLOTS.worker } },
+        labels: { 'slipway.imds': 'allow' },
+        env_file: ['./app.env', './secrets/api.env'],
+        environment: { WORKER_JOB_TIMEOUT_SECONDS: '10', DD_TRACE_ENABLED: 'false' },
+        stop_grace_period: '25s',
+        healthcheck: { test: ['CMD', 'node', 'src/healthcheck.js', 'worker'] },
+      };
+    }
     fs.writeFileSync(path.join(rel, 'compose.yaml'), JSON.stringify(compose, null, 2));
     const d = host.db;
     fs.writeFileSync(
@@ -161,8 +177,8 @@ http {
         `DATABASE_PORT=${d.port}`,
         `DATABASE_NAME=${d.database}`,
         `DATABASE_USER=${d.user}`,
-        'QUEUE_URL=http://127.0.0.1:9/000000000000/jobs',
-        'SQS_ENDPOINT=http://127.0.0.1:9',
+        `QUEUE_URL=${host.sqs ? host.sqs.queueUrl : 'http://127.0.0.1:9/000000000000/jobs'}`,
+        `SQS_ENDPOINT=${host.sqs ? host.sqs.endpoint : 'http://127.0.0.1:9'}`,
         'AWS_REGION=us-east-1',
         'AWS_ACCESS_KEY_ID=test',
         'AWS_SECRET_ACCESS_KEY=test',
@@ -252,6 +268,7 @@ http {
       await h.stop(host.nginx, 'SIGKILL');
     }
     await pg.stop();
+    await host.sqs?.stop();
     fs.rmSync(dir, { recursive: true, force: true });
   };
   return host;

@@ -119,8 +119,10 @@ mapfile -t before < <(
 	if [ -n "$old_addr" ]; then echo "${old_addr%:*}"; fi
 )
 mapfile -t after < <(
-	model "$dir" imds
-	echo "${new_addr%:*}"
+	{
+		model "$dir" imds
+		echo "${new_addr%:*}"
+	} | sort -u
 )
 imds_set() { "$imds" allow "$@" >&2; }
 

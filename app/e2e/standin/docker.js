@@ -47,6 +47,11 @@ function envOf(svc) {
   return env;
 }
 
+// A container's own /tmp (the worker's heartbeat file lives there), new with each container.
+function containerEnv(svc, tmp) {
+  return { ...envOf(svc), ...(tmp ? { TMPDIR: tmp } : {}) };
+}
+
 function hashOf(svc) {
   const h = crypto.createHash('sha256').update(JSON.stringify(svc));
   for (const f of svc.env_file || []) h.update(fs.readFileSync(path.resolve(process.cwd(), f)));
@@ -90,7 +95,14 @@ async function stop(name, svc) {
   note(`stopped ${name} pid ${st.pid}`);
 }
 
-function ready(env) {
+// The service's own healthcheck command when it has one (run in the "container": its image
+// directory and environment), else GET /readyz on its address.
+function ready(env, svc) {
+  const test = svc.healthcheck?.test;
+  if (Array.isArray(test) && test[0] === 'CMD') {
+    const r = spawnSync(test[1] === 'node' ? process.execPath : test[1], test.slice(2), { cwd: svc.image, env, stdio: 'ignore', timeout: 5000 });
+    return Promise.resolve(r.status === 0);
+  }
   return new Promise((resolve) => {
     const req = http.get({ host: env.HOST, port: env.PORT || 3000, path: '/readyz', timeout: 2000, agent: false }, (res) => {
       res.resume();
@@ -102,7 +114,8 @@ function ready(env) {
 }
 
 async function start(name, svc) {
-  const env = envOf(svc);
+  const tmp = fs.mkdtempSync(path.join(STATE, `tmp-${name}-`));
+  const env = containerEnv(svc, tmp);
   const cmd = svc.command || ['node', 'src/server.js'];
   const out = fs.openSync(path.join(STATE, `${name}.out`), 'a');
   const child = spawn(cmd[0] === 'node' ? process.execPath : cmd[0], cmd.slice(1), {
@@ -112,7 +125,7 @@ async function start(name, svc) {
     stdio: ['ignore', out, out],
   });
   child.unref();
-  fs.writeFileSync(stateFile(name), JSON.stringify({ pid: child.pid, hash: hashOf(svc), image: svc.image, release: process.cwd() }));
+  fs.writeFileSync(stateFile(name), JSON.stringify({ pid: child.pid, hash: hashOf(svc), image: svc.image, release: process.cwd(), tmp }));
   note(`start ${name} pid ${child.pid} image ${svc.image} on ${env.HOST}:${env.PORT || 3000}`);
   return { pid: child.pid, env };
 }
@@ -133,7 +146,7 @@ async function up(args) {
     }
     if (svc['x-standin'] === 'external') continue; // the harness runs it, unchanged
     const st = readState(name);
-    let env = envOf(svc);
+    let env = containerEnv(svc, st?.tmp);
     let pid = st?.pid;
     if (!st || !alive(st.pid) || st.hash !== hashOf(svc) || opt('--force-recreate')) {
       await stop(name, svc); // compose stops the old container before it starts the new one
@@ -143,8 +156,8 @@ async function up(args) {
       const deadline = Date.now() + timeout;
       let ok = false;
       while (Date.now() < deadline && alive(pid)) {
-        if ((ok = await ready(env))) break;
-        await sleep(100);
+        if ((ok = await ready(env, svc))) break;
+        await sleep(svc.healthcheck ? 500 : 100);
       }
       note(`${name} ${ok ? 'healthy' : 'unhealthy'}`);
       if (!ok) {

@@ -34,8 +34,10 @@ function loadMigrations(dir = DIR) {
   return list.sort((a, b) => a.version - b.version);
 }
 
-// The WASM parser must be instantiated once before parseSync.
+// The WASM parser must be instantiated once before parseSync; migrate() awaits this (and so
+// reports a failure to load it), which must not crash the process as an unhandled rejection first.
 const ready = loadModule();
+ready.catch(() => {});
 
 // Column type changes that keep every value and every reader working (a widening).
 const INTEGER_WIDTH = { int2: 2, int4: 4, int8: 8 };

@@ -207,3 +207,36 @@ async function pgQuery(sql) {
     await c.end();
   }
 }
+
+test('the first release with slots on a host that runs the single api: api-green first, no failed request, the old api removed', async () => {
+  const old = await startHost();
+  try {
+    const legacy = old.release(old.image(), { legacy: true });
+    const first = await old.recreate(legacy, 'api'); // what slipway-release did: compose up --wait
+    assert.equal(first.code, 0, first.output);
+    assert.equal((await old.request('/api/items')).status, 200, 'nginx reaches the old api on api-blue\'s address');
+    const oldApi = old.container('api').pid;
+    const slots = old.release(old.image());
+    const stopFile = path.join(old.dir, 'stop');
+    const gen = spawn(process.execPath, [path.join(__dirname, 'loadgen.js'), '--url', old.base, '--header', `${old.header}=${old.secret}`,
+      '--clients', '4', '--max-seconds', '120', '--stop-file', stopFile], { stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    gen.stdout.on('data', (d) => (out += d));
+    const exited = new Promise((r) => gen.on('exit', r));
+    await h.sleep(300);
+    const r = await old.cutover(slots, legacy);
+    await h.sleep(300);
+    fs.writeFileSync(stopFile, '');
+    await exited;
+    const load = JSON.parse(out);
+    assert.equal(r.code, 0, r.output);
+    assert.equal(load.failed, 0, JSON.stringify(load));
+    assert.equal(old.activeSlot(), 'green');
+    assert.ok(!old.alive(oldApi), 'the old api is stopped');
+    assert.equal(old.container('api'), null, 'and removed as an orphan');
+    assert.match(old.standinLog(), /removed orphan api/);
+    assert.equal((await old.request('/api/items')).status, 200);
+  } finally {
+    await old.stop();
+  }
+});

@@ -132,7 +132,7 @@ http {
 
   // A release directory as slipway-fetch leaves it: compose.yaml (JSON is YAML), app.env,
   // secrets/api.env, the nginx template.
-  host.release = (image, { template, worker: withWorker = false } = {}) => {
+  host.release = (image, { template, worker: withWorker = false, legacy = false } = {}) => {
     const id = `r${host.releases.length + 1}`;
     const rel = p('releases', id);
     fs.mkdirSync(path.join(rel, 'secrets'), { recursive: true });
@@ -154,6 +154,12 @@ http {
         'api-green': slot(SLOTS.green),
       },
     };
+    if (legacy) {
+      // A release from before the slots: one `api` service on api-blue's address.
+      delete compose.services['api-blue'];
+      delete compose.services['api-green'];
+      compose.services.api = slot(SLOTS.blue);
+    }
     if (withWorker) {
       // As compose.yaml's worker: the api image's other command, its own fixed address, its
       // stop_grace_period above the job budget, the image's own health check (heartbeat file).

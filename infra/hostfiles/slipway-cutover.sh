@@ -83,6 +83,8 @@ def address(name):
     return addrs[0]
 if query == "infra":  # what is not the application and not the proxy
     print(" ".join(n for n in sorted(services) if n not in slots + ("worker", "proxy")))
+elif query == "legacy":  # the single api service of releases before the slots
+    print("yes" if "api" in services and "api-blue" not in services else "no")
 elif query == "has":
     print(" ".join(n for n in sorted(services) if n in ("worker", "proxy") + slots))
 elif query == "imds":  # labelled services other than the slots (the worker; an old-style api)
@@ -105,7 +107,14 @@ slot_flag="$proxy_state/slot/green"
 active="$(cat "$state/active-slot" 2>/dev/null || true)"
 case "$active" in blue | green) ;; *) active="" ;; esac
 new=blue
-if [ "$active" = blue ]; then new=green; fi
+if [ "$active" = blue ]; then
+	new=green
+elif [ -z "$active" ] && [ -n "$prev" ] && [ "$(model "$prev" legacy)" = yes ]; then
+	# The first release with slots on a host that runs the single api: it holds api-blue's
+	# address (198.18.100.10), so start in api-green; nginx's api_blue upstream reaches the old
+	# api on that address until the flag moves; the old api is removed as an orphan at the end.
+	new=green
+fi
 if ! has api-blue || ! has api-green; then
 	die "release $release: compose.yaml has no api-blue and api-green slots"
 fi

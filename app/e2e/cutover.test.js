@@ -83,6 +83,17 @@ test('API release under load: no failed request, old slot drained and stopped, n
   // IMDS: both slots while they overlap, then the new one only.
   assert.deepEqual(host.imds().slice(-2), [`allow ${SLOTS.blue} ${SLOTS.green}`, `allow ${SLOTS.green}`]);
   assert.equal((await host.request('/api/items')).status, 200);
+  // Each slot is the other's backup: routed to the stopped api-blue (flag removed for a moment),
+  // a request, a POST included, reaches api-green instead of failing.
+  fs.renameSync(greenFlag(), `${greenFlag()}.aside`);
+  try {
+    for (let i = 0; i < 5; i++) {
+      assert.equal((await host.request('/api/items')).status, 200);
+      assert.equal((await host.request('/api/items', { method: 'POST', body: JSON.stringify({ name: `backup ${i}` }) })).status, 201);
+    }
+  } finally {
+    fs.renameSync(`${greenFlag()}.aside`, greenFlag());
+  }
 });
 
 test('a new nginx template is a graceful reload: same master, no 5xx, no timeout, no request lost', async () => {

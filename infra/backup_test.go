@@ -9,6 +9,7 @@ import (
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"slipway/infra"
+	"slipway/infra/foundation"
 	"slipway/internal/mockcloud"
 	"slipway/internal/policy"
 	"slipway/stacks"
@@ -372,7 +373,7 @@ func TestDataVolumeIsInALockedDailyBackupPlan(t *testing.T) {
 		if p, _ := trust.Statement[0].Principal.(map[string]any); len(trust.Statement) != 1 || p["Service"] != "backup.amazonaws.com" {
 			t.Errorf("%s: backup role trust %v", c.stack, trust)
 		}
-		if role.In("permissionsBoundary") != boundaryARN(c.stack) || role.Str("path") != "/slipway/" {
+		if role.In("permissionsBoundary") != classBoundaryARN(t, c.stack) || role.Str("path") != "/slipway/" {
 			t.Errorf("%s: backup role boundary %v path %v", c.stack, role.In("permissionsBoundary"), role.In("path"))
 		}
 		att, ok := res.Find("aws:iam/rolePolicyAttachment:RolePolicyAttachment", "backup-service")
@@ -505,67 +506,22 @@ func TestDataVolumeSnapshotIdNeverReplacesTheVolume(t *testing.T) {
 	}
 }
 
-// The IAM calls the backups' resources make when CI creates, reads,
-// updates and (outside prod, where they are retained) deletes them, added
-// to the deploy-policy table (deploypolicy_test.go). Each is a right the
-// deploy roles need (in the foundation, issue 11); AWS's Service
-// Authorization Reference names the resource each action is checked on:
-// vault and lock calls on the vault, plan and selection calls on the
-// plan, PassRole on AWS Backup's role.
-func init() {
-	retained := func(l *lifecycle) bool { return l.res.Stack == "prod" || strings.HasPrefix(l.res.Stack, "prod-") }
-	resourceCalls[tVault] = func(l *lifecycle) {
-		arn := l.arn("backup", "backup-vault:"+l.str("name"))
-		l.add(nil, arn, "backup:CreateBackupVault", "backup:DescribeBackupVault", "backup:ListTags", "backup:TagResource",
-			"backup:UntagResource")
-		// Creating a vault mounts its storage and grants AWS Backup the
-		// default key (aws/backup) through KMS.
-		l.add(nil, "*", "backup-storage:MountCapsule")
-		l.add(map[string][]string{"kms:ViaService": {"backup." + l.region() + ".amazonaws.com"}}, l.arn("kms", "key/*"),
-			"kms:CreateGrant", "kms:DescribeKey", "kms:GenerateDataKey", "kms:Decrypt", "kms:RetireGrant")
-		if !retained(l) {
-			l.add(nil, arn, "backup:DeleteBackupVault")
-		}
+// classBoundaryARN is the foundation's boundary of the stack's class, as
+// the app stack refers to it (the mock account).
+func classBoundaryARN(t *testing.T, stack string) string {
+	t.Helper()
+	class, err := stacks.ProfileOf(stack)
+	if err != nil {
+		t.Fatal(err)
 	}
-	resourceCalls[tVaultLock] = func(l *lifecycle) {
-		arn := l.arn("backup", "backup-vault:"+l.str("backupVaultName"))
-		l.add(nil, arn, "backup:PutBackupVaultLockConfiguration", "backup:DescribeBackupVault")
-		// Only a governance-mode lock (dev) can be removed; prod's is
-		// retained, and immutable after its grace period.
-		if !retained(l) {
-			l.add(nil, arn, "backup:DeleteBackupVaultLockConfiguration")
-		}
-	}
-	resourceCalls[tBackupPlan] = func(l *lifecycle) {
-		l.add(nil, l.arn("backup", "backup-plan:*"), "backup:CreateBackupPlan", "backup:TagResource")
-		arn := l.arn("backup", "backup-plan:"+l.r.ID)
-		l.add(nil, arn, "backup:GetBackupPlan", "backup:UpdateBackupPlan", "backup:ListTags", "backup:TagResource",
-			"backup:UntagResource")
-		if !retained(l) {
-			l.add(nil, arn, "backup:DeleteBackupPlan")
-		}
-	}
-	resourceCalls[tSelection] = func(l *lifecycle) {
-		plan := l.arn("backup", "backup-plan:"+l.str("planId"))
-		l.add(nil, plan, "backup:CreateBackupSelection", "backup:GetBackupSelection")
-		if !retained(l) {
-			l.add(nil, plan, "backup:DeleteBackupSelection")
-		}
-		l.add(map[string][]string{"iam:PassedToService": {"backup.amazonaws.com"}}, l.roleARN(l.str("iamRoleArn")), "iam:PassRole")
-	}
-	resourceCalls[tObjectLock] = func(l *lifecycle) {
-		// Object Lock is switched on at CreateBucket, which then also
-		// needs these two on the bucket.
-		l.add(nil, l.bucket(l.str("bucket")), "s3:PutBucketObjectLockConfiguration", "s3:GetBucketObjectLockConfiguration",
-			"s3:PutBucketVersioning")
-	}
-	// A volume created from dataVolumeSnapshotId: CreateVolume is also
-	// checked on the snapshot.
-	volume := resourceCalls["aws:ebs/volume:Volume"]
-	resourceCalls["aws:ebs/volume:Volume"] = func(l *lifecycle) {
-		volume(l)
-		if s, _ := l.r.In("snapshotId").(string); s != "" {
-			l.add(nil, "arn:aws:ec2:"+l.region()+"::snapshot/"+s, "ec2:CreateVolume")
-		}
+	return "arn:aws:iam::123456789012:policy/slipway/slipway-" + string(class) + "-role-boundary"
+}
+
+// The foundation's boundary allows the host exactly the archive rights
+// the app stack grants it: one list each side of the project boundary,
+// kept equal here.
+func TestHostArchiveActionsMatchTheFoundation(t *testing.T) {
+	if !slices.Equal(infra.HostArchiveActions, foundation.HostArchiveActions) {
+		t.Errorf("infra.HostArchiveActions %v != foundation.HostArchiveActions %v", infra.HostArchiveActions, foundation.HostArchiveActions)
 	}
 }

@@ -466,9 +466,9 @@ func TestIMDSRuleInNetworkNamespaces(t *testing.T) {
 // behind a loop device when the machine has them (as the NVMe device is on
 // EC2), else the image file itself.
 type growEnv struct {
-	t                          *testing.T
+	t                           *testing.T
 	dir, image, device, hostEnv string
-	devices, mnt               string
+	devices, mnt                string
 }
 
 func (g *growEnv) run(args ...string) (string, error) {

@@ -31,9 +31,8 @@ const (
 
 // Managed CloudFront policies (the same ids in every account).
 const (
-	cachingOptimized    = "658327ea-f89d-4fab-a63d-7e88639e58f6"
-	cachingDisabled     = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
-	allViewerExceptHost = "b689b0a8-53d0-40ab-baf2-68738e2966ac"
+	cachingOptimized = "658327ea-f89d-4fab-a63d-7e88639e58f6"
+	cachingDisabled  = "4135ea2d-6df8-44a3-9df3-4b5a84be39ad"
 )
 
 var domains = map[string]string{"dev": "dev.slipway.example.com", "prod": "slipway.example.com", "pr-7": ""}
@@ -233,6 +232,14 @@ func TestAPIBehavioursReachTheHostUncachedAndUnrewritten(t *testing.T) {
 		res := deploy(t, stack)
 		dist := one(t, res, tDistribution)
 		eip := one(t, res, "aws:ec2/eip:Eip")
+		// CloudFront, not the viewer, sets the address nginx limits
+		// writes by: the policy lists it as a CloudFront header.
+		apiRequests := one(t, res, "aws:cloudfront/originRequestPolicy:OriginRequestPolicy")
+		if apiRequests.Str("headersConfig.headerBehavior") != "allViewerAndWhitelistCloudFront" ||
+			!slices.Equal(strs(apiRequests.In("headersConfig.headers.items")), []string{"CloudFront-Viewer-Address"}) ||
+			apiRequests.Str("cookiesConfig.cookieBehavior") != "all" || apiRequests.Str("queryStringsConfig.queryStringBehavior") != "all" {
+			t.Errorf("%s: API origin request policy %v", stack, apiRequests.Inputs)
+		}
 		headers := one(t, res, tHeaders)
 
 		api := "origins[1]."
@@ -255,7 +262,7 @@ func TestAPIBehavioursReachTheHostUncachedAndUnrewritten(t *testing.T) {
 			b := func(k string) string { return "orderedCacheBehaviors[" + strconv.Itoa(i) + "]." + k }
 			paths = append(paths, dist.Str(b("pathPattern")))
 			if dist.Str(b("targetOriginId")) != "api" || dist.Str(b("cachePolicyId")) != cachingDisabled ||
-				dist.Str(b("originRequestPolicyId")) != allViewerExceptHost || dist.Str(b("viewerProtocolPolicy")) != "https-only" {
+				dist.Str(b("originRequestPolicyId")) != apiRequests.ID || dist.Str(b("viewerProtocolPolicy")) != "https-only" {
 				t.Errorf("%s: API behaviour %v", stack, behaviours[i])
 			}
 			methods := strs(dist.In(b("allowedMethods")))
@@ -434,7 +441,8 @@ func TestCAARecordIsOffByDefault(t *testing.T) {
 	if v := yaml.Values["slipway:caaRecord"]; v != "false" {
 		t.Errorf("Pulumi.yaml + Pulumi.prod.yaml: slipway:caaRecord = %q, want false", v)
 	}
-	bare := stacks.Files{Values: map[string]string{"slipway:domain": "slipway.example.com"}}
+	bare := stacks.Files{Values: map[string]string{"slipway:domain": "slipway.example.com",
+		"aws:allowedAccountIds": `["222222222222"]`, "slipway:backups": "true"}}
 	bare.SetSecret("slipway:dbPassword", testDBPassword)
 	bare.SetSecret("slipway:originSecret", testOriginSecret)
 	cfg, err := stacks.Parse("slipway", "prod", bare)

@@ -144,6 +144,9 @@ func NewMonitoring(ctx *pulumi.Context, name string, args MonitoringArgs, opts .
 		statistic: "Maximum", period: 300, evaluations: 1, threshold: rootDiskHighPercent, comparison: "GreaterThanThreshold",
 		missing: "notBreaching",
 	}}
+	if args.InstanceID == nil {
+		specs = withoutHostAlarms(specs) // ecs mode: no host (cluster.go)
+	}
 	if args.DistributionID != nil {
 		specs = append(specs, alarmSpec{
 			name:        "cdn-5xx",
@@ -221,9 +224,15 @@ func dashboardBody(args MonitoringArgs, alarms map[string]pulumi.StringOutput) p
 	// The alarm widget lists the regional alarms (it shows one region).
 	var regional []pulumi.StringOutput
 	for _, n := range []string{"reboot", "cpu", "dead-letter", "api", "data-disk", "root-disk"} {
-		regional = append(regional, alarms[n])
+		if a, ok := alarms[n]; ok {
+			regional = append(regional, a)
+		}
 	}
-	inputs := []any{args.InstanceID, args.Queue.Name, args.Queue.DeadLetterName, distribution}
+	instance := args.InstanceID
+	if instance == nil {
+		instance = pulumi.String("")
+	}
+	inputs := []any{instance, args.Queue.Name, args.Queue.DeadLetterName, distribution}
 	for _, a := range regional {
 		inputs = append(inputs, a)
 	}

@@ -9,7 +9,10 @@ import (
 
 // providers are the explicit AWS providers every resource uses. Both carry
 // the same default tags, so every taggable resource says which project and
-// stack own it.
+// stack own it, and the same account pin: an explicit provider ignores the
+// stack's aws:allowedAccountIds unless it is handed to it, and with it the
+// provider refuses to configure (before any change) when the credentials
+// belong to another account.
 type providers struct {
 	// Regional manages everything in the stack's region.
 	Regional *aws.Provider
@@ -26,16 +29,19 @@ func newProviders(ctx *pulumi.Context, cfg stacks.Config) (*providers, error) {
 		"stack":      pulumi.String(cfg.Stack),
 		"managed-by": pulumi.String("pulumi"),
 	}}
+	accounts := pulumi.ToStringArray(cfg.AllowedAccountIDs)
 	regional, err := aws.NewProvider(ctx, "aws", &aws.ProviderArgs{
-		Region:      pulumi.String(cfg.Region),
-		DefaultTags: tags,
+		Region:            pulumi.String(cfg.Region),
+		AllowedAccountIds: accounts,
+		DefaultTags:       tags,
 	})
 	if err != nil {
 		return nil, err
 	}
 	global, err := aws.NewProvider(ctx, "aws-"+GlobalRegion, &aws.ProviderArgs{
-		Region:      pulumi.String(GlobalRegion),
-		DefaultTags: tags,
+		Region:            pulumi.String(GlobalRegion),
+		AllowedAccountIds: accounts,
+		DefaultTags:       tags,
 	})
 	if err != nil {
 		return nil, err

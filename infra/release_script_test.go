@@ -739,7 +739,7 @@ func TestCharsetsMatchTheHost(t *testing.T) {
 	}
 	accepted := 0
 	for _, v := range charsetValues {
-		files := stacks.Files{Values: map[string]string{}}
+		files := stacks.Files{Values: map[string]string{"aws:allowedAccountIds": `["111111111111"]`}}
 		files.SetSecret("slipway:dbPassword", v)
 		files.SetSecret("slipway:originSecret", "0123456789abcdef0123")
 		_, parseErr := stacks.Parse("slipway", "dev", files)

@@ -24,6 +24,10 @@ const (
 	// originHeader is the header CloudFront adds to every request to the
 	// host; nginx refuses requests without the right value.
 	originHeader = "X-Origin-Verify"
+	// ViewerAddressHeader is the viewer's address as CloudFront saw it
+	// ("<ip>:<port>"), added to API requests; nginx limits writes per
+	// viewer by it (app/proxy/templates/default.conf.template).
+	ViewerAddressHeader = "CloudFront-Viewer-Address"
 	// contentSecurityPolicy is what the SPA (app/web) is built to run
 	// under: its own scripts, styles and API only, no inline code, no
 	// framing.
@@ -311,13 +315,34 @@ func distribution(ctx *pulumi.Context, name string, args SiteArgs, bucket bucket
 		Name: pulumi.String("Managed-CachingOptimized")}, parent).Id()
 	cachingDisabled := cloudfront.LookupCachePolicyOutput(ctx, cloudfront.LookupCachePolicyOutputArgs{
 		Name: pulumi.String("Managed-CachingDisabled")}, parent).Id()
-	allViewerExceptHost := cloudfront.LookupOriginRequestPolicyOutput(ctx, cloudfront.LookupOriginRequestPolicyOutputArgs{
-		Name: pulumi.String("Managed-AllViewerExceptHostHeader")}, parent).Id()
+	// The API's origin requests carry CloudFront-Viewer-Address, which
+	// nginx keys its per-viewer write limit on. CloudFront adds that
+	// header only when an origin request policy lists it, and then sets
+	// it itself; under the managed AllViewerExceptHostHeader policy a
+	// header of that name would be the viewer's own, so a viewer could
+	// choose its rate-limit bucket. No header behaviour both adds a
+	// CloudFront header and leaves out Host, so Host is passed on too:
+	// nginx serves any name (server_name _) and the origin's address is
+	// the origin's domain name either way.
+	apiRequests, err := cloudfront.NewOriginRequestPolicy(ctx, name+"-api", &cloudfront.OriginRequestPolicyArgs{
+		Comment: pulumi.String("Slipway " + args.Stack + ": API requests with the viewer's headers and CloudFront-Viewer-Address"),
+		HeadersConfig: &cloudfront.OriginRequestPolicyHeadersConfigArgs{
+			HeaderBehavior: pulumi.String("allViewerAndWhitelistCloudFront"),
+			Headers: &cloudfront.OriginRequestPolicyHeadersConfigHeadersArgs{
+				Items: pulumi.ToStringArray([]string{ViewerAddressHeader}),
+			},
+		},
+		CookiesConfig:      &cloudfront.OriginRequestPolicyCookiesConfigArgs{CookieBehavior: pulumi.String("all")},
+		QueryStringsConfig: &cloudfront.OriginRequestPolicyQueryStringsConfigArgs{QueryStringBehavior: pulumi.String("all")},
+	}, parent)
+	if err != nil {
+		return nil, err
+	}
 
 	const spaOrigin, apiOrigin = "spa", "api"
 	// The API behaviours: every method, nothing cached (every request
 	// reaches the host), the viewer's headers, cookies and query passed on
-	// except Host (the origin is the host's own DNS name, not the site's). No function: API paths are never
+	// with the viewer's address (apiRequests). No function: API paths are never
 	// rewritten. HTTPS only rather than a redirect: a redirected POST
 	// would come back as a GET. nginx compresses its own responses.
 	api := cloudfront.DistributionOrderedCacheBehaviorArray{}
@@ -329,7 +354,7 @@ func distribution(ctx *pulumi.Context, name string, args SiteArgs, bucket bucket
 			AllowedMethods:          pulumi.ToStringArray([]string{"GET", "HEAD", "OPTIONS", "PUT", "POST", "PATCH", "DELETE"}),
 			CachedMethods:           pulumi.ToStringArray([]string{"GET", "HEAD"}),
 			CachePolicyId:           cachingDisabled,
-			OriginRequestPolicyId:   allViewerExceptHost,
+			OriginRequestPolicyId:   apiRequests.ID(),
 			ResponseHeadersPolicyId: headers.ID(),
 			Compress:                pulumi.Bool(false),
 		})

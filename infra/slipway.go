@@ -24,14 +24,18 @@ type Stack struct {
 	Monitoring *Monitoring
 	// Domain is nil without a custom domain.
 	Domain *Domain
-	// Deployer is nil in review stacks.
-	Deployer *Deployer
-	// RoleBoundary is nil in review stacks (they use dev's).
-	RoleBoundary *RoleBoundary
 	// Backups is nil without slipway:backups (always in review stacks).
 	Backups *Backups
+	// The "past one host" profile (cluster.go, rds.go): nil unless
+	// slipway:database is rds (Database) or slipway:compute is ecs (the
+	// rest). In ecs mode Host, Data and Release are nil.
+	Database     *Database
+	LoadBalancer *LoadBalancer
+	Cluster      *Cluster
+	Autoscaling  *Autoscaling
 
-	// boundaryARN is the permissions boundary every role carries.
+	// boundaryARN is the permissions boundary every role carries: the
+	// class's, created by the foundation (boundary.go).
 	boundaryARN pulumi.StringOutput
 
 	cfg      stacks.Config
@@ -40,48 +44,35 @@ type Stack struct {
 	acct     account
 }
 
-// New builds the whole stack from its config, in dependency order: the
-// roles' permissions boundary (dev and prod), what the host needs (its
-// network, data, images, logs, queue, alarm topic),
-// the host, what runs on it (the release), what fronts it (the edge), what
-// watches it (monitoring) and who deploys it (the CI identity).
+// New builds the whole stack from its config, in dependency order: what
+// the host needs (its network, data, images, logs, queue, alarm topic),
+// the host, what runs on it (the release), what fronts it (the edge) and
+// what watches it (monitoring). Who deploys it is not the stack's: the CI
+// identities, their boundary and the host documents are the foundation's
+// (infra/foundation), so an app stack creates no identity, no boundary
+// and no document; it finds its class's boundary by name.
 func New(ctx *pulumi.Context, cfg stacks.Config) (*Stack, error) {
 	p, err := newProviders(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
 	s := &Stack{cfg: cfg, p: p, regional: pulumi.Provider(p.Regional), acct: lookupAccount(ctx, p.Regional, cfg.Region)}
+	s.boundaryARN = roleBoundaryARN(ctx, cfg, s.acct, s.regional)
 	for _, step := range []func(*pulumi.Context) error{
-		s.buildRoleBoundary,
 		s.buildNetworkAndData,
 		s.buildHostServices,
 		s.buildBackups,
+		s.buildPlatform,
 		s.buildHost,
 		s.buildRelease,
 		s.buildEdge,
 		s.buildMonitoring,
-		s.buildDeployer,
 	} {
 		if err := step(ctx); err != nil {
 			return nil, err
 		}
 	}
 	return s, nil
-}
-
-// buildRoleBoundary creates dev's or prod's role boundary before any
-// role; a review stack names dev's by its computed ARN.
-func (s *Stack) buildRoleBoundary(ctx *pulumi.Context) (err error) {
-	if s.cfg.Profile.Ephemeral() {
-		s.boundaryARN = roleBoundaryARN(s.cfg, s.acct)
-		return nil
-	}
-	s.RoleBoundary, err = NewRoleBoundary(ctx, "role-boundary", RoleBoundaryArgs{Config: s.cfg, Account: s.acct}, s.regional)
-	if err != nil {
-		return err
-	}
-	s.boundaryARN = s.RoleBoundary.ARN
-	return nil
 }
 
 func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
@@ -94,8 +85,8 @@ func (s *Stack) buildNetworkAndData(ctx *pulumi.Context) (err error) {
 		InstanceType:        s.cfg.Host.InstanceType,
 		Region:              s.cfg.Region,
 	}, s.regional)
-	if err != nil {
-		return err
+	if err != nil || s.cfg.Platform.OnECS() {
+		return err // ecs: no host, so no data volume
 	}
 	// The volume lives in the host's subnet's zone (its actual zone, an
 	// output, not the zone the network would choose today): EBS cannot
@@ -144,9 +135,11 @@ func (s *Stack) buildHostServices(ctx *pulumi.Context) (err error) {
 }
 
 // buildBackups archives the database and backs up its volume, when the
-// stack has backups (prod always, dev by config, review never).
+// stack has backups (prod always, dev by config, review never). They
+// follow the data volume: in ecs mode there is none, RDS keeps the
+// point-in-time backups (rds.go), and an archive retained earlier stays.
 func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
-	if !s.cfg.Backup.Enabled {
+	if !s.cfg.Backup.Enabled || s.Data == nil {
 		return nil
 	}
 	s.Backups, err = NewBackups(ctx, "backup", BackupsArgs{
@@ -162,6 +155,9 @@ func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
 }
 
 func (s *Stack) buildHost(ctx *pulumi.Context) error {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	release, err := ReleaseBootstrap()
 	if err != nil {
 		return err
@@ -196,6 +192,9 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 // buildRelease rolls the host onto the images; an app change changes only
 // the release, never the host.
 func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
+	if s.cfg.Platform.OnECS() {
+		return nil
+	}
 	logGroups := map[string]pulumi.StringInput{}
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
@@ -233,7 +232,7 @@ func (s *Stack) buildEdge(ctx *pulumi.Context) (err error) {
 		Profile:          s.cfg.Profile,
 		Stack:            s.cfg.Stack,
 		BuildDir:         s.cfg.Path(s.cfg.Site.BuildDir),
-		OriginDomain:     s.Host.PublicDNS,
+		OriginDomain:     s.originDomain(),
 		OriginSecret:     s.cfg.Origin.Secret.Output(),
 		Domain:           s.cfg.DNS.Domain,
 		Certificate:      certificate,
@@ -253,7 +252,7 @@ func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
 	s.Monitoring, err = NewMonitoring(ctx, "monitoring", MonitoringArgs{
 		Stack:          s.cfg.Stack,
 		Account:        s.acct,
-		InstanceID:     s.Host.InstanceID.ToStringOutput(),
+		InstanceID:     s.monitoredInstance(),
 		Queue:          s.Queue,
 		Alerts:         s.Alerts,
 		Global:         s.p.Global,
@@ -263,14 +262,9 @@ func (s *Stack) buildMonitoring(ctx *pulumi.Context) (err error) {
 	return err
 }
 
-// buildDeployer creates the CI identity, for the long-lived stacks only.
-func (s *Stack) buildDeployer(ctx *pulumi.Context) (err error) {
-	if s.cfg.Profile.Ephemeral() {
-		return nil
-	}
-	s.Deployer, err = NewDeployer(ctx, "deploy", DeployerArgs{Config: s.cfg, Account: s.acct}, s.regional)
-	return err
-}
+// dashboardName is the CloudWatch dashboard's name: dashboards take no
+// auto-name, and one per stack cannot collide.
+func dashboardName(cfg stacks.Config) string { return cfg.Project + "-" + cfg.Stack }
 
 // parameterPath is the SSM path under which the stack's release and
 // secrets live; the host may read only below it.
@@ -282,14 +276,6 @@ func parameterPath(cfg stacks.Config) string {
 func (s *Stack) Outputs() pulumi.Map {
 	out := pulumi.Map{
 		"vpcId":              s.Network.VpcID,
-		"instanceId":         s.Host.InstanceID,
-		"publicIp":           s.Host.PublicIP,
-		"ssmSessionCommand":  pulumi.Sprintf("aws ssm start-session --target %s --region %s", s.Host.InstanceID, s.cfg.Region),
-		"hostAmi":            s.Host.AMI,
-		"latestAmi":          s.Host.LatestAMI,
-		"dataVolumeId":       s.Data.VolumeID,
-		"releaseId":          s.Release.ID,
-		"imageDigests":       s.Release.Images,
 		"siteUrl":            s.Site.URL,
 		"cloudfrontDomain":   s.Site.DomainName,
 		"distributionId":     s.Site.DistributionID,
@@ -300,17 +286,10 @@ func (s *Stack) Outputs() pulumi.Map {
 		"alarmTopicArn":      s.Alerts.TopicARN,
 		"dashboardUrl":       s.Monitoring.DashboardURL,
 	}
+	s.computeOutputs(out)
 	if b := s.Backups; b != nil {
 		out["backupBucketName"] = b.BucketName
 		out["backupVaultName"] = b.VaultName
-	}
-	if d := s.Deployer; d != nil {
-		out["deployUserName"] = d.UserName
-		out["deployAccessKeyId"] = d.AccessKeyID
-		out["deploySecretAccessKey"] = d.SecretAccessKey
-		if d.HasRole {
-			out["deployRoleArn"] = d.RoleARN
-		}
 	}
 	return out
 }

@@ -116,6 +116,9 @@ func init() {
 	for _, stack := range []string{"dev", "prod"} {
 		pinned[stack] = append(slices.Clone(pinned["pr-7"]), dns...)
 	}
+	// prod's continuous archive (issue 14): Object Lock holds it anyway,
+	// but a refactor must not even try to replace it.
+	pinned["prod"] = append(pinned["prod"], "slipway:backup:Backups$aws:s3/bucketV2:BucketV2::backup")
 }
 
 func pinnedURN(stack, suffix string) string { return "urn:pulumi:" + stack + "::slipway::" + suffix }

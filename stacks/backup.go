@@ -47,7 +47,7 @@ func parseBackup(r *reader) BackupConfig {
 // stacks never do.
 func (c *Config) checkBackup(r *reader) {
 	switch {
-	case c.Profile == Prod && !c.Backup.Enabled:
+	case c.Profile == Prod && !c.Backup.Enabled && !c.Platform.OnECS():
 		r.fail(key("backups"), strconv.FormatBool(c.Backup.Enabled), "true in prod: prod's data is always archived and backed up")
 	case c.Profile == Review && c.Backup.Enabled:
 		r.fail(key("backups"), "true", "false in a review stack: a locked backup bucket or vault could not be destroyed with the stack")

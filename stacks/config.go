@@ -23,6 +23,9 @@ type Config struct {
 	Stack   string
 	Profile Profile
 	Region  string
+	// AllowedAccountIDs pins the account (aws:allowedAccountIds): every
+	// AWS provider refuses to run in another.
+	AllowedAccountIDs []string
 	// ProjectDir is the directory holding Pulumi.yaml; the paths of the
 	// workload (app/...) and of the SPA build are relative to it.
 	ProjectDir string
@@ -43,6 +46,8 @@ type Config struct {
 	// Origin is the shared secret CloudFront adds to every request to the
 	// host and nginx checks, so the host answers only through CloudFront.
 	Origin OriginConfig
+	// Platform is compute (host | ecs) and database (container | rds).
+	Platform PlatformConfig
 }
 
 // NetworkConfig shapes the stack's own VPC.
@@ -183,16 +188,17 @@ type Source interface {
 
 // Load reads and validates the stack's config from the Pulumi context.
 func Load(ctx *pulumi.Context) (Config, error) {
-	cfg, err := Parse(ctx.Project(), ctx.Stack(), contextSource{ctx})
+	dir := ctx.RootDirectory()
+	if dir == "" {
+		// Older CLIs do not pass the root directory; they run the
+		// program in it.
+		dir = "."
+	}
+	cfg, err := Parse(ctx.Project(), ctx.Stack(), withDevProfile(dir, ctx.Stack(), contextSource{ctx}))
 	if err != nil {
 		return cfg, err
 	}
-	cfg.ProjectDir = ctx.RootDirectory()
-	if cfg.ProjectDir == "" {
-		// Older CLIs do not pass the root directory; they run the
-		// program in it.
-		cfg.ProjectDir = "."
-	}
+	cfg.ProjectDir = dir
 	return cfg, nil
 }
 
@@ -263,10 +269,13 @@ func Parse(project, stack string, src Source) (Config, error) {
 			User:     r.str(key("dbUser"), "app", sqlName),
 			Password: r.secret(key("dbPassword"), true),
 		},
-		Origin: OriginConfig{Secret: r.headerSecret(key("originSecret"))},
+		Origin:   OriginConfig{Secret: r.headerSecret(key("originSecret"))},
+		Platform: readProfile(r),
 	}
+	cfg.AllowedAccountIDs = r.allowedAccounts(stack, profile)
 	cfg.checkCombinations(r)
 	cfg.checkBackup(r)
+	cfg.checkProfile(r)
 	if len(r.errs) > 0 {
 		return Config{}, fmt.Errorf("stack %s has invalid config:\n  %w", stack, errors.Join(r.errs...))
 	}

@@ -10,7 +10,7 @@ import (
 // valid is a minimal accepted review-stack config: only the two required
 // secrets, set as secrets.
 func valid() Files {
-	f := Files{Values: map[string]string{}}
+	f := Files{Values: map[string]string{"aws:allowedAccountIds": `["111111111111"]`}}
 	f.SetSecret("slipway:dbPassword", "correct-horse-battery-staple")
 	f.SetSecret("slipway:originSecret", "0123456789abcdef0123")
 	return f

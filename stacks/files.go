@@ -77,6 +77,7 @@ func ReadFiles(dir, stack string) (Files, error) {
 	var st stackFile
 	switch err := readYAML(path, &st); {
 	case os.IsNotExist(err):
+		followDev(dir, stack, f.Values, stackFileSets(dir, stack))
 		return f, nil
 	case err != nil:
 		return f, err
@@ -87,6 +88,7 @@ func ReadFiles(dir, stack string) (Files, error) {
 			return f, fmt.Errorf("%s: config %s: %w", filepath.Base(path), name, err)
 		}
 	}
+	followDev(dir, stack, f.Values, stackFileSets(dir, stack))
 	return f, nil
 }
 
@@ -150,17 +152,30 @@ func (f *Files) setProjectValue(k string, node yaml.Node) error {
 	return nil
 }
 
-// setStackValue takes a plain value or an encrypted `secure:` one.
+// setStackValue takes a plain value, an encrypted `secure:` one, or a
+// list or object (aws:allowedAccountIds), which reaches a program as JSON,
+// as the CLI passes it.
 func (f *Files) setStackValue(k string, node yaml.Node) error {
 	if node.Kind == yaml.MappingNode {
 		var enc struct {
 			Secure string `yaml:"secure"`
 		}
-		if err := node.Decode(&enc); err != nil || enc.Secure == "" {
-			return fmt.Errorf("expected a scalar or a secure: value")
+		if err := node.Decode(&enc); err == nil && enc.Secure != "" {
+			f.SetSecret(k, OfflineSecret)
+			f.Encrypted = append(f.Encrypted, k)
+			return nil
 		}
-		f.SetSecret(k, OfflineSecret)
-		f.Encrypted = append(f.Encrypted, k)
+	}
+	if node.Kind == yaml.MappingNode || node.Kind == yaml.SequenceNode {
+		var v any
+		if err := node.Decode(&v); err != nil {
+			return err
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			return fmt.Errorf("expected a scalar, a list, an object or a secure: value: %w", err)
+		}
+		f.Values[k] = string(b)
 		return nil
 	}
 	s, err := scalar(&node)

@@ -183,18 +183,19 @@ test('a worker release lets the job in hand finish (stop_grace_period), then the
 
 test('a failing migration: the release fails with the migration error, the old version keeps serving', async () => {
   const broken = host.image({
-    '0002-owner.js': "module.exports = { version: 2, name: 'owner', sql: 'ALTER TABLE items ADD COLUMN owner uuid REFERENCES nobody (id)' };",
+    '0003-owner.js': "module.exports = { version: 3, name: 'owner', sql: 'ALTER TABLE items ADD COLUMN owner uuid REFERENCES nobody (id)' };",
   });
   const r = await failsAndOldServes(host.release(broken), /migration failed: relation "nobody" does not exist; still serving the previous release/);
   assert.doesNotMatch(r.output, /starting api-/, 'the new slot was never started');
-  assert.equal((await pgQuery('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 1);
+  // the shipped migrations (the outbox, 2, the last) and not the failing 3
+  assert.equal((await pgQuery('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 2);
 });
 
 test('a destructive migration without contract: true is refused by the release', async () => {
   const destructive = host.image({
-    '0002-drop-description.js': "module.exports = { version: 2, name: 'drop description', sql: 'ALTER TABLE items DROP COLUMN description' };",
+    '0003-drop-description.js': "module.exports = { version: 3, name: 'drop description', sql: 'ALTER TABLE items DROP COLUMN description' };",
   });
-  await failsAndOldServes(host.release(destructive), /migration failed: migration 2 \(drop description\) is destructive and not marked as the contract step/);
+  await failsAndOldServes(host.release(destructive), /migration failed: migration 3 \(drop description\) is destructive and not marked as the contract step/);
   const cols = (await pgQuery("SELECT column_name FROM information_schema.columns WHERE table_name = 'items'")).rows.map((x) => x.column_name);
   assert.ok(cols.includes('description'));
 });

@@ -19,6 +19,10 @@ const DIST = path.join(APP, 'web', 'dist');
 const PROXY = path.join(APP, 'proxy');
 const HEADER = 'X-Origin-Verify';
 const SECRET = `e2e-${Math.random().toString(36).slice(2)}-origin-secret`;
+// Write limit per viewer for this nginx: slow refill, so a burst test is exact; the burst leaves
+// room for the other tests' writes (all from one viewer, 127.0.0.1 through the CDN stand-in).
+const WRITE_RATE_PER_MINUTE = 6;
+const WRITE_BURST = 30;
 
 let pg, sqs, api, worker, nginx, cdn, browser, nginxDir, nginxPort, cdnBase;
 
@@ -45,6 +49,8 @@ async function startNginx(apiPort) {
     PROXY_LISTEN_PORT: String(nginxPort), // 80 in the image
     HOST_ADDRESS: '127.0.0.3', // the compose network's gateway in production
     MAINTENANCE_FILE: path.join(nginxDir, 'maintenance', 'on'), // /etc/nginx/maintenance/on
+    PROXY_WRITE_RATE: `${WRITE_RATE_PER_MINUTE}r/m`, // the envsh's defaults are 1r/s and 10
+    PROXY_WRITE_BURST: String(WRITE_BURST),
   });
   assert.equal(r.status, 0, r.stderr);
   // The image's /etc/nginx/nginx.conf, reduced to what matters, with paths under a temp prefix.
@@ -272,12 +278,108 @@ test('the proxy refuses to start without a valid origin header configuration', (
       [{ ORIGIN_HEADER_VALUE: SECRET }, /ORIGIN_HEADER_NAME is required/],
       [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: 'short' }, /at least 16/],
       [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: 'has"quote$and-more-chars' }, /letters, digits/],
+      [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: SECRET, PROXY_WRITE_RATE: '5' }, /PROXY_WRITE_RATE must be <n>r\/s or <n>r\/m/],
+      [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: SECRET, PROXY_WRITE_RATE: '1r/s; evil' }, /PROXY_WRITE_RATE/],
+      [{ ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: SECRET, PROXY_WRITE_BURST: '-1' }, /PROXY_WRITE_BURST must be a whole number/],
     ]) {
       const r = render(out, env);
       assert.notEqual(r.status, 0);
       assert.match(r.stderr, message);
     }
+    // Without PROXY_WRITE_* the envsh's defaults fill the template: 1 write/s, burst 10.
+    const ok = render(out, { ORIGIN_HEADER_NAME: HEADER, ORIGIN_HEADER_VALUE: SECRET });
+    assert.equal(ok.status, 0, ok.stderr);
+    const conf = fs.readFileSync(path.join(out, 'default.conf'), 'utf8');
+    assert.match(conf, /limit_req_zone \$write_limit_key zone=writes_per_viewer:10m rate=1r\/s;/);
+    assert.match(conf, /limit_req zone=writes_per_viewer burst=10 nodelay;/);
+    assert.doesNotMatch(conf, /\$\{PROXY_WRITE_/, 'the write limit variables are rendered');
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }
+});
+
+test('nginx limits writes per verified viewer (CloudFront-Viewer-Address): 429 in JSON beyond the burst; reads, health, other viewers unaffected', async () => {
+  const viewer = (address, extra = {}) => ({ [HEADER]: SECRET, 'cloudfront-viewer-address': address, ...extra });
+  const write = (headers, method = 'POST') =>
+    raw(nginxPort, { method, path: '/api/items', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify({ name: 'limited' }) });
+  // One viewer, a new source port on every request (as CloudFront reports it): one key.
+  const statuses = [];
+  for (let i = 0; i < WRITE_BURST + 4; i++) statuses.push((await write(viewer(`203.0.113.9:${40000 + i}`))).status);
+  // The first request plus the burst pass (rate 6/min: no token refills within the loop).
+  assert.deepEqual(statuses.slice(0, WRITE_BURST + 1), Array(WRITE_BURST + 1).fill(201), statuses.join(' '));
+  assert.deepEqual(statuses.slice(WRITE_BURST + 1), [429, 429, 429], statuses.join(' '));
+  const refused = await write(viewer('203.0.113.9:1'));
+  assert.equal(refused.status, 429);
+  assert.equal(refused.headers['retry-after'], '1');
+  assert.match(refused.headers['content-type'], /application\/json/);
+  assert.equal(JSON.parse(refused.body).statusCode, 429);
+  for (const method of ['PUT', 'PATCH', 'DELETE']) assert.equal((await write(viewer('203.0.113.9:2'), method)).status, 429, method);
+
+  // Reads and health checks of the same viewer are not limited.
+  assert.equal((await raw(nginxPort, { path: '/api/items', headers: viewer('203.0.113.9:3') })).status, 200);
+  assert.equal((await raw(nginxPort, { path: '/healthz', headers: viewer('203.0.113.9:4') })).status, 200);
+  assert.equal((await raw(nginxPort, { path: '/readyz' })).status, 200);
+  // Another viewer behind the same TCP peer (the same CloudFront edge) still writes; IPv6 too.
+  assert.equal((await write(viewer('203.0.113.10:5'))).status, 201);
+  assert.equal((await write(viewer('2001:db8::7:443'))).status, 201);
+  // X-Forwarded-For does not move a viewer out of its bucket: the key is CloudFront's header.
+  assert.equal((await write(viewer('203.0.113.9:6', { 'x-forwarded-for': '198.51.100.99' }))).status, 429);
+  // Without the origin secret the header is not believed: such requests are refused (403), never
+  // counted against the viewer they name.
+  assert.equal((await write({ 'cloudfront-viewer-address': '203.0.113.11:7' })).status, 403);
+  assert.equal((await write(viewer('203.0.113.11:8'))).status, 201);
+  // nginx logged the refusals at warn.
+  await h.waitFor(() => /limiting requests, excess: .* by zone "writes_per_viewer", client: 127\.0\.0\.1/.test(nginx.output), 'limit_req log');
+});
+
+test('browser: the SPA stops polling a job that failed or vanished (404)', async () => {
+  const su = h.superuserClient(pg, 'e2e');
+  await su.connect();
+  const page = await browser.newPage();
+  const polls = [];
+  page.on('request', (r) => {
+    const m = /\/api\/jobs\/([0-9a-f-]{36})$/.exec(new URL(r.url()).pathname);
+    if (m && r.method() === 'GET') polls.push(m[1]);
+  });
+  worker.kill('SIGSTOP'); // jobs stay queued until this test decides their fate
+  try {
+    const item = await (await fetch(`${cdnBase}/api/items`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Polled' }) })).json();
+    await page.goto(`${cdnBase}/items/${item.id}`);
+
+    for (const [fate, change, text] of [
+      ['failed', (id) => su.query("UPDATE jobs SET status = 'failed' WHERE id = $1", [id]), 'job failed'],
+      ['vanished', (id) => su.query('DELETE FROM jobs WHERE id = $1', [id]), 'job vanished: it no longer exists'],
+    ]) {
+      const started = polls.length;
+      await page.click('#run-job');
+      await h.waitFor(() => polls.length >= started + 2, `the SPA polls the queued job (${fate})`);
+      const jobId = polls[polls.length - 1];
+      await change(jobId);
+      await page.locator('#job-status', { hasText: text }).waitFor({ timeout: 5000 });
+      const count = polls.filter((id) => id === jobId).length;
+      await h.sleep(3000); // six poll intervals
+      assert.equal(polls.filter((id) => id === jobId).length, count, `no poll after the job ${fate}`);
+    }
+  } finally {
+    worker.kill('SIGCONT');
+    await page.close();
+    await su.end();
+  }
+});
+
+test('Postgres down: the API answers 503 in JSON with Retry-After through nginx and the CDN (not nginx\'s 502), and recovers', async () => {
+  await pg.halt();
+  try {
+    for (const [method, body] of [['GET'], ['POST', JSON.stringify({ name: 'during the outage' })]]) {
+      const res = await fetch(`${cdnBase}/api/items`, { method, headers: { 'content-type': 'application/json' }, body });
+      assert.equal(res.status, 503, method);
+      assert.equal(res.headers.get('retry-after'), '30', method);
+      assert.deepEqual(await res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'the database is unavailable; retry later' });
+    }
+    assert.equal((await fetch(`${cdnBase}/healthz`)).status, 200, 'the API process is alive');
+  } finally {
+    await pg.resume();
+  }
+  await h.waitFor(async () => (await fetch(`${cdnBase}/api/items`)).status === 200, 'reads again after Postgres returns');
+  assert.equal(api.exitCode, null, 'the API never exited');
 });

@@ -63,6 +63,11 @@ async function startHost({ quiet = false, sqs = false } = {}) {
     API_GREEN_UPSTREAM: `${SLOTS.green}:${host.apiPort}`, // 198.18.100.12:3000
     API_SLOT_FILE: p('proxy', 'slot', 'green'), // /etc/nginx/slipway/slot/green
     MAINTENANCE_FILE: p('maintenance', 'on'), // /etc/nginx/maintenance/on
+    // The per-viewer write limit stays in the template but out of reach: every load client here
+    // is the one viewer 127.0.0.1, and what these runs measure is the release, not the limit
+    // (e2e.test.js tests the limit with the envsh's checks).
+    PROXY_WRITE_RATE: '100000r/s',
+    PROXY_WRITE_BURST: '100000',
     NGINX_ENVSUBST_TEMPLATE_DIR: p('proxy', 'templates'), // /etc/nginx/templates (mounted)
     NGINX_ENVSUBST_OUTPUT_DIR: p('nginx', 'conf.d'), // /etc/nginx/conf.d
     SLIPWAY_ENTRYPOINT_D: path.join(PROXY, 'docker-entrypoint.d'), // /docker-entrypoint.d

@@ -1,6 +1,7 @@
 // Command slipway is the operator's tool for the Slipway stacks:
 //
 //	slipway plan --stack dev        the offline plan (no AWS, no Pulumi CLI)
+//	slipway plan --project foundation --stack prod   the same for a foundation stack
 //	slipway review up --pr 42       review stacks per pull request
 //
 // Each subcommand lives in its own file (plan.go, review.go) as a
@@ -21,7 +22,8 @@ const usage = `usage: slipway <command> [flags]
 
 commands:
   plan     the offline plan of a stack: resources, policy verdicts, monthly cost
-           (slipway plan --stack dev [--format text|json|mermaid] [--project-dir .])
+           (slipway plan --stack dev [--format text|json|mermaid] [--project-dir .];
+            slipway plan --project foundation --stack dev|prod|single for the foundation)
   review   review stacks per pull request on the real Pulumi engine
            (slipway review up|destroy --pr N, slipway review reap --ttl 72h)
 
@@ -53,6 +55,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 			return 2
 		}
 		return runReview(args[1:], program.Run, dir, stdout, stderr)
+	case "rollback", "maintenance", "status", "logs", "shell", "psql": // ops.go
+		return runOps(args[0], args[1:], defaultOpsDeps(), stdout, stderr)
 	case "help", "-h", "-help", "--help":
 		fmt.Fprint(stdout, usage)
 		return 0

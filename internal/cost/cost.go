@@ -310,6 +310,8 @@ func (e *estimator) price(r mockcloud.Resource) {
 		e.volumeBackups(r)
 	case "aws:secretsmanager/secret:Secret":
 		e.add(r, Fixed, "secret", secretMonth, "")
+	default:
+		e.pricePlatform(r) // ECS and RDS (ecs.go)
 	}
 }
 

@@ -67,6 +67,15 @@ func invoke(token string, args resource.PropertyMap, region string) (resource.Pr
 		return props(map[string]any{
 			"accountId": Account, "arn": "arn:aws:iam::" + Account + ":user/offline", "userId": "AIDAOFFLINE", "id": Account,
 		}), nil
+	case "aws:iam/getPolicy:getPolicy":
+		// The foundation's boundary, looked up by ARN: in this offline
+		// account every foundation exists (infra/boundary.go).
+		arn := str("arn")
+		path, name := "/", arn[strings.LastIndex(arn, "/")+1:]
+		if _, rest, ok := strings.Cut(arn, ":policy/"); ok && strings.Contains(rest, "/") {
+			path = "/" + rest[:strings.LastIndex(rest, "/")+1]
+		}
+		return props(map[string]any{"arn": arn, "name": name, "path": path, "id": arn, "policyId": "ANPA" + strings.ToUpper(hash(arn, 17))}), nil
 	case "aws:index/getPartition:getPartition":
 		return props(map[string]any{"partition": "aws", "dnsSuffix": "amazonaws.com", "id": "aws"}), nil
 	case "aws:index/getRegion:getRegion":

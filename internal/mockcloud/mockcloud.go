@@ -6,6 +6,8 @@
 package mockcloud
 
 import (
+	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"sync"
@@ -140,7 +142,38 @@ func (c *Cloud) Call(args pulumi.MockCallArgs) (resource.PropertyMap, error) {
 	if out, ok, err := c.ecrInvoke(args.Token, args.Args); ok {
 		return out, err
 	}
+	if args.Token == "aws:ecs/getService:getService" {
+		return c.ecsService(args.Args)
+	}
 	return invoke(args.Token, args.Args, c.regionOf(args.Provider))
+}
+
+// RolledBackEnv names ECS services (by logical name, comma-separated)
+// whose deployment the offline cloud reports as rolled back: the service
+// runs the previous task definition revision, not the one registered.
+const RolledBackEnv = "SLIPWAY_OFFLINE_ECS_ROLLED_BACK"
+
+// ecsService answers aws:ecs/getService as ECS would after the deploy:
+// the service runs the task definition it was given, unless RolledBackEnv
+// names it.
+func (c *Cloud) ecsService(args resource.PropertyMap) (resource.PropertyMap, error) {
+	want := args["serviceName"]
+	for _, r := range c.Resources() {
+		if r.Type != "aws:ecs/service:Service" || r.Outputs["name"] != want {
+			continue
+		}
+		td := r.Inputs["taskDefinition"]
+		for _, n := range strings.Split(os.Getenv(RolledBackEnv), ",") {
+			if n != "" && n == r.Name && td.IsString() {
+				td = resource.NewProperty(strings.TrimSuffix(td.StringValue(), ":1") + ":0")
+			}
+		}
+		return resource.PropertyMap{
+			"serviceName": want, "clusterArn": args["clusterArn"], "taskDefinition": td,
+			"arn": resource.NewProperty(r.ID), "id": resource.NewProperty(r.ID),
+		}, nil
+	}
+	return nil, fmt.Errorf("mockcloud: no ECS service named %v", want)
 }
 
 // regionOf finds the region of the provider behind a "urn::id" reference.

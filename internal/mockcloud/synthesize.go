@@ -249,6 +249,50 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		set("arn", arn("backup", "backup-plan:"+id))
 	case "aws:acm/certificateValidation:CertificateValidation":
 		set("certificateArn", str("certificateArn"))
+	case "aws:ecs/cluster:Cluster":
+		set("name", phys)
+		set("arn", arn("ecs", "cluster/"+phys))
+		id = arn("ecs", "cluster/"+phys)
+	case "aws:ecs/service:Service":
+		set("name", phys)
+		id = arn("ecs", "service/"+phys)
+	case "aws:ecs/taskDefinition:TaskDefinition":
+		set("revision", 1)
+		set("arn", arn("ecs", "task-definition/"+str("family")+":1"))
+		set("arnWithoutRevision", arn("ecs", "task-definition/"+str("family")))
+		id = str("family")
+	case "aws:lb/loadBalancer:LoadBalancer":
+		suffix := "app/" + phys + "/" + hash(seed, 16)
+		set("name", phys)
+		set("arn", arn("elasticloadbalancing", "loadbalancer/"+suffix))
+		set("arnSuffix", suffix)
+		set("dnsName", phys+"-"+hash(seed, 10)+"."+region+".elb.amazonaws.com")
+		set("zoneId", "Z35SXDOTRQ7X7K")
+		id = arn("elasticloadbalancing", "loadbalancer/"+suffix)
+	case "aws:lb/targetGroup:TargetGroup":
+		suffix := "targetgroup/" + phys + "/" + hash(seed, 16)
+		set("name", phys)
+		set("arn", arn("elasticloadbalancing", suffix))
+		set("arnSuffix", suffix)
+		id = arn("elasticloadbalancing", suffix)
+	case "aws:lb/listener:Listener", "aws:lb/listenerRule:ListenerRule":
+		set("arn", arn("elasticloadbalancing", "listener/"+hash(seed, 16)))
+	case "aws:appautoscaling/policy:Policy":
+		set("arn", fmt.Sprintf("arn:aws:autoscaling:%s:%s:scalingPolicy:%s-%s:resource/%s:policyName/%s",
+			region, Account, hash(seed, 8), hash(seed+"1", 4), str("resourceId"), phys))
+	case "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup":
+		set("name", phys)
+		id = phys
+	case "aws:rds/instance:Instance":
+		ident := str("identifier")
+		set("address", ident+"."+hash(seed, 12)+"."+region+".rds.amazonaws.com")
+		set("port", 5432)
+		set("arn", arn("rds", "db:"+ident))
+		set("masterUserSecrets", []any{map[string]any{
+			"secretArn":    arn("secretsmanager", "secret:rds!db-"+hash(seed, 8)+"-"+hash(seed, 6)),
+			"secretStatus": "active",
+		}})
+		id = ident
 	}
 	if _, ok := out["arn"]; !ok && typ != "" && strings.HasPrefix(typ, "aws:") {
 		set("arn", arn(serviceOf(typ), id))

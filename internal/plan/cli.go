@@ -14,11 +14,12 @@ import (
 func Command(args []string, build Build, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("slipway plan", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	stack := fs.String("stack", "", "stack to plan: dev, prod or pr-<n> (a name without a stack file is a review stack)")
+	stack := fs.String("stack", "", "stack to plan: dev, prod or pr-<n> (a name without a stack file is a review stack); with --project foundation, a foundation stack (dev, prod, single)")
+	project := fs.String("project", "app", "project to plan: app (the Slipway stacks) or foundation (foundation/, one stack per account)")
 	format := fs.String("format", "text", "output: text, json (pulumi stack export shape) or mermaid")
 	dir := fs.String("project-dir", ".", "directory holding Pulumi.yaml")
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: slipway plan --stack <dev|prod|pr-N> [--format text|json|mermaid] [--project-dir .]\n\n")
+		fmt.Fprintf(stderr, "usage: slipway plan [--project app|foundation] --stack <dev|prod|pr-N|foundation stack> [--format text|json|mermaid] [--project-dir .]\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -39,7 +40,17 @@ func Command(args []string, build Build, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "slipway plan: --format %q is not accepted: expected text, json or mermaid\n", *format)
 		return 2
 	}
-	p, err := Run(build, *dir, *stack)
+	var p *Plan
+	var err error
+	switch *project {
+	case "app":
+		p, err = Run(build, *dir, *stack)
+	case "foundation":
+		p, err = RunFoundation(*dir, *stack)
+	default:
+		fmt.Fprintf(stderr, "slipway plan: --project %q is not accepted: expected app or foundation\n", *project)
+		return 2
+	}
 	if err != nil {
 		fmt.Fprintf(stderr, "slipway plan: %v\n", err)
 		if IsConfigError(err) {

@@ -138,6 +138,9 @@ var details = map[string]func(d *describer, r mockcloud.Resource) []string{
 		for _, a := range strs(r.In("alarmActions")) {
 			acts = append(acts, arnKind(a))
 		}
+		if q := metricMathAlarm(r); q != "" { // the scaling rules (details_ecs.go)
+			return []string{q, "actions: " + orNone(strings.Join(acts, ", "))}
+		}
 		return []string{fmt.Sprintf("%s %s %s %v", r.Str("metricName"), r.Str("statistic"), comparison(r.Str("comparisonOperator")), r.In("threshold")),
 			fmt.Sprintf("%v×%vs", r.In("evaluationPeriods"), r.In("period")), "actions: " + orNone(strings.Join(acts, ", "))}
 	},

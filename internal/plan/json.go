@@ -65,16 +65,18 @@ type ExportResource struct {
 
 // SlipwaySection is what the plan adds to the export.
 type SlipwaySection struct {
-	Project      string         `json:"project"`
-	Stack        string         `json:"stack"`
-	Profile      string         `json:"profile"`
-	Region       string         `json:"region"`
-	HasStackFile bool           `json:"hasStackFile"`
-	Placeholders []Placeholder  `json:"placeholders"`
-	Policy       PolicySection  `json:"policy"`
-	Cost         cost.Estimate  `json:"cost"`
-	Outputs      map[string]any `json:"outputs"`
-	Notes        []string       `json:"notes"`
+	Project string `json:"project"`
+	Stack   string `json:"stack"`
+	Profile string `json:"profile"`
+	Region  string `json:"region"`
+	// AllowedAccountIDs is the account pin of every provider.
+	AllowedAccountIDs []string       `json:"allowedAccountIds"`
+	HasStackFile      bool           `json:"hasStackFile"`
+	Placeholders      []Placeholder  `json:"placeholders"`
+	Policy            PolicySection  `json:"policy"`
+	Cost              cost.Estimate  `json:"cost"`
+	Outputs           map[string]any `json:"outputs"`
+	Notes             []string       `json:"notes"`
 }
 
 // PolicySection holds the verdicts.
@@ -113,7 +115,7 @@ func (p *Plan) ToExport() Export {
 		},
 		Slipway: SlipwaySection{
 			Project: p.Project, Stack: p.Stack, Profile: string(p.Profile), Region: p.Region,
-			HasStackFile: p.HasStackFile, Placeholders: placeholders,
+			AllowedAccountIDs: p.AllowedAccountIDs, HasStackFile: p.HasStackFile, Placeholders: placeholders,
 			Policy:  PolicySection{Summary: p.Summary, Results: p.Policy},
 			Cost:    p.Cost,
 			Outputs: outputs,

@@ -9,11 +9,14 @@ package plan
 import (
 	"errors"
 	"fmt"
+	"path/filepath"
 	"slices"
 	"sort"
+	"strings"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/common/resource"
 
+	"slipway/infra/foundation"
 	"slipway/internal/cost"
 	"slipway/internal/mockcloud"
 	"slipway/internal/policy"
@@ -44,10 +47,18 @@ const EncryptedReason = "encrypted in the stack file: not decrypted, planned wit
 
 // Plan is one offline plan of a stack.
 type Plan struct {
-	Project      string
-	Stack        string
-	Profile      stacks.Profile
-	Region       string
+	Project string
+	Stack   string
+	// Profile is the app stack's; a foundation stack has none.
+	Profile stacks.Profile
+	Region  string
+	// AllowedAccountIDs is the account pin every provider gets
+	// (aws:allowedAccountIds; a review stack's is dev's).
+	AllowedAccountIDs []string
+	// Foundation marks a plan of the foundation project; Classes are the
+	// environment classes its account hosts.
+	Foundation   bool
+	Classes      []stacks.Profile
 	HasStackFile bool
 	Placeholders []Placeholder
 	Result       *mockcloud.Result
@@ -98,7 +109,7 @@ func Run(build Build, dir, stack string) (*Plan, error) {
 	if err != nil {
 		return nil, ConfigError{err}
 	}
-	p.Region = cfg.Region
+	p.Region, p.AllowedAccountIDs = cfg.Region, cfg.AllowedAccountIDs
 	// dryRun: this is a preview, as `pulumi preview` runs the program.
 	res, err := mockcloud.Run(build, Project, stack, files, true)
 	if err != nil {
@@ -112,6 +123,43 @@ func Run(build Build, dir, stack string) (*Plan, error) {
 	})
 	p.Summary = policy.Summarize(p.Policy)
 	p.Cost = cost.Price(res.Resources, profile)
+	return p, nil
+}
+
+// FoundationDir is the foundation project's directory below the app's.
+const FoundationDir = "foundation"
+
+// RunFoundation plans a stack of the foundation project (dir/foundation:
+// its Pulumi.yaml and Pulumi.<stack>.yaml) with the foundation's program,
+// judged by the same baseline (the foundation's rules apply, the app
+// stacks' do not).
+func RunFoundation(dir, stack string) (*Plan, error) {
+	files, err := stacks.ReadFiles(filepath.Join(dir, FoundationDir), stack)
+	if err != nil {
+		return nil, ConfigError{fmt.Errorf("reading the foundation stack's config: %w", err)}
+	}
+	if !files.HasStackFile {
+		return nil, ConfigError{fmt.Errorf("foundation stack %q has no %s/Pulumi.%s.yaml: a foundation stack is one account's, configured in its file", stack, FoundationDir, stack)}
+	}
+	cfg, err := foundation.Parse(stack, files)
+	if err != nil {
+		return nil, ConfigError{err}
+	}
+	p := &Plan{Project: foundation.Project, Stack: stack, Region: cfg.Region, AllowedAccountIDs: cfg.AllowedAccountIDs,
+		Foundation: true, Classes: cfg.Classes, HasStackFile: true}
+	res, err := mockcloud.Run(foundation.Build, foundation.Project, stack, files, true)
+	if err != nil {
+		return nil, fmt.Errorf("the foundation failed under mocks: %w", err)
+	}
+	p.Result = res
+	p.Policy = policy.Evaluate(policy.Stack{
+		Name: stack, Foundation: true, Region: cfg.Region,
+		Resources: res.Resources, Outputs: res.Outputs, Secrets: knownSecrets(files, res),
+	})
+	p.Summary = policy.Summarize(p.Policy)
+	// A foundation's cost is its keys and state buckets; the state sees
+	// little traffic, so the non-prod traffic assumptions price it.
+	p.Cost = cost.Price(res.Resources, stacks.Dev)
 	return p, nil
 }
 
@@ -173,4 +221,12 @@ func (p *Plan) Failed() bool { return p.Summary.FailedErrors > 0 }
 // component.
 func (p *Plan) StackURN() string {
 	return fmt.Sprintf("urn:pulumi:%s::%s::pulumi:pulumi:Stack::%s-%s", p.Stack, p.Project, p.Project, p.Stack)
+}
+
+// Account says which account the plan's providers are pinned to.
+func (p *Plan) Account() string {
+	if len(p.AllowedAccountIDs) == 0 {
+		return "not pinned"
+	}
+	return strings.Join(p.AllowedAccountIDs, ", ")
 }

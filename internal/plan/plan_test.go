@@ -39,13 +39,18 @@ func mustPlan(t *testing.T, stack string) *Plan {
 // other rule must pass (not merely not fail) on the real program.
 var notApplicable = map[string][]string{
 	// dev: prod-only rules, review-only rules, and no OIDC role configured
+	// and the foundation's rules (no CI identity, key or state bucket:
+	// those are the foundation's)
 	"dev": {"SLW-CF-007", "SLW-DATA-001", "SLW-DATA-002", "SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-005",
-		"SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003", "SLW-BAK-004"},
-	// prod: review-only rules, and no OIDC role configured
-	"prod": {"SLW-IAM-005", "SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-BAK-004"},
-	// pr-7: no domain (so no certificate), no deploy user, prod-only rules
+		"SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-FND-001", "SLW-FND-002", "SLW-FND-005", "SLW-IAM-002", "SLW-IAM-003",
+		"SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003", "SLW-BAK-004"},
+	// prod: review-only rules, and the foundation's
+	"prod": {"SLW-IAM-005", "SLW-REV-001", "SLW-REV-002", "SLW-REV-003", "SLW-FND-001", "SLW-FND-002", "SLW-FND-005",
+		"SLW-IAM-002", "SLW-IAM-003", "SLW-BAK-004"},
+	// pr-7: no domain (so no certificate), prod-only rules, the foundation's
 	"pr-7": {"SLW-ACM-001", "SLW-CF-002", "SLW-CF-003", "SLW-CF-007", "SLW-DATA-001", "SLW-DATA-002",
-		"SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-002", "SLW-IAM-003", "SLW-IAM-005", "SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003"},
+		"SLW-EC2-006", "SLW-EC2-007", "SLW-IAM-002", "SLW-IAM-003", "SLW-IAM-005", "SLW-FND-001", "SLW-FND-002", "SLW-FND-005",
+		"SLW-BAK-001", "SLW-BAK-002", "SLW-BAK-003"},
 }
 
 // The whole baseline on the real program: nothing fails on dev, prod or a
@@ -127,7 +132,7 @@ func TestRequiredSecretsAreWhatParseRequires(t *testing.T) {
 // secret, and never written out.
 func TestEncryptedValuesArePlaceholders(t *testing.T) {
 	dir := testproject.Copy(t, projectDir, "Pulumi.yaml", "app")
-	stackFile := "config:\n  slipway:dbPassword:\n    secure: AAABAKq0cnlwdGVkLWJ5LXB1bHVtaQ==\n" +
+	stackFile := "config:\n  aws:allowedAccountIds: [\"111111111111\"]\n  slipway:dbPassword:\n    secure: AAABAKq0cnlwdGVkLWJ5LXB1bHVtaQ==\n" +
 		"  slipway:originSecret:\n    secure: AAABAE9yaWdpbi1zZWNyZXQtY2lwaGVy\n"
 	if err := os.WriteFile(filepath.Join(dir, "Pulumi.dev.yaml"), []byte(stackFile), 0o644); err != nil {
 		t.Fatal(err)
@@ -363,5 +368,78 @@ func TestCommandExitCodes(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "FAIL  SLW-EC2-003") || !strings.Contains(out, "FAIL  SLW-EC2-004") ||
 		!strings.Contains(out, "fix: ") || !strings.Contains(errs, "error-severity") {
 		t.Errorf("SSH open: exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// The foundation's stacks plan too (slipway plan --project foundation),
+// with the foundation's rules passing and the app stacks' rules not
+// applying; the plan shows the account pin.
+func TestFoundationPlansPass(t *testing.T) {
+	for stack, classes := range map[string]string{"dev": "dev, review", "prod": "prod", "single": "dev, review, prod"} {
+		p, err := RunFoundation(projectDir, stack)
+		if err != nil {
+			t.Fatalf("foundation %s: %v", stack, err)
+		}
+		if p.Failed() || !p.Foundation || p.Project != "slipway-foundation" {
+			t.Errorf("foundation %s: failed %v (%+v)", stack, p.Failed(), p.Summary)
+		}
+		for _, r := range p.Policy {
+			switch {
+			case r.Status == policy.Fail:
+				t.Errorf("foundation %s: %s fails: %+v", stack, r.ID, r.Findings)
+			case strings.HasPrefix(r.ID, "SLW-FND-") || r.ID == "SLW-APP-002" || r.ID == "SLW-IAM-004" || r.ID == "SLW-IAM-005":
+				if r.Status != policy.Pass {
+					t.Errorf("foundation %s: %s is %s (%s), want pass", stack, r.ID, r.Status, r.Reason)
+				}
+			case r.ID == "SLW-APP-001" && r.Status != policy.NotApplicable:
+				t.Errorf("foundation %s: the app-stack rule %s applies", stack, r.ID)
+			}
+		}
+		var out strings.Builder
+		if err := p.WriteText(&out, Style{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "classes "+classes) || !strings.Contains(out.String(), "Account: ") {
+			t.Errorf("foundation %s: header %q", stack, strings.SplitN(out.String(), "\n", 3)[:2])
+		}
+	}
+	if _, err := RunFoundation(projectDir, "nope"); err == nil || !IsConfigError(err) {
+		t.Errorf("a foundation stack without a file: %v", err)
+	}
+}
+
+// The plan shows every stack's account pin; a review stack's is dev's.
+func TestPlanShowsTheAccountPin(t *testing.T) {
+	for stack, want := range map[string]string{"dev": "111111111111", "prod": "222222222222", "pr-7": "111111111111"} {
+		p := mustPlan(t, stack)
+		var out strings.Builder
+		if err := p.WriteText(&out, Style{}); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(out.String(), "Account: "+want+" (aws:allowedAccountIds") {
+			t.Errorf("%s: plan does not show account %s", stack, want)
+		}
+		if got := p.ToExport().Slipway.AllowedAccountIDs; !slices.Equal(got, []string{want}) {
+			t.Errorf("%s: export allowedAccountIds %v", stack, got)
+		}
+	}
+}
+
+func TestCommandPlansTheFoundation(t *testing.T) {
+	run := func(args ...string) (int, string, string) {
+		var out, errb bytes.Buffer
+		code := Command(args, program.Build, &out, &errb)
+		return code, out.String(), errb.String()
+	}
+	if code, out, errs := run("--project", "foundation", "--stack", "prod", "--project-dir", projectDir); code != 0 ||
+		!strings.Contains(out, "Slipway foundation offline plan: stack prod") {
+		t.Errorf("foundation prod: exit %d %s", code, errs)
+	}
+	if code, out, _ := run("--project", "foundation", "--stack", "single", "--project-dir", projectDir, "--format", "json"); code != 0 ||
+		!strings.Contains(out, `"project": "slipway-foundation"`) {
+		t.Errorf("foundation json: exit %d", code)
+	}
+	if code, _, errs := run("--project", "infra", "--stack", "dev", "--project-dir", projectDir); code != 2 || !strings.Contains(errs, "app or foundation") {
+		t.Errorf("bad project: exit %d %q", code, errs)
 	}
 }

@@ -66,7 +66,17 @@ func (p *Plan) WriteText(w io.Writer, st Style) error {
 	if !p.HasStackFile {
 		files = "Pulumi.yaml only (no Pulumi." + p.Stack + ".yaml: project defaults, the review profile)"
 	}
-	line("%s", st.bold(fmt.Sprintf("Slipway offline plan: stack %s (profile %s, region %s)", p.Stack, p.Profile, p.Region)))
+	if p.Foundation {
+		classes := make([]string, len(p.Classes))
+		for i, c := range p.Classes {
+			classes[i] = string(c)
+		}
+		files = FoundationDir + "/Pulumi.yaml + " + FoundationDir + "/Pulumi." + p.Stack + ".yaml"
+		line("%s", st.bold(fmt.Sprintf("Slipway foundation offline plan: stack %s (classes %s, region %s)", p.Stack, strings.Join(classes, ", "), p.Region)))
+	} else {
+		line("%s", st.bold(fmt.Sprintf("Slipway offline plan: stack %s (profile %s, region %s)", p.Stack, p.Profile, p.Region)))
+	}
+	line("%s", fmt.Sprintf("Account: %s (aws:allowedAccountIds; every AWS provider refuses any other)", p.Account()))
 	for _, l := range wrap("Config from "+files+". The real program ran under Pulumi mocks as a preview: "+
 		"no AWS credentials, no Pulumi CLI; IDs and ARNs are synthesized.", Width, "") {
 		line("%s", st.dim(l))

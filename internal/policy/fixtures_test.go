@@ -29,10 +29,12 @@ type fx struct {
 
 // world is a stack of fixtures plus its outputs.
 type world struct {
-	profile stacks.Profile
-	stack   string
-	res     []*fx
-	outputs map[string]mockcloud.Output
+	// foundation marks the foundation's world (goodFoundation).
+	foundation bool
+	profile    stacks.Profile
+	stack      string
+	res        []*fx
+	outputs    map[string]mockcloud.Output
 }
 
 func (w *world) add(typ, name, id string, in map[string]any, out map[string]any) *fx {
@@ -101,7 +103,7 @@ func (f *fx) set(path string, v any) {
 }
 
 func (w *world) stackOf() Stack {
-	s := Stack{Name: w.stack, Profile: w.profile, Region: "us-east-1", Outputs: w.outputs, Secrets: []string{testSecret}}
+	s := Stack{Name: w.stack, Foundation: w.foundation, Profile: w.profile, Region: "us-east-1", Outputs: w.outputs, Secrets: []string{testSecret}}
 	for _, f := range w.res {
 		in := resource.NewPropertyMapFromMap(f.in)
 		out := in.Copy()
@@ -261,24 +263,82 @@ func good(profile stacks.Profile) *world {
 		"Effect": "Allow", "Action": []any{"ssm:GetParameter"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":parameter/slipway/" + stack + "/*"})}, nil)
 	w.add(tInstanceProfile, "host", "slipway-host", map[string]any{"path": "/slipway/"}, nil)
 	w.add(tRoleAttachment, "host-ssm", "slipway-host-ssm", map[string]any{"policyArn": "arn:aws:iam::aws:policy/AmazonSSMManagedInstanceCore"}, nil)
-	if !review {
-		w.add(tRole, "deploy-oidc", "slipway-deploy-oidc", map[string]any{"path": "/slipway/", "assumeRolePolicy": doc(map[string]any{
-			"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
-			"Principal": map[string]any{"Federated": "arn:aws:iam::" + acct + ":oidc-provider/token.actions.githubusercontent.com"},
-			"Condition": map[string]any{
-				"StringEquals": map[string]any{"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"},
-				"StringLike":   map[string]any{"token.actions.githubusercontent.com:sub": "repo:acme/shop:environment:" + stack},
-			}})}, nil)
-		w.add(tUser, "deploy", "slipway-deploy", map[string]any{"path": "/slipway/"}, map[string]any{"name": "slipway-deploy"})
-		w.add(tGroup, "deploy", "slipway-deployers", map[string]any{"path": "/slipway/"}, map[string]any{"name": "slipway-deployers"})
-		w.add(tPolicy, "deploy", "arn:aws:iam::"+acct+":policy/slipway/slipway-deploy", map[string]any{"path": "/slipway/",
-			"policy": doc(map[string]any{"Effect": "Allow", "Action": []any{"ecr:PutImage"}, "Resource": "arn:aws:ecr:us-east-1:" + acct + ":repository/slipway-*"})}, nil)
-		w.add(tGroupAttachment, "deploy", "slipway-deployers-attach", map[string]any{"group": "slipway-deployers",
-			"policyArn": "arn:aws:iam::" + acct + ":policy/slipway/slipway-deploy"}, nil)
-		w.add(tUserGroups, "deploy", "slipway-deploy-groups", map[string]any{"user": "slipway-deploy", "groups": []any{"slipway-deployers"}}, nil)
-		w.add(tAccessKey, "deploy", "AKIAEXAMPLE", map[string]any{"user": "slipway-deploy"}, nil)
-		w.outputs["deploySecretAccessKey"] = mockcloud.Output{Value: "mock-secret", Secret: true}
+	// The explicit providers, pinned to the stack's account.
+	for _, name := range []string{"aws", "aws-us-east-1"} {
+		w.add(tAWSProvider, name, name+"-id", map[string]any{"region": "us-east-1", "allowedAccountIds": []any{acct}}, nil)
 	}
 	addBackups(w)
+	addPlatform(w) // the ECS + RDS profile (ecs_fixtures_test.go)
+	return w
+}
+
+// Foundation fixtures: a dev account's foundation as infra/foundation
+// builds it, with the optional CI user on.
+const (
+	oidcARN    = "arn:aws:iam::" + acct + ":oidc-provider/token.actions.githubusercontent.com"
+	stateName  = "slipway-foundation-dev-state-1a2b3c4d"
+	keyARN     = "arn:aws:kms:us-east-1:" + acct + ":key/0f1e2d3c-1111-2222-3333-444455556666"
+	ciPolicy   = "arn:aws:iam::" + acct + ":policy/slipway/slipway-ci-dev-deploy-services"
+	adminARN   = "arn:aws:iam::" + acct + ":role/Administrator"
+	devDeploy  = "arn:aws:iam::" + acct + ":role/slipway/slipway-dev-deploy"
+	devPreview = "arn:aws:iam::" + acct + ":role/slipway/slipway-dev-preview"
+)
+
+func trust(sub string) string {
+	return doc(map[string]any{"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
+		"Principal": map[string]any{"Federated": oidcARN},
+		"Condition": map[string]any{"StringEquals": map[string]any{
+			"token.actions.githubusercontent.com:aud": "sts.amazonaws.com",
+			"token.actions.githubusercontent.com:sub": sub}}})
+}
+
+func goodFoundation() *world {
+	w := &world{foundation: true, stack: "dev", outputs: map[string]mockcloud.Output{
+		"devBackendUrl": {Value: "s3://" + stateName},
+	}}
+	w.add(tAWSProvider, "aws", "aws-id", map[string]any{"region": "us-east-1", "allowedAccountIds": []any{acct}}, nil)
+	w.add(tOIDCProvider, "github", oidcARN, map[string]any{"url": "https://token.actions.githubusercontent.com"}, map[string]any{"arn": oidcARN})
+	w.add(tRole, "slipway-dev-deploy", "slipway-dev-deploy", map[string]any{"name": "slipway-dev-deploy", "path": "/slipway/",
+		"assumeRolePolicy": trust("repo:acme/shop:environment:dev")}, map[string]any{"arn": devDeploy})
+	w.add(tRole, "slipway-dev-preview", "slipway-dev-preview", map[string]any{"name": "slipway-dev-preview", "path": "/slipway/",
+		"assumeRolePolicy": trust("repo:acme/shop:environment:dev-preview")}, map[string]any{"arn": devPreview})
+	w.add(tPolicy, "dev-role-boundary", "arn:aws:iam::"+acct+":policy/slipway/slipway-dev-role-boundary", map[string]any{
+		"name": "slipway-dev-role-boundary", "path": "/slipway/", "policy": doc(map[string]any{"Effect": "Allow",
+			"Action": []any{"ssm:GetParameter"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":parameter/slipway/dev/*"})}, nil)
+	w.add(tPolicy, "slipway-ci-dev-deploy-services", ciPolicy, map[string]any{"name": "slipway-ci-dev-deploy-services", "path": "/slipway/",
+		"policy": doc(
+			map[string]any{"Sid": "SsmUseClassDocuments", "Effect": "Allow", "Action": []any{"ssm:CreateAssociation", "ssm:SendCommand"},
+				"Resource": "arn:aws:ssm:us-east-1:" + acct + ":document/slipway-dev-rollout"},
+			map[string]any{"Sid": "IamRoles", "Effect": "Allow", "Action": []any{"iam:GetRole", "iam:TagRole"},
+				"Resource": "arn:aws:iam::" + acct + ":role/slipway/slipway-dev-*"},
+			map[string]any{"Sid": "DenyWritingDocuments", "Effect": "Deny", "Action": []any{"ssm:CreateDocument", "ssm:UpdateDocument",
+				"ssm:DeleteDocument", "ssm:UpdateDocumentDefaultVersion"}, "Resource": "*"},
+			map[string]any{"Sid": "DenyTrust", "Effect": "Deny", "Action": []any{"iam:UpdateAssumeRolePolicy"}, "Resource": "*"},
+		)}, map[string]any{"arn": ciPolicy})
+	w.add(tRoleAttachment, "slipway-ci-dev-deploy-services", "att-1", map[string]any{"role": "slipway-dev-deploy", "policyArn": ciPolicy}, nil)
+	// The optional CI user: through a group, no console.
+	w.add(tUser, "ci-user", "slipway-ci-dev", map[string]any{"name": "slipway-ci-dev", "path": "/slipway/"}, map[string]any{"name": "slipway-ci-dev"})
+	w.add(tGroup, "ci-user", "slipway-ci-dev", map[string]any{"name": "slipway-ci-dev", "path": "/slipway/"}, map[string]any{"name": "slipway-ci-dev"})
+	w.add(tUserGroups, "ci-user", "slipway-ci-dev-groups", map[string]any{"user": "slipway-ci-dev", "groups": []any{"slipway-ci-dev"}}, nil)
+	w.add(tGroupAttachment, "ci-user", "att-2", map[string]any{"group": "slipway-ci-dev", "policyArn": ciPolicy}, nil)
+	w.add(tAccessKey, "ci-user-key-1", "AKIAEXAMPLE", map[string]any{"user": "slipway-ci-dev", "status": "Active"}, nil)
+	w.outputs["ciSecretAccessKey"] = mockcloud.Output{Value: "mock-secret", Secret: true}
+	// The class's state: key (no root statement) and bucket.
+	w.add(tKey, "dev-state", "0f1e2d3c-1111-2222-3333-444455556666", map[string]any{"enableKeyRotation": true, "policy": doc(
+		map[string]any{"Sid": "Administer", "Effect": "Allow", "Principal": map[string]any{"AWS": adminARN}, "Action": []any{"kms:*"}, "Resource": "*"},
+		map[string]any{"Sid": "UseForPulumi", "Effect": "Allow", "Principal": map[string]any{"AWS": []any{devDeploy, devPreview}},
+			"Action": []any{"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey*"}, "Resource": "*"},
+	)}, map[string]any{"arn": keyARN, "keyId": "0f1e2d3c-1111-2222-3333-444455556666"})
+	w.add(tAlias, "dev-state", "alias/slipway-dev-pulumi-secrets", map[string]any{"name": "alias/slipway-dev-pulumi-secrets",
+		"targetKeyId": "0f1e2d3c-1111-2222-3333-444455556666"}, nil)
+	w.add(tBucketV2, "dev-state", stateName, map[string]any{}, map[string]any{"bucket": stateName, "arn": "arn:aws:s3:::" + stateName})
+	w.add(tBucketVersion, "dev-state", stateName, map[string]any{"bucket": stateName,
+		"versioningConfiguration": map[string]any{"status": "Enabled"}}, nil)
+	w.add(tBucketPAB, "dev-state", stateName, map[string]any{"bucket": stateName, "blockPublicAcls": true,
+		"blockPublicPolicy": true, "ignorePublicAcls": true, "restrictPublicBuckets": true}, nil)
+	w.add(tBucketSSE, "dev-state", stateName, map[string]any{"bucket": stateName, "rules": []any{map[string]any{
+		"applyServerSideEncryptionByDefault": map[string]any{"sseAlgorithm": "aws:kms", "kmsMasterKeyId": keyARN}, "bucketKeyEnabled": true}}}, nil)
+	w.add(tBucketPolicy, "dev-state", stateName, map[string]any{"bucket": stateName, "policy": doc(
+		denyInsecure("s3:*", "arn:aws:s3:::"+stateName+"/*"))}, nil)
 	return w
 }

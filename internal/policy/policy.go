@@ -42,8 +42,11 @@ const (
 // Stack is what a rule sees: the recorded resources, the stack outputs,
 // the profile and the values known to be secret.
 type Stack struct {
-	Name    string
-	Profile stacks.Profile
+	Name string
+	// Foundation marks a foundation stack (infra/foundation): one per
+	// account, no profile.
+	Foundation bool
+	Profile    stacks.Profile
 	// Region is the stack's own region (aws:region).
 	Region    string
 	Resources []mockcloud.Resource
@@ -68,10 +71,23 @@ type Rule struct {
 	Types []string
 	// Profiles limits the rule to some stack profiles (empty: all).
 	Profiles []stacks.Profile
+	// Scope limits the rule to app stacks or to the foundation (empty:
+	// both).
+	Scope Scope
 	// Inputs documents the input paths the rule reads, per type token.
 	Inputs []string
 	check  func(e *eval)
 }
+
+// Scope is which kind of stack a rule judges.
+type Scope string
+
+const (
+	// AppOnly: dev, prod and pr-<n> stacks.
+	AppOnly Scope = "app stacks"
+	// FoundationOnly: the foundation's stacks.
+	FoundationOnly Scope = "the foundation"
+)
 
 // Finding is one resource (or output) that breaks a rule.
 type Finding struct {
@@ -124,6 +140,11 @@ func Evaluate(s Stack) []Result {
 // Evaluate runs one rule on a stack.
 func (r Rule) Evaluate(s Stack) Result {
 	res := Result{ID: r.ID, Severity: r.Severity, Reference: r.Reference, Title: r.Title, Fix: r.Fix}
+	if r.Scope == AppOnly && s.Foundation || r.Scope == FoundationOnly && !s.Foundation {
+		res.Status = NotApplicable
+		res.Reason = "applies to " + string(r.Scope) + " only"
+		return res
+	}
 	if len(r.Profiles) > 0 && !slices.Contains(r.Profiles, s.Profile) {
 		res.Status = NotApplicable
 		names := make([]string, len(r.Profiles))
@@ -245,6 +266,9 @@ func MarkdownTable() string {
 	b.WriteString("|---|---|---|---|---|---|\n")
 	for _, r := range Rules() {
 		profiles := "all"
+		if r.Scope != "" {
+			profiles = string(r.Scope)
+		}
 		if len(r.Profiles) > 0 {
 			ps := make([]string, len(r.Profiles))
 			for i, p := range r.Profiles {

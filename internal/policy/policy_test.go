@@ -18,6 +18,18 @@ type violation struct {
 	break_  func(w *world)
 }
 
+// inFoundation marks a violation of the foundation's world
+// (goodFoundation) by its empty profile: the foundation has none.
+const inFoundation stacks.Profile = ""
+
+// worldFor is the good world a violation starts from.
+func (v violation) world() *world {
+	if v.profile == inFoundation {
+		return goodFoundation()
+	}
+	return good(v.profile)
+}
+
 var (
 	dev    = stacks.Dev
 	prod   = stacks.Prod
@@ -85,15 +97,15 @@ var violations = map[string]violation{
 	"SLW-IAM-001": {dev, func(w *world) {
 		w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "*", "Resource": "*"}))
 	}},
-	"SLW-IAM-002": {dev, func(w *world) {
-		w.add(tLoginProfile, "deploy", "slipway-deploy", map[string]any{"user": "slipway-deploy"}, nil)
+	"SLW-IAM-002": {inFoundation, func(w *world) {
+		w.add(tLoginProfile, "ci-user", "slipway-ci-dev", map[string]any{"user": "slipway-ci-dev"}, nil)
 	}},
-	"SLW-IAM-003": {dev, func(w *world) {
-		w.add(tUserAttachment, "deploy", "x", map[string]any{"user": "slipway-deploy", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}, nil)
+	"SLW-IAM-003": {inFoundation, func(w *world) {
+		w.add(tUserAttachment, "ci-user", "x", map[string]any{"user": "slipway-ci-dev", "policyArn": "arn:aws:iam::aws:policy/ReadOnlyAccess"}, nil)
 	}},
 	"SLW-IAM-004": {dev, func(w *world) { w.get(tInstanceProfile, "host").set("path", "/") }},
-	"SLW-IAM-005": {prod, func(w *world) {
-		w.get(tRole, "deploy-oidc").set("assumeRolePolicy", doc(map[string]any{
+	"SLW-IAM-005": {inFoundation, func(w *world) {
+		w.get(tRole, "slipway-dev-deploy").set("assumeRolePolicy", doc(map[string]any{
 			"Effect": "Allow", "Action": "sts:AssumeRoleWithWebIdentity",
 			"Principal": map[string]any{"Federated": "arn:aws:iam::" + acct + ":oidc-provider/token.actions.githubusercontent.com"},
 			"Condition": map[string]any{
@@ -118,6 +130,26 @@ var violations = map[string]violation{
 	"SLW-REV-003": {review, func(w *world) {
 		w.add(tUser, "deploy", "slipway-deploy", map[string]any{"path": "/slipway/"}, nil)
 	}},
+	"SLW-FND-001": {inFoundation, func(w *world) {
+		w.get(tRole, "slipway-dev-deploy").set("assumeRolePolicy", trust("repo:acme/shop:pull_request"))
+	}},
+	"SLW-FND-002": {inFoundation, func(w *world) {
+		w.get(tKey, "dev-state").set("policy", doc(map[string]any{"Sid": "EnableIAMPolicies", "Effect": "Allow",
+			"Principal": map[string]any{"AWS": "arn:aws:iam::" + acct + ":root"}, "Action": "kms:*", "Resource": "*"}))
+	}},
+	"SLW-FND-003": {inFoundation, func(w *world) {
+		w.get(tPolicy, "slipway-ci-dev-deploy-services").set("policy", doc(map[string]any{"Sid": "SsmDocuments", "Effect": "Allow",
+			"Action": []any{"ssm:*Document"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":document/slipway-dev-*"}))
+	}},
+	"SLW-FND-004": {inFoundation, func(w *world) {
+		w.get(tPolicy, "slipway-ci-dev-deploy-services").set("policy", doc(map[string]any{"Sid": "IamRoles", "Effect": "Allow",
+			"Action": []any{"iam:UpdateAssumeRolePolicy"}, "Resource": "arn:aws:iam::" + acct + ":role/slipway/slipway-dev-*"}))
+	}},
+	"SLW-FND-005": {inFoundation, func(w *world) { w.drop(tBucketVersion, "dev-state") }},
+	"SLW-APP-001": {dev, func(w *world) {
+		w.add(tDocument, "rollout", "slipway-dev-rollout-1a2b", map[string]any{"documentType": "Command"}, nil)
+	}},
+	"SLW-APP-002": {prod, func(w *world) { w.get(tAWSProvider, "aws-us-east-1").set("allowedAccountIds", nil) }},
 	"SLW-SEC-001": {dev, func(w *world) {
 		w.get(tInstance, "host").set("userData", "#cloud-config\nwrite_files:\n- content: DATABASE_PASSWORD="+testSecret+"\n")
 	}},
@@ -189,11 +221,11 @@ func TestRulesPassOnGoodFixturesAndFireOnViolations(t *testing.T) {
 			if !ok {
 				t.Fatal("no such rule")
 			}
-			ok1 := r.Evaluate(good(v.profile).stackOf())
+			ok1 := r.Evaluate(v.world().stackOf())
 			if ok1.Status != Pass {
 				t.Fatalf("good %s fixture: status %s (%s) findings %v", v.profile, ok1.Status, ok1.Reason, ok1.Findings)
 			}
-			w := good(v.profile)
+			w := v.world()
 			v.break_(w)
 			bad := r.Evaluate(w.stackOf())
 			if bad.Status != Fail || len(bad.Findings) == 0 {
@@ -216,6 +248,11 @@ func TestGoodWorldsPassTheWholeBaseline(t *testing.T) {
 			if r.Status == Fail {
 				t.Errorf("%s: %s fails: %v", p, r.ID, r.Findings)
 			}
+		}
+	}
+	for _, r := range Evaluate(goodFoundation().stackOf()) {
+		if r.Status == Fail {
+			t.Errorf("foundation: %s fails: %v", r.ID, r.Findings)
 		}
 	}
 }

@@ -62,7 +62,10 @@ var backupRules = []Rule{
 					e.fail(b, "default retention %v days: below 2 full-backup intervals (%d days)", days, stacks.MinBackupRetentionDays)
 				}
 			}
-			if locked == 0 && e.checked > 0 {
+			// The archive follows the data volume: a stack without one
+			// (compute ecs, Postgres on RDS) has RDS's point-in-time
+			// backups instead.
+			if locked == 0 && e.checked > 0 && len(e.peek("aws:ebs/volume:Volume")) > 0 {
 				e.failName("backups", "no bucket with Object Lock: prod's continuous archive is missing")
 			}
 		},

@@ -140,7 +140,7 @@ var edgeRules = []Rule{
 				}
 				doc, _ := parseDoc(p.In("policy"))
 				for _, st := range doc {
-					if !st.allows() {
+					if !st.allows() || st.isELBLogDelivery() { // a load balancer's log bucket (rules_ecs.go)
 						continue
 					}
 					svc := st.principals("Service")

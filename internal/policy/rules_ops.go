@@ -400,6 +400,9 @@ var opsRules = []Rule{
 				return
 			}
 			for _, a := range e.of(tAlarm) {
+				if scalingAlarm(a) {
+					continue // a control loop of autoscaling, not a page (rules_ecs.go)
+				}
 				notified := false
 				for _, act := range strList(a.In("alarmActions")) {
 					for _, t := range topics {

@@ -144,7 +144,7 @@ var stackRules = []Rule{
 }
 
 // all is the whole baseline.
-var all = concat(edgeRules, coreRules, opsRules, stackRules, backupRules)
+var all = concat(edgeRules, coreRules, opsRules, stackRules, backupRules, foundationRules)
 
 func concat(groups ...[]Rule) []Rule {
 	var out []Rule

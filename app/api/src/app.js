@@ -3,8 +3,11 @@ const { STATUS_CODES } = require('node:http');
 const Fastify = require('fastify');
 const { SendMessageCommand } = require('@aws-sdk/client-sqs');
 const { isMigrated } = require('./db');
+const { isDatabaseUnavailable, isWriteRefused } = require('./dberrors');
 
 const BODY_LIMIT = 16 * 1024; // bytes; larger bodies get 413 before any handler runs
+// Seconds a client should wait after a 503 because the database could not take the request.
+const RETRY_AFTER_SECONDS = 30;
 
 const uuid = { type: 'string', format: 'uuid' };
 const idParams = { type: 'object', required: ['id'], properties: { id: uuid } };
@@ -28,7 +31,8 @@ const itemColumns = 'id, name, description, created_at AS "createdAt"';
 const jobColumns = 'id, item_id AS "itemId", status, result, created_at AS "createdAt", updated_at AS "updatedAt"';
 
 // Builds the HTTP API; the caller owns the pool and the SQS client and closes them.
-function buildApp({ pool, sqs, queueUrl, logger }) {
+// fault: 'none' everywhere but the outage drill (config.js, SLIPWAY_FAULT).
+function buildApp({ pool, sqs, queueUrl, logger, fault = 'none' }) {
   const app = Fastify({
     loggerInstance: logger,
     bodyLimit: BODY_LIMIT,
@@ -39,7 +43,22 @@ function buildApp({ pool, sqs, queueUrl, logger }) {
   });
 
   // 4xx keep Fastify's JSON shape; 5xx never leak internals to the client.
+  // A database that refuses the request (unreachable, disk full, read-only) is a 503 with
+  // Retry-After, not a 500: the client may retry, the process keeps serving what it can (reads,
+  // when only writes are refused).
   app.setErrorHandler((err, req, reply) => {
+    if (isDatabaseUnavailable(err)) {
+      const writes = isWriteRefused(err);
+      req.log.warn({ code: err.code, err: err.message }, writes ? 'database refused a write' : 'database unavailable');
+      return reply
+        .code(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send({
+          statusCode: 503,
+          error: 'Service Unavailable',
+          message: writes ? 'the database is not accepting writes; retry later' : 'the database is unavailable; retry later',
+        });
+    }
     const status = err.statusCode >= 400 && err.statusCode < 500 ? err.statusCode : 500;
     if (status === 500) {
       req.log.error({ err }, 'request failed');
@@ -95,24 +114,36 @@ function buildApp({ pool, sqs, queueUrl, logger }) {
     return rows[0];
   });
 
-  // Records the job first, then enqueues it: the worker never sees a message for a row that
-  // is not committed. If the queue is unavailable the job is marked failed and the client told.
+  // Records the job and its outbox row in one statement (one transaction), then sends the
+  // message and marks the row sent. If the process dies or SQS fails in between, the row stays
+  // unsent and the worker's outbox relay sends it (outbox.js): a committed job always gets its
+  // message, at least once. So the answer is 202 whenever the job is recorded.
   app.post('/api/jobs', { schema: { body: jobBody } }, async (req, reply) => {
     const { itemId } = req.body;
     const { rows } = await pool.query(
-      `INSERT INTO jobs (item_id) SELECT id FROM items WHERE id = $1 RETURNING ${jobColumns}`,
+      `WITH job AS (
+         INSERT INTO jobs (item_id) SELECT id FROM items WHERE id = $1 RETURNING ${jobColumns}
+       ), msg AS (
+         INSERT INTO outbox (job_id, body) SELECT id, json_build_object('jobId', id) FROM job RETURNING id
+       )
+       SELECT job.*, msg.id AS "outboxId" FROM job, msg`,
       [itemId],
     );
     if (rows.length === 0) return reply.code(404).send({ statusCode: 404, error: 'Not Found', message: 'item not found' });
-    const job = rows[0];
+    const { outboxId, ...job } = rows[0];
+    if (fault === 'crash-after-insert') {
+      // The drill's crash between INSERT and SendMessage (inert unless SLIPWAY_FAULT says so).
+      req.log.warn({ jobId: job.id }, 'fault injection: crash after insert');
+      process.kill(process.pid, 'SIGKILL');
+    }
     try {
       await sqs.send(new SendMessageCommand({ QueueUrl: queueUrl, MessageBody: JSON.stringify({ jobId: job.id }) }));
+      await pool.query('UPDATE outbox SET sent_at = now(), sends = sends + 1 WHERE id = $1', [outboxId]);
+      req.log.info({ jobId: job.id }, 'job enqueued');
     } catch (err) {
-      req.log.error({ err, jobId: job.id }, 'enqueue failed');
-      await pool.query("UPDATE jobs SET status = 'failed', updated_at = now() WHERE id = $1", [job.id]);
-      return reply.code(503).send({ statusCode: 503, error: 'Service Unavailable', message: 'queue unavailable, job not started' });
+      // Sent or not, the relay has it: at worst the message goes twice, and the job runs once.
+      req.log.warn({ err: err.message, jobId: job.id }, 'enqueue deferred to the outbox relay');
     }
-    req.log.info({ jobId: job.id }, 'job enqueued');
     return reply.code(202).header('location', `/api/jobs/${job.id}`).send(job);
   });
 
@@ -125,4 +156,4 @@ function buildApp({ pool, sqs, queueUrl, logger }) {
   return app;
 }
 
-module.exports = { buildApp, BODY_LIMIT };
+module.exports = { buildApp, BODY_LIMIT, RETRY_AFTER_SECONDS };

@@ -64,6 +64,21 @@ function loadConfig(env = process.env) {
     },
     // The worker's processing budget per message; the queue's visibility timeout is set above it.
     jobTimeoutSeconds: integer('WORKER_JOB_TIMEOUT_SECONDS', 30, 1, 43200),
+    // The worker's back-off after a failed job (see backoff.js): base * 2^(receive-1), capped,
+    // with jitter. 0 turns back-off off (receive loop and redelivery as SQS's visibility timeout
+    // alone would have them): only the outage drill's control run does that.
+    retry: {
+      baseSeconds: integer('WORKER_RETRY_BASE_SECONDS', 60, 0, 3600),
+      // Below SQS's 12 h visibility limit, and far below the queue's retention (1 day or more).
+      maxSeconds: integer('WORKER_RETRY_MAX_SECONDS', 3600, 1, 43200),
+    },
+    // How often the worker's outbox relay looks for messages the API did not send, and how old
+    // an unsent row must be before the relay takes it over from the API.
+    outboxRelaySeconds: integer('OUTBOX_RELAY_SECONDS', 5, 1, 3600),
+    // Fault injection for the outage drill only; unset in every deployed environment (the release
+    // never writes it) and then inert. crash-after-insert: the API kills itself with SIGKILL
+    // right after committing a job and its outbox row, before SendMessage.
+    fault: oneOf('SLIPWAY_FAULT', 'none', ['none', 'crash-after-insert']),
   };
 
   if (problems.length > 0) {

@@ -1,4 +1,5 @@
 'use strict';
+const { isDatabaseUnavailable } = require('./dberrors');
 const { Pool } = require('pg');
 const migrations = require('./migrations');
 const { destructiveStatements, isWidening, parserReady } = migrations;
@@ -12,6 +13,10 @@ function createPool(database, log) {
   const pool = new Pool({ ...database, max: 10, connectionTimeoutMillis: 5000, idleTimeoutMillis: 30000 });
   // An idle client losing its connection (database restart) must not crash the process.
   pool.on('error', (err) => log.warn({ err }, 'idle database client error'));
+  // Nor a checked-out one: between two queries of a transaction a client has no query to fail,
+  // so its connection error is an 'error' event, fatal without a listener (the pool listens
+  // only while the client is idle). Its next query fails instead, and release(err) discards it.
+  pool.on('connect', (client) => client.on('error', (err) => log.warn({ err: err.message }, 'database connection lost')));
   return pool;
 }
 
@@ -63,6 +68,7 @@ async function migrate(pool, log, list = migrations) {
   await parserReady;
   const client = await pool.connect();
   const applied = [];
+  let failed;
   try {
     await client.query('BEGIN');
     await client.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
@@ -82,10 +88,11 @@ async function migrate(pool, log, list = migrations) {
     await client.query('COMMIT');
     return applied;
   } catch (err) {
+    failed = err;
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    client.release(isDatabaseUnavailable(failed) ? failed : undefined);
   }
 }
 

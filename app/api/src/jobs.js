@@ -1,4 +1,5 @@
 'use strict';
+const { isDatabaseUnavailable } = require('./dberrors');
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -6,7 +7,7 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 // alone, so a redelivered message (SQS is at-least-once) changes nothing. Throws on anything it
 // cannot process; the caller then leaves the message on the queue, and the queue's redrive
 // policy moves it to the dead-letter queue after maxReceiveCount attempts.
-async function processMessage(pool, body, timeoutSeconds) {
+function jobIdOf(body) {
   let jobId;
   try {
     jobId = JSON.parse(body).jobId;
@@ -14,8 +15,16 @@ async function processMessage(pool, body, timeoutSeconds) {
     throw new Error('message body is not JSON');
   }
   if (typeof jobId !== 'string' || !UUID.test(jobId)) throw new Error('message has no valid jobId');
+  return jobId;
+}
+
+// A job is done once: a job already done is left alone (however many messages it gets), any
+// other status (queued; failed, when an operator redrives a dead-lettered message) is processed.
+async function processMessage(pool, body, timeoutSeconds) {
+  const jobId = jobIdOf(body);
 
   const client = await pool.connect();
+  let failed;
   try {
     await client.query('BEGIN');
     // The processing budget: no statement (including waiting for the row lock) may outlast it.
@@ -37,11 +46,18 @@ async function processMessage(pool, body, timeoutSeconds) {
     await client.query('COMMIT');
     return { jobId, alreadyDone: false, result };
   } catch (err) {
+    failed = err;
     await client.query('ROLLBACK').catch(() => {});
     throw err;
   } finally {
-    client.release();
+    client.release(isDatabaseUnavailable(failed) ? failed : undefined);
   }
 }
 
-module.exports = { processMessage };
+// Gives up on a job (its last receive failed): the SPA stops waiting for it. Never undoes done.
+async function markFailed(pool, body) {
+  const jobId = jobIdOf(body);
+  await pool.query("UPDATE jobs SET status = 'failed', updated_at = now() WHERE id = $1 AND status = 'queued'", [jobId]);
+}
+
+module.exports = { processMessage, markFailed };

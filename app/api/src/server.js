@@ -14,7 +14,7 @@ async function main() {
   const sqs = createSqsClient(config.queue);
   await migrate(pool, log);
 
-  const app = buildApp({ pool, sqs, queueUrl: config.queue.url, logger: log });
+  const app = buildApp({ pool, sqs, queueUrl: config.queue.url, logger: log, fault: config.fault });
   await app.listen({ host: config.host, port: config.port });
 
   // SIGTERM: stop accepting, let in-flight requests finish (Fastify's close), then close the pool.

@@ -2,11 +2,15 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const fs = require('node:fs');
+const os = require('node:os');
+const { execFileSync } = require('node:child_process');
 const path = require('node:path');
 const { Pool } = require('pg');
 const { ReceiveMessageCommand } = require('@aws-sdk/client-sqs');
 const h = require('./helpers');
-const { buildApp } = require('../src/app');
+const { buildApp, RETRY_AFTER_SECONDS } = require('../src/app');
+const { OutboxRelay } = require('../src/outbox');
 const { createPool, migrate, LATEST_VERSION } = require('../src/db');
 const { createSqsClient } = require('../src/queue');
 const { createLogger } = require('../src/logger');
@@ -180,22 +184,153 @@ test('the API speaks SQS JSON (AWS JSON 1.0) to fauxqs, and nothing else', () =>
   for (const r of requests) assert.equal(r.protocol, 'json', JSON.stringify(r));
 });
 
-test('POST /api/jobs answers 503 and marks the job failed when the queue is down', async () => {
+test('POST /api/jobs with SQS down: 202, the job stays queued, the outbox relay sends it later (SQS: fauxqs)', async () => {
   const deadSqs = createSqsClient({ region: 'us-east-1', endpoint: `http://127.0.0.1:${await h.freePort()}` });
   deadSqs.config.maxAttempts = async () => 1;
   const a = buildApp({ pool, sqs: deadSqs, queueUrl: sqsServer.queueUrl, logger: log });
   const item = await (await post('/api/items', { name: 'Mast' })).json();
   const res = await a.inject({ method: 'POST', url: '/api/jobs', payload: { itemId: item.id } });
-  assert.equal(res.statusCode, 503);
-  const { rows } = await pool.query('SELECT status FROM jobs WHERE item_id = $1', [item.id]);
-  assert.deepEqual(rows, [{ status: 'failed' }]);
+  assert.equal(res.statusCode, 202);
+  const job = res.json();
+  assert.equal(job.status, 'queued');
+  assert.equal(job.outboxId, undefined);
+  const unsent = await pool.query('SELECT sent_at FROM outbox WHERE job_id = $1', [job.id]);
+  assert.deepEqual(unsent.rows, [{ sent_at: null }], 'job and outbox row were committed together');
   await a.close();
   deadSqs.destroy();
+
+  // The relay takes rows older than its interval (younger ones are the API's own to send).
+  const relay = new OutboxRelay({ pool, sqs, queueUrl: sqsServer.queueUrl, log, intervalSeconds: 1 });
+  assert.equal(await relay.relayOnce() >= 0, true);
+  await h.sleep(1100);
+  assert.equal(await relay.relayOnce(), 1);
+  assert.equal(await relay.relayOnce(), 0, 'a sent row is not sent again');
+  const { rows } = await pool.query('SELECT sent_at IS NOT NULL AS sent, sends FROM outbox WHERE job_id = $1', [job.id]);
+  assert.deepEqual(rows, [{ sent: true, sends: 1 }]);
+  const msg = await sqs.send(new ReceiveMessageCommand({ QueueUrl: sqsServer.queueUrl, WaitTimeSeconds: 1 }));
+  assert.deepEqual(JSON.parse(msg.Messages[0].Body), { jobId: job.id });
+});
+
+test('the outbox row is written in the job\'s transaction: no item, neither row', async () => {
+  const jobs = await count('jobs');
+  const outbox = await count('outbox');
+  assert.equal((await post('/api/jobs', { itemId: '00000000-0000-4000-8000-00000000000a' })).status, 404);
+  assert.equal(await count('jobs'), jobs);
+  assert.equal(await count('outbox'), outbox);
+  // Every job the API recorded has exactly one outbox row.
+  const { rows } = await pool.query('SELECT count(*)::int AS n FROM jobs j WHERE (SELECT count(*) FROM outbox o WHERE o.job_id = j.id) <> 1');
+  assert.equal(rows[0].n, 0);
+});
+
+// A database of its own, migrated, then changed by the superuser; an app on a fresh pool.
+async function appOn(name, prepare) {
+  const d = await h.createDatabase(pg, name);
+  const p = createPool(d, log);
+  await migrate(p, log);
+  await p.end();
+  const su = h.superuserClient(pg, name);
+  await su.connect();
+  try {
+    await prepare(su);
+  } finally {
+    await su.end();
+  }
+  const fresh = createPool(d, log);
+  return { pool: fresh, app: buildApp({ pool: fresh, sqs, queueUrl: sqsServer.queueUrl, logger: log }) };
+}
+
+async function assertWritesRefused(a, p, why) {
+  for (const [url, payload] of [['/api/items', { name: 'Boom' }]]) {
+    const res = await a.inject({ method: 'POST', url, payload });
+    assert.equal(res.statusCode, 503, `${why}: ${res.body}`);
+    assert.equal(res.headers['retry-after'], String(RETRY_AFTER_SECONDS));
+    assert.match(res.headers['content-type'], /application\/json/);
+    assert.deepEqual(res.json(), { statusCode: 503, error: 'Service Unavailable', message: 'the database is not accepting writes; retry later' });
+  }
+  // Reads keep working.
+  const list = await a.inject({ url: '/api/items' });
+  assert.equal(list.statusCode, 200, why);
+  assert.ok(list.json().items.length >= 1, why);
+  const item = list.json().items[0];
+  assert.equal((await a.inject({ url: `/api/items/${item.id}` })).statusCode, 200, why);
+  assert.equal((await a.inject({ url: '/readyz' })).statusCode, 200, why);
+  const job = await a.inject({ method: 'POST', url: '/api/jobs', payload: { itemId: item.id } });
+  assert.equal(job.statusCode, 503, why);
+  assert.equal(await p.query('SELECT 1').then(() => 'alive'), 'alive', 'the pool survived');
+}
+
+test('a read-only database (SQLSTATE 25006): writes 503 with Retry-After, reads work', async () => {
+  const { pool: p, app: a } = await appOn('readonly', async (su) => {
+    await su.query("INSERT INTO items (name) VALUES ('before read-only')");
+    await su.query('ALTER DATABASE readonly SET default_transaction_read_only = on');
+  });
+  try {
+    await assertWritesRefused(a, p, 'read-only');
+  } finally {
+    await a.close();
+    await p.end();
+  }
+});
+
+test('a full disk (SQLSTATE 53100, the tables on a 1 MiB tmpfs tablespace): writes 503, reads work', async (t) => {
+  if (!h.isRoot) return t.skip('needs root to mount a tmpfs');
+  const mnt = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-full-'));
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m,mode=0700', 'tmpfs', mnt]);
+  execFileSync('chown', ['postgres:postgres', mnt]);
+  let a, p;
+  try {
+    ({ pool: p, app: a } = await appOn('diskfull', async (su) => {
+      await su.query(`CREATE TABLESPACE tiny LOCATION '${mnt}'`);
+      for (const table of ['items', 'jobs', 'outbox']) await su.query(`ALTER TABLE ${table} SET TABLESPACE tiny`);
+      await su.query('ALTER TABLE items SET (autovacuum_enabled = false)');
+      await su.query("INSERT INTO items (name) VALUES ('before the disk filled')");
+      // Fill the tablespace with incompressible rows until Postgres refuses: ENOSPC -> 53100.
+      let code;
+      for (let i = 0; i < 200 && !code; i++) {
+        await su
+          .query("INSERT INTO items (name, description) SELECT 'filler', (SELECT string_agg(md5(random()::text || g), '') FROM generate_series(1, 60) g) FROM generate_series(1, 50)")
+          .catch((err) => (code = err.code));
+      }
+      assert.equal(code, '53100', 'the tablespace filled up');
+      // Then the last free bytes of its pages, with rows the size of the API's write below
+      // (no autovacuum to hand the failed batches' space back meanwhile).
+      code = undefined;
+      for (let i = 0; i < 20000 && !code; i++) {
+        await su.query("INSERT INTO items (name) VALUES ('Boom')").catch((err) => (code = err.code));
+      }
+      assert.equal(code, '53100', 'the tablespace is full to the last byte');
+    }));
+    await assertWritesRefused(a, p, 'disk full');
+  } finally {
+    await a?.close();
+    await p?.end();
+    const su = h.superuserClient(pg);
+    await su.connect();
+    await su.query('DROP DATABASE IF EXISTS diskfull');
+    await su.query('DROP TABLESPACE IF EXISTS tiny');
+    await su.end();
+    execFileSync('umount', [mnt]);
+    fs.rmdirSync(mnt);
+  }
+});
+
+test('an unreachable database: 503 with Retry-After, JSON, nothing leaked', async () => {
+  const unreachable = new Pool({ ...db, port: await h.freePort(), connectionTimeoutMillis: 1000 });
+  const a = buildApp({ pool: unreachable, sqs, queueUrl: sqsServer.queueUrl, logger: log });
+  for (const [method, url, payload] of [['GET', '/api/items'], ['POST', '/api/items', { name: 'x' }], ['GET', '/api/jobs/00000000-0000-4000-8000-000000000000']]) {
+    const res = await a.inject({ method, url, payload });
+    assert.equal(res.statusCode, 503, url);
+    assert.equal(res.headers['retry-after'], String(RETRY_AFTER_SECONDS));
+    assert.equal(res.json().message, 'the database is unavailable; retry later');
+    assert.doesNotMatch(res.body, /ECONNREFUSED|127\.0\.0\.1/);
+  }
+  await a.close();
+  await unreachable.end();
 });
 
 test('migrations are idempotent and safe when several processes start at once', async () => {
   await migrate(pool, log); // again, on an up-to-date schema
-  assert.equal(await count('schema_migrations'), 1);
+  assert.equal(await count('schema_migrations'), LATEST_VERSION);
 
   // Two real API processes and three more migrators race on a fresh database.
   const fresh = await h.createDatabase(pg, 'concurrent');
@@ -210,7 +345,7 @@ test('migrations are idempotent and safe when several processes start at once', 
       await h.waitFor(async () => (await fetch(`http://127.0.0.1:${port}/readyz`)).status === 200, `server ${i}\n${servers[i].output}`);
     }
     const { rows } = await pools[0].query('SELECT version FROM schema_migrations');
-    assert.deepEqual(rows, [{ version: LATEST_VERSION }]);
+    assert.deepEqual(rows.map((r) => r.version).sort(), Array.from({ length: LATEST_VERSION }, (_, i) => i + 1));
   } finally {
     await Promise.all(servers.map((s) => h.stop(s)));
     await Promise.all(pools.map((p) => p.end()));

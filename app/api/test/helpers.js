@@ -103,14 +103,21 @@ async function startPostgres() {
   fs.appendFileSync(path.join(data, 'pg_hba.conf'), '\nhost all all all scram-sha-256\n'); // as the image does
   const port = await freePort();
   const args = ['-D', data, '-p', String(port), '-k', dir, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'];
-  const proc = start(pgBin('postgres'), args, { cwd: dir, ...as });
-  const pg = { host: '127.0.0.1', port, superuser, appUser: APP_ROLE, password, dir, data, proc };
-  await waitFor(() => {
-    execFileSync(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
-    return true;
-  }, `postgres on ${port}\n${proc.output}`);
+  const pg = { host: '127.0.0.1', port, superuser, appUser: APP_ROLE, password, dir, data };
+  const launch = async () => {
+    pg.proc = start(pgBin('postgres'), args, { cwd: dir, ...as });
+    await waitFor(() => {
+      execFileSync(pgBin('pg_isready'), ['-h', '127.0.0.1', '-p', String(port)], { stdio: 'ignore' });
+      return true;
+    }, `postgres on ${port}\n${pg.proc.output}`);
+  };
+  await launch();
+  // An outage: halt() stops the server (fast shutdown: clients are disconnected), resume()
+  // starts it again on the same data directory and port.
+  pg.halt = () => stop(pg.proc, 'SIGINT');
+  pg.resume = launch;
   pg.stop = async () => {
-    await stop(proc, 'SIGINT'); // fast shutdown
+    await stop(pg.proc, 'SIGINT'); // fast shutdown
     fs.rmSync(dir, { recursive: true, force: true });
   };
   return pg;

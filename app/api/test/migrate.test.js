@@ -9,6 +9,7 @@ const path = require('node:path');
 const h = require('./helpers');
 const { createPool, migrate } = require('../src/db');
 const migrations = require('../src/migrations');
+const { destructiveStatements } = migrations;
 const { createLogger } = require('../src/logger');
 
 const log = createLogger('silent', 'test');
@@ -64,7 +65,7 @@ test('destructive statements are refused without contract: true, and nothing of 
   }
   assert.deepEqual(await columns('guarded'), before);
   assert.equal((await pool.query("SELECT to_regclass('harmless') AS t")).rows[0].t, null, 'the refused run applied nothing');
-  assert.deepEqual(await versions(), [1]);
+  assert.deepEqual(await versions(), migrations.map((x) => x.version));
 });
 
 test('no false alarms: expand steps, widenings, index drops, and words in strings or comments', async () => {
@@ -95,6 +96,13 @@ test('the contract step (contract: true) runs the destructive statement', async 
   assert.ok(names.includes('title'));
   // a non-boolean flag is not a contract: loadMigrations refuses it (checked on the shipped list)
   assert.ok(migrations.every((x) => x.contract === undefined || typeof x.contract === 'boolean'));
+});
+
+test('the shipped migrations are expand steps: none but a contract step holds a destructive statement', async () => {
+  await migrations.parserReady;
+  assert.deepEqual(migrations.map((x) => x.file), ['0001-items-and-jobs.js', '0002-transactional-outbox.js']);
+  for (const x of migrations.filter((y) => y.contract !== true)) assert.deepEqual(destructiveStatements(x.sql), [], x.file);
+  assert.equal((await pool.query("SELECT to_regclass('outbox') IS NOT NULL AS t")).rows[0].t, true);
 });
 
 test('SQL that Postgres would not parse is refused before anything runs', async () => {

@@ -3,14 +3,18 @@
 export interface Item { id: string; name: string; description: string; createdAt: string }
 export interface Job { id: string; itemId: string; status: 'queued' | 'done' | 'failed'; result: unknown }
 
-export class ApiError extends Error {}
+export class ApiError extends Error {
+  constructor(message: string, readonly status: number) {
+    super(message);
+  }
+}
 
 async function request<T>(path: string, init?: RequestInit): Promise<T> {
   const headers: Record<string, string> = { accept: 'application/json' };
   if (init?.body) headers['content-type'] = 'application/json';
   const res = await fetch(path, { ...init, headers });
   const body = await res.json().catch(() => null);
-  if (!res.ok) throw new ApiError(body?.message ? `${res.status}: ${body.message}` : `${res.status} ${res.statusText}`);
+  if (!res.ok) throw new ApiError(body?.message ? `${res.status}: ${body.message}` : `${res.status} ${res.statusText}`, res.status);
   return body as T;
 }
 

@@ -1,5 +1,5 @@
 import './style.css';
-import { createItem, getItem, getJob, listItems, startJob, type Job } from './api';
+import { ApiError, createItem, getItem, getJob, listItems, startJob, type Job } from './api';
 
 const app = document.querySelector<HTMLElement>('#app')!;
 const errorBox = document.querySelector<HTMLElement>('#error')!;
@@ -42,19 +42,40 @@ async function renderList() {
   list.append(...items.map((i) => el('li', {}, link(`/items/${i.id}`, i.name))));
 }
 
+// Polls a job until it ends, and stops for good when it failed or vanished (404): a job that
+// will never change is not asked about again. Errors that may pass (5xx, network: the API or its
+// database is briefly away) are retried with back-off; after POLL_LIMIT_MS the page stops and
+// says so instead of polling forever. Returns the text to show.
+const POLL_LIMIT_MS = 10 * 60 * 1000;
+async function waitForJob(job: Job): Promise<string> {
+  const started = Date.now();
+  let delay = 500;
+  while (Date.now() - started < POLL_LIMIT_MS) {
+    await new Promise((r) => setTimeout(r, delay));
+    try {
+      job = await getJob(job.id);
+      delay = 500;
+    } catch (err) {
+      if (err instanceof ApiError && err.status === 404) return 'job vanished: it no longer exists';
+      if (err instanceof ApiError && err.status < 500) throw err;
+      delay = Math.min(delay * 2, 15000); // transient: back off
+      continue;
+    }
+    if (job.status === 'done') return `job done: ${JSON.stringify(job.result)}`;
+    if (job.status === 'failed') return 'job failed';
+  }
+  return 'job still queued: stopped checking; reload to look again';
+}
+
 async function renderItem(id: string) {
   const item = await getItem(id);
   const status = el('p', { id: 'job-status', className: 'muted' });
   const run = el('button', { id: 'run-job', type: 'button' }, 'Count words');
   run.addEventListener('click', async () => {
     try {
-      let job: Job = await startJob(item.id);
+      const job: Job = await startJob(item.id);
       status.textContent = `job ${job.status}`;
-      while (job.status === 'queued') {
-        await new Promise((r) => setTimeout(r, 500));
-        job = await getJob(job.id);
-      }
-      status.textContent = `job ${job.status}: ${JSON.stringify(job.result)}`;
+      status.textContent = await waitForJob(job);
     } catch (err) {
       showError(err);
     }

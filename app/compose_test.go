@@ -354,13 +354,14 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			t.Errorf("%v: proxy HOST_ADDRESS %v, network gateway %q: the host's health probe would be refused", files, host, gateway)
 		}
 	}
-	// The proxy's upstream is the api's name, which now always resolves to that address.
+	// The proxy's first API slot (api-blue) is the api's fixed address (the release's cutover
+	// adds api-green at 198.18.100.12).
 	envsh, err := os.ReadFile("proxy/docker-entrypoint.d/15-slipway-env.envsh")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !regexp.MustCompile(`API_UPSTREAM="\$\{API_UPSTREAM:-api:3000\}"`).Match(envsh) {
-		t.Error("the proxy's default upstream is not api:3000")
+	if !regexp.MustCompile(`API_BLUE_UPSTREAM="\$\{API_BLUE_UPSTREAM:-198\.18\.100\.10:3000\}"`).Match(envsh) {
+		t.Error("the proxy's api-blue upstream is not the api's fixed address 198.18.100.10:3000")
 	}
 }
 

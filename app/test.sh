@@ -7,6 +7,8 @@
 #   short outage drill (scripts/drill-outage.sh, Postgres down for DRILL_OUTAGE_SECONDS, default
 #   24, the back-off scaled to it) whose two lines must meet their goals; the SPA build; the
 #   end-to-end test in headless Chromium through nginx.
+#   The release cutover (slipway-cutover) with real nginx, Postgres and API processes, and a short
+#   run of the release benchmark asserting that the cutover fails no request.
 # Exits non-zero on the first failure.
 set -euo pipefail
 
@@ -64,9 +66,17 @@ step "SPA build"
 step "end-to-end test"
 (cd e2e && node --test --test-concurrency=1 e2e.test.js)
 
+step "release cutover (infra/hostfiles/slipway-cutover.sh; real nginx, Postgres, API processes; docker stood in for)"
+(cd e2e && node --test --test-concurrency=1 cutover.test.js)
+
+step "release benchmark, short (cutover under load: no failed request)"
+../scripts/bench-release.sh --clients 20 --releases 2 --min-requests 1000 --modes cutover --assert-zero
+
 step "shellcheck"
 if command -v shellcheck >/dev/null; then
-  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh db/initdb.d/*.sh ../scripts/drill-outage.sh
+  shellcheck test.sh e2e/render-nginx.sh proxy/docker-entrypoint.d/*.envsh db/initdb.d/*.sh \
+    proxy/slipway-proxy-reload.sh ../infra/hostfiles/slipway-cutover.sh ../scripts/bench-release.sh \
+    ../scripts/drill-outage.sh
 else
   echo "shellcheck not installed; skipped"
 fi

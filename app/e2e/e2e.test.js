@@ -38,13 +38,17 @@ async function startNginx(apiPort) {
   nginxDir = fs.mkdtempSync(path.join(os.tmpdir(), 'slipway-nginx-'));
   fs.chmodSync(nginxDir, 0o755); // workers run unprivileged when we are root
   fs.mkdirSync(path.join(nginxDir, 'conf.d'));
+  fs.mkdirSync(path.join(nginxDir, 'maintenance'), { mode: 0o755 });
   nginxPort = await h.freePort();
   const r = render(path.join(nginxDir, 'conf.d'), {
     ORIGIN_HEADER_NAME: HEADER,
     ORIGIN_HEADER_VALUE: SECRET,
-    API_UPSTREAM: `127.0.0.1:${apiPort}`, // "api:3000" in compose
+    // the two API slots (198.18.100.10:3000 and .12 in compose): here one API serves as both
+    API_BLUE_UPSTREAM: `127.0.0.1:${apiPort}`,
+    API_GREEN_UPSTREAM: `127.0.0.1:${apiPort}`,
     PROXY_LISTEN_PORT: String(nginxPort), // 80 in the image
     HOST_ADDRESS: '127.0.0.3', // the compose network's gateway in production
+    MAINTENANCE_FILE: path.join(nginxDir, 'maintenance', 'on'), // /etc/nginx/maintenance/on
     PROXY_WRITE_RATE: `${WRITE_RATE_PER_MINUTE}r/m`, // the envsh's defaults are 1r/s and 10
     PROXY_WRITE_BURST: String(WRITE_BURST),
   });
@@ -226,6 +230,45 @@ test('nginx: gzip, body limits in JSON, JSON access log that trusts X-Forwarded-
   assert.equal(entries.find((e) => e.uri === '/healthz?probe=trusted').client, '203.0.113.5');
   assert.equal(entries.find((e) => e.uri === '/healthz?probe=untrusted').client, '127.0.0.1');
   assert.ok(!nginx.output.includes(SECRET), 'the origin secret is never logged');
+});
+
+test('maintenance mode: the API answers 503 with Retry-After while the file exists; health endpoints do not', async () => {
+  const flag = path.join(nginxDir, 'maintenance', 'on');
+  const auth = { [HEADER]: SECRET };
+  const json = { ...auth, 'content-type': 'application/json' };
+  fs.writeFileSync(flag, ''); // what `slipway-release maintenance on` does on the host (mounted read-only)
+  try {
+    for (const r of [
+      { path: '/api/items', headers: auth },
+      { method: 'POST', path: '/api/items', headers: json, body: JSON.stringify({ name: 'during maintenance' }) },
+      { path: '/api/items/00000000-0000-4000-8000-000000000000', headers: auth },
+    ]) {
+      const res = await raw(nginxPort, r);
+      assert.equal(res.status, 503, JSON.stringify(r));
+      assert.equal(res.headers['retry-after'], '120');
+      assert.match(res.headers['content-type'], /application\/json/);
+      const body = JSON.parse(res.body);
+      assert.equal(body.statusCode, 503);
+      assert.match(body.message, /maintenance/);
+    }
+    // through the CDN stand-in too, as a viewer sees it
+    const viaCdn = await fetch(`${cdnBase}/api/items`);
+    assert.equal(viaCdn.status, 503);
+    assert.equal(viaCdn.headers.get('retry-after'), '120');
+    // health: the probes (localhost, the host's address) and CloudFront's still reach the API
+    assert.equal((await raw(nginxPort, { path: '/healthz' })).status, 200);
+    assert.equal((await raw(nginxPort, { path: '/readyz' })).status, 200);
+    assert.equal((await raw(nginxPort, { path: '/readyz', localAddress: '127.0.0.3' })).status, 200);
+    assert.equal((await raw(nginxPort, { path: '/healthz', headers: auth })).status, 200);
+    // the origin check still comes first
+    assert.equal((await raw(nginxPort, { path: '/api/items', localAddress: '127.0.0.2' })).status, 403);
+  } finally {
+    fs.rmSync(flag, { force: true });
+  }
+  // off again: no reload needed, nginx checks the file on every request
+  const after = await raw(nginxPort, { path: '/api/items', headers: auth });
+  assert.equal(after.status, 200);
+  assert.equal(after.headers['retry-after'], undefined);
 });
 
 test('the proxy refuses to start without a valid origin header configuration', () => {

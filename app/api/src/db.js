@@ -2,6 +2,7 @@
 const { isDatabaseUnavailable } = require('./dberrors');
 const { Pool } = require('pg');
 const migrations = require('./migrations');
+const { destructiveStatements, isWidening, parserReady } = migrations;
 
 // Arbitrary constant shared by every process of this app: the advisory lock that serialises
 // migrations when the API and the worker (or two replicas) start at the same moment.
@@ -19,10 +20,54 @@ function createPool(database, log) {
   return pool;
 }
 
+// The type a column has now, as { name, mods } like migrations.js reads a TypeName, or null
+// when there is no such column (one the same migration creates is no concern of the running
+// version).
+async function currentType(client, { schema, table, column }) {
+  const { rows } = await client.query(
+    `SELECT t.typname, a.atttypmod FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+      WHERE a.attrelid = to_regclass($1) AND a.attname = $2 AND NOT a.attisdropped`,
+    [schema ? `"${schema}"."${table}"` : `"${table}"`, column],
+  );
+  if (rows.length === 0) return null;
+  const { typname: name, atttypmod: mod } = rows[0];
+  if (mod < 0) return { name, mods: [] };
+  if (name === 'numeric') return { name, mods: [((mod - 4) >> 16) & 0xffff, (mod - 4) & 0xffff] };
+  if (name === 'varchar' || name === 'bpchar') return { name, mods: [mod - 4] };
+  return { name, mods: [mod] };
+}
+
+// Refuses a migration the running version may not survive unless it says it is the contract
+// step (see migrations.js): the error names the migration, the statement and why.
+async function guard(client, m) {
+  const found = [];
+  for (const s of destructiveStatements(m.sql)) {
+    if (s.typeChange) {
+      const from = await currentType(client, s);
+      if (!from || isWidening(from, s.typeChange)) continue;
+      s.reason = `ALTER COLUMN TYPE ${from.name}${from.mods.length ? `(${from.mods})` : ''} -> ${s.typeChange.name}${s.typeChange.mods.length ? `(${s.typeChange.mods})` : ''} is not a widening`;
+    }
+    found.push(s);
+  }
+  if (found.length > 0 && m.contract !== true) {
+    const list = found.map((s) => `${s.reason}: ${s.statement.replace(/\s+/g, ' ')}`).join('; ');
+    const err = new Error(
+      `migration ${m.version} (${m.name}) is destructive and not marked as the contract step (contract: true): ${list}`,
+    );
+    err.code = 'SLIPWAY_DESTRUCTIVE_MIGRATION';
+    throw err;
+  }
+  return found;
+}
+
 // Applies pending migrations in one transaction under a transaction-scoped advisory lock:
-// a second process blocks on the lock, then finds nothing left to do.
-async function migrate(pool, log) {
+// a second process blocks on the lock, then finds nothing left to do. Each migration is parsed
+// (Postgres's grammar) and checked by guard() first; a refused or failing migration rolls the
+// whole run back, so the schema stays what the running version knows.
+async function migrate(pool, log, list = migrations) {
+  await parserReady;
   const client = await pool.connect();
+  const applied = [];
   let failed;
   try {
     await client.query('BEGIN');
@@ -32,13 +77,16 @@ async function migrate(pool, log) {
       name       text NOT NULL,
       applied_at timestamptz NOT NULL DEFAULT now())`);
     const { rows } = await client.query('SELECT version FROM schema_migrations');
-    const applied = new Set(rows.map((r) => r.version));
-    for (const m of migrations.filter((x) => !applied.has(x.version))) {
+    const done = new Set(rows.map((r) => r.version));
+    for (const m of list.filter((x) => !done.has(x.version))) {
+      const destructive = await guard(client, m);
       await client.query(m.sql);
       await client.query('INSERT INTO schema_migrations (version, name) VALUES ($1, $2)', [m.version, m.name]);
-      log.info({ version: m.version, name: m.name }, 'migration applied');
+      log.info({ version: m.version, name: m.name, contract: destructive.length > 0 }, 'migration applied');
+      applied.push(m.version);
     }
     await client.query('COMMIT');
+    return applied;
   } catch (err) {
     failed = err;
     await client.query('ROLLBACK').catch(() => {});

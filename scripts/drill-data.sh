@@ -74,7 +74,8 @@ cleanup() {
 	done
 	[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
 	for p in "${pids[@]}"; do kill "$p" 2>/dev/null; done
-	wait 2>/dev/null
+	# Only these: a bare wait would also wait for the tee of stderr, which waits for us.
+	wait "${pids[@]}" 2>/dev/null
 	if [ "$rc" -ne 0 ] || [ "$keep" = 1 ]; then
 		echo "drill-data: work directory kept: $work" >&3
 	else

@@ -78,8 +78,15 @@ flock --wait 60 9 || die "another backup is still running"
 
 case "${1:-}" in
 '' | full)
-	# Idempotent: "already exists and is valid" on every run but the first.
-	pgbr --log-level-console=warn stanza-create
+	# Idempotent: "already exists and is valid" on every run but the first. It takes the
+	# archive lock, which the archiver holds while it pushes (or retries, before the stanza
+	# exists): try again for a while.
+	tries=0
+	until pgbr --log-level-console=warn stanza-create; do
+		tries=$((tries + 1))
+		[ "$tries" -lt 20 ] || die "stanza-create failed $tries times"
+		sleep 3
+	done
 	if [ -z "${1:-}" ]; then
 		age="$(newest_full_age)"
 		if [ -n "$age" ] && [ "$age" -lt $((full_hours * 3600)) ]; then

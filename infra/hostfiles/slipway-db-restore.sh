@@ -44,6 +44,7 @@ docker)
 	: "${SLIPWAY_DATA_DIR:?missing in /etc/slipway/host.env}"
 	host_root="$SLIPWAY_DATA_DIR/postgres" # the db service's pgdata volume
 	ct_root=/var/lib/postgresql            # the same directory inside the container
+	owner=999                              # postgres in the image; no such user on the host
 	;;
 local)
 	host_root="${SLIPWAY_DB_ROOT:?SLIPWAY_DB_ROOT is required with SLIPWAY_DB_RUNTIME=local}"
@@ -52,6 +53,7 @@ local)
 	socket_dir="${SLIPWAY_DB_SOCKET_DIR:?}"
 	live_port="${PGPORT:-5432}"
 	conf="${SLIPWAY_PGBACKREST_CONF:?}"
+	owner=postgres
 	;;
 *)
 	echo "slipway-db-restore: SLIPWAY_DB_RUNTIME='$runtime': docker or local" >&2
@@ -286,7 +288,7 @@ print(sizes[-1] if sizes else 0)
 		die "the data volume has $((avail >> 20)) MB free, the restore needs about $((need >> 20)) MB: grow the volume first"
 	fi
 
-	install -d -m 0700 -o postgres -g postgres "$host_root/restore" "$dir"
+	install -d -m 0700 -o "$owner" -g "$owner" "$host_root/restore" "$dir"
 	log "restoring to $to into $dir (newest backup: $((need >> 20)) MB)"
 	pgbr --pg1-path="$ct_root/restore/$name" --log-level-console=info "${target[@]}" restore
 	echo "to=$to" >"$host_root/restore/$name.target"
@@ -332,15 +334,15 @@ swap)
 	live_stop
 	stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 	if [ -e "$host_root/$live_rel" ]; then
-		install -d -m 0700 -o postgres -g postgres "$host_root/replaced"
+		install -d -m 0700 -o "$owner" -g "$owner" "$host_root/replaced"
 		mv -T "$host_root/$live_rel" "$host_root/replaced/$stamp"
 		log "the live data directory is kept as $host_root/replaced/$stamp"
 	fi
-	install -d -m 0700 -o postgres -g postgres "$(dirname "$host_root/$live_rel")"
+	install -d -m 0700 -o "$owner" -g "$owner" "$(dirname "$host_root/$live_rel")"
 	mv -T "$dir" "$host_root/$live_rel"
 	# Replay to the target (or every archived segment), then end recovery and promote.
 	rm -f "$host_root/$live_rel/standby.signal"
-	runuser -u postgres -- touch "$host_root/$live_rel/recovery.signal"
+	install -m 0600 -o "$owner" -g "$owner" /dev/null "$host_root/$live_rel/recovery.signal"
 	{
 		echo "# slipway-db-restore --swap $name ($stamp): the restore_command of the live directory"
 		echo "restore_command = '$(live_restore_command)'"

@@ -69,7 +69,7 @@ pids=()
 cleanup() {
 	local rc=$?
 	set +e
-	for d in "$work/db/main" "$work/db/restore/drill"; do
+	for d in "$work/db/main" "$work/db/restore/drill" "$work/db/restore/pitr"; do
 		[ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$bindir/pg_ctl" stop -D "$d" -m immediate >/dev/null 2>&1
 	done
 	[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
@@ -357,17 +357,48 @@ log "verified: $L of $W acknowledged rows lost (all after the recovery point), $
 bash "$backup" full >>"$work/backup-3.log" 2>&1 || die "the full backup after the swap failed ($work/backup-3.log)"
 log "full backup on the restored database (new timeline): done"
 
+# --- a point-in-time restore next to the live database (restored, verified, discarded) ----
+# The target lies between the second backup and T, on the first timeline; the repository now
+# also holds the new timeline and a newer backup, which the restore must not pick.
+target_epoch="$(python3 -c "print('%.6f' % (float('$T') - $write_seconds / 2))")"
+target="$(date -u -d "@$target_epoch" '+%Y-%m-%d %H:%M:%S.%6N+00')"
+log "point-in-time restore: slipway-db-restore --to '$target' --name pitr"
+bash "$restore" --to "$target" --name pitr >"$work/pitr.out" 2>>"$work/restore.log" || die "point-in-time restore failed ($work/restore.log)"
+runuser -u postgres -- "$bindir/psql" -h "$work/run" -p "$SLIPWAY_RESTORE_PORT" -U postgres -d drill -XAtq \
+	-c "SELECT id || ' ' || extract(epoch FROM at) FROM acked WHERE id > 0 ORDER BY id" >"$work/pitr-rows.txt"
+pitr="$(python3 - "$work/acks.txt" "$work/pitr-rows.txt" "$target_epoch" <<'EOF'
+import sys
+acked = {int(i): float(t) for i, t in (l.split() for l in open(sys.argv[1]) if l.strip())}
+rows = {int(i): float(t) for i, t in (l.split() for l in open(sys.argv[2]) if l.strip())}
+target = float(sys.argv[3])
+missing = [i for i, t in acked.items() if t <= target and i not in rows]   # acknowledged before the target
+late = [i for i, t in rows.items() if t > target]                          # written after the target
+print("%d %d %d" % (len(rows), len(missing), len(late)))
+EOF
+)"
+read -r pitr_rows pitr_missing pitr_late <<<"$pitr"
+if [ "$pitr_missing" -ne 0 ] || [ "$pitr_late" -ne 0 ]; then
+	die "point-in-time restore: $pitr_missing rows acknowledged before the target missing, $pitr_late written after it present"
+fi
+[ "$(runuser -u postgres -- "$bindir/psql" -h "$work/run" -p "$PGPORT" -U postgres -d drill -XAtqc "SELECT count(*) FROM acked WHERE id > 0")" -gt "$pitr_rows" ] ||
+	die "the live database should hold more rows than the point-in-time copy"
+bash "$restore" --discard pitr >>"$work/restore.out" 2>>"$work/restore.log" || die "--discard failed"
+log "point-in-time restore verified: $pitr_rows rows, all acknowledged before the target, none written after; live database untouched; discarded"
+
 # --- the S3 calls the archiver made, and what the server answered ---------------------------
 log "S3 calls (nginx access log; method, object kind, status):"
 awk '{ k = $3
-	if (k ~ /\/archive\/[^/]+\/[0-9]+-[0-9]+\/[0-9A-F]+\/[0-9A-F]{24}-[0-9a-f]+\.zst$/) k = "archive/<stanza>/<id>/<wal segment>.zst"
+	if (k ~ /\/archive\/[^/]+\/[0-9]+-[0-9]+\/[0-9A-F]+\/[0-9A-F]+-[0-9a-f]+\.zst$/) k = "archive/<stanza>/<id>/<wal segment>.zst"
 	else if (k ~ /\/archive\/[^/]+\/[0-9]+-[0-9]+\/[0-9A-F]+\/.*\.backup$/) k = "archive/<stanza>/<id>/<segment>.backup"
 	else if (k ~ /\/archive\/[^/]+\/[0-9]+-[0-9]+\/[0-9A-F]+\.history$/ || k ~ /\.history$/) k = "archive/<stanza>/<id>/<timeline>.history"
 	else if (k ~ /\/backup\/[^/]+\/[0-9]+-[0-9]+F\/pg_data\//) k = "backup/<stanza>/<label>/pg_data/..."
 	else if (k ~ /\/backup\/[^/]+\/[0-9]+-[0-9]+F\//) { sub(/.*\//, "", k); k = "backup/<stanza>/<label>/" k }
 	else if (k ~ /\/backup\.history\//) k = "backup/<stanza>/backup.history/..."
 	else sub(/^\/drill\/drill-stack\//, "", k)
-	if ($4 ~ /list-type=2/) k = "(list) " k
+	if ($4 ~ /list-type=2/) k = "(ListObjectsV2 with prefix) bucket"
+	if ($4 ~ /partNumber/) k = "(upload part) " k
+	else if ($4 ~ /uploadId/) k = "(complete multipart) " k
+	else if ($4 ~ /uploads/) k = "(create multipart) " k
 	if ($4 ~ /delete/) k = "(multi-delete) " k
 	md5 = ($2 == "PUT" && $6 != "md5=-") ? " (Content-MD5 sent)" : ""
 	c[$2 " " k " -> " $5 md5]++ }

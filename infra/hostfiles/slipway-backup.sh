@@ -100,7 +100,7 @@ case "${1:-}" in
 	;;
 info) pgbr info ;;
 *)
-	sed -n '3,6p' "$0" | sed 's/^# \{0,1\}//'
+	sed -n '4,7p' "$0" | sed 's/^# \{0,1\}//'
 	exit 2
 	;;
 esac

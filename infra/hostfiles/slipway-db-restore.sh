@@ -27,6 +27,14 @@
 set -euo pipefail
 umask 077
 
+usage() {
+	sed -n '6,26p' "$0" | sed 's/^# \{0,1\}//'
+	exit 2
+}
+case "${1:-}" in
+'' | -h | --help) usage ;;
+esac
+
 host_env="${SLIPWAY_HOST_ENV:-/etc/slipway/host.env}"
 if [ -r "$host_env" ]; then
 	# shellcheck source=/dev/null
@@ -65,10 +73,6 @@ log() { echo "slipway-db-restore: $(date -u +%H:%M:%S) $*" >&2; }
 die() {
 	log "$*"
 	exit 1
-}
-usage() {
-	sed -n '5,29p' "$0" | sed 's/^# \{0,1\}//'
-	exit 2
 }
 
 compose() { (cd "$release" && docker compose "$@"); }

@@ -17,7 +17,8 @@
 #   4. takes a second full backup, then plays the bucket's lifecycle rule: deletes every
 #      object older than a cut-off between the two backups (the first backup and the WAL
 #      before the second one disappear);
-#   5. at time T, after DRILL_WRITE_SECONDS more seconds of writes, kills the postmaster with
+#   5. at time T, after DRILL_WRITE_SECONDS (+ DRILL_T_OFFSET, default random within
+#      archive_timeout) more seconds of writes, kills the postmaster with
 #      SIGKILL and deletes the data directory (and the spool);
 #   6. restores to latest with slipway-db-restore --to latest, then --swap, and verifies the
 #      rows against the client's file.
@@ -33,6 +34,7 @@ db_mb="${DRILL_DB_MB:-64}"
 archive_timeout="${DRILL_ARCHIVE_TIMEOUT:-10}"
 write_seconds="${DRILL_WRITE_SECONDS:-40}"
 write_rate="${DRILL_WRITE_RATE:-50}" # rows per second, at most
+t_offset="${DRILL_T_OFFSET:-$((RANDOM % ${DRILL_ARCHIVE_TIMEOUT:-10}))}" # seconds added before T
 keep="${DRILL_KEEP:-0}"
 bindir="${DRILL_PG_BINDIR:-$(find /usr/lib/postgresql -mindepth 2 -maxdepth 2 -name bin 2>/dev/null | sort -V | tail -n 1)}"
 gofakes3_version=v1.2.0
@@ -169,7 +171,7 @@ touch "$work/pgbackrest.conf"
 chown postgres: "$work/pgbackrest.conf" "$work"
 
 log "versions: $("$bindir/postgres" --version), $(pgbackrest version), $(nginx -v 2>&1), gofakes3 $gofakes3_version"
-log "archive_timeout=${archive_timeout}s, database ${db_mb} MB, writes ${write_seconds}s after the second backup at <= ${write_rate}/s"
+log "archive_timeout=${archive_timeout}s, database ${db_mb} MB, writes ${write_seconds}+${t_offset}s after the second backup at <= ${write_rate}/s"
 runuser -u postgres -- "$bindir/initdb" -D "$PGDATA" -U postgres --auth=trust --data-checksums >/dev/null
 start_live() {
 	runuser -u postgres -- env SLIPWAY_DB_EXEC=direct slipway-db-entrypoint "$bindir/postgres" \
@@ -305,8 +307,10 @@ log "lifecycle expiry: $(lifecycle "$cutoff")"
 info_left="$(curl -s "http://127.0.0.1:$s3_port/drill?list-type=2&prefix=drill-stack/archive/slipway/archive.info" | grep -c '<Key>' || true)"
 [ "$info_left" -ge 1 ] || die "archive.info expired: the archiver could not push any more"
 
-log "writing for ${write_seconds} s more"
-sleep "$write_seconds"
+# Where T falls in the archive_timeout cycle decides the RPO: a fixed delay that is a
+# multiple of archive_timeout would always kill just after a segment switch (the best case).
+log "writing for ${write_seconds} s + ${t_offset} s more (T's place in the archive_timeout cycle)"
+sleep "$((write_seconds + t_offset))"
 kill -0 "$writer" 2>/dev/null || die "the writer stopped early"
 
 # --- disaster at T ------------------------------------------------------------------------

@@ -71,7 +71,7 @@ pids=()
 cleanup() {
 	local rc=$?
 	set +e
-	for d in "$work/db/main" "$work/db/restore/drill" "$work/db/restore/pitr"; do
+	for d in "$work/db/main" "$work/db/restore/disaster" "$work/db/restore/pitr"; do
 		[ -f "$d/postmaster.pid" ] && runuser -u postgres -- "$bindir/pg_ctl" stop -D "$d" -m immediate >/dev/null 2>&1
 	done
 	[ -f "$work/nginx.pid" ] && kill "$(cat "$work/nginx.pid")" 2>/dev/null
@@ -324,11 +324,11 @@ W="$(wc -l <"$work/acks.txt")"
 log "the writer stopped: $W rows acknowledged"
 
 restore="$repo/infra/hostfiles/slipway-db-restore.sh"
-log "restore: slipway-db-restore --to latest --name drill"
-bash "$restore" --to latest --name drill >"$work/restore.out" 2>>"$work/restore.log" || die "restore failed ($work/restore.log)"
+log "restore: slipway-db-restore --to latest --name disaster"
+bash "$restore" --to latest --name disaster >"$work/restore.out" 2>>"$work/restore.log" || die "restore failed ($work/restore.log)"
 sed 's/^/    /' "$work/restore.out" >&2
-log "swap: slipway-db-restore --swap drill"
-bash "$restore" --swap drill >>"$work/restore.out" 2>>"$work/restore.log" || die "swap failed ($work/restore.log)"
+log "swap: slipway-db-restore --swap disaster"
+bash "$restore" --swap disaster >>"$work/restore.out" 2>>"$work/restore.log" || die "swap failed ($work/restore.log)"
 
 # Verify: every acknowledged id the database holds, against the client's file.
 psql_ -d drill -c "SELECT id FROM acked WHERE id > 0 ORDER BY id" >"$work/restored-ids.txt"

@@ -409,24 +409,28 @@ func archiverAlarms(ctx *pulumi.Context, name string, args BackupsArgs, b *Backu
 	return nil
 }
 
-// DBEnvironment is what the release must put into the db container's
-// environment for the archiver: pgBackRest reads PGBACKREST_* variables
-// as its options, and Postgres takes archive_timeout from
-// SLIPWAY_ARCHIVE_TIMEOUT. The bucket name is known only after the bucket
-// exists, so the values are outputs.
+// DBEnvironment is what the release puts into the db container's
+// environment (db.env) for the archiver: exactly the SLIPWAY_BACKUP_*
+// settings the db image's renderer (app/db/slipway-pgbackrest-render.sh)
+// turns into pgbackrest.conf, and SLIPWAY_ARCHIVE_TIMEOUT, which its
+// entrypoint (app/db/slipway-db-entrypoint.sh) passes to Postgres as
+// archive_timeout. The rest (repo1-type=s3, expire-auto=n: the bucket
+// expires backups, the archiver never does) is fixed in the image's
+// template. Path and stanza are given although the image has defaults:
+// the lifecycle rules above expire by ArchiveRepoPath and ArchiveStanza,
+// so the host must write exactly there. The bucket name is known only
+// after the bucket exists, so the values are outputs.
+// TestDBEnvironmentIsWhatTheImageReads runs the image's scripts with it.
 func (b *Backups) DBEnvironment() map[string]pulumi.StringInput {
 	return map[string]pulumi.StringInput{
-		"PGBACKREST_REPO1_TYPE":        pulumi.String("s3"),
-		"PGBACKREST_REPO1_S3_BUCKET":   b.BucketName,
-		"PGBACKREST_REPO1_S3_REGION":   pulumi.String(b.Region),
-		"PGBACKREST_REPO1_S3_ENDPOINT": pulumi.String("s3." + b.Region + ".amazonaws.com"),
-		"PGBACKREST_REPO1_S3_KEY_TYPE": pulumi.String("auto"),
-		"PGBACKREST_REPO1_PATH":        pulumi.String(ArchiveRepoPath),
-		"PGBACKREST_STANZA":            pulumi.String(ArchiveStanza),
-		// The bucket expires backups; the archiver must never try.
-		"PGBACKREST_EXPIRE_AUTO":  pulumi.String("n"),
+		"SLIPWAY_BACKUP_BUCKET":   b.BucketName,
+		"SLIPWAY_BACKUP_REGION":   pulumi.String(b.Region),
+		"SLIPWAY_BACKUP_ENDPOINT": pulumi.String("s3." + b.Region + ".amazonaws.com"),
+		// auto: the instance role's credentials from IMDS (the release
+		// labels the db slipway.imds=allow when backups are on).
+		"SLIPWAY_BACKUP_KEY_TYPE": pulumi.String("auto"),
+		"SLIPWAY_BACKUP_PATH":     pulumi.String(ArchiveRepoPath),
+		"SLIPWAY_BACKUP_STANZA":   pulumi.String(ArchiveStanza),
 		"SLIPWAY_ARCHIVE_TIMEOUT": pulumi.String(fmt.Sprint(b.ArchiveTimeoutSeconds)),
-		// Full backups at least this often keep the lifecycle's rule.
-		"SLIPWAY_FULL_BACKUP_INTERVAL_DAYS": pulumi.String(fmt.Sprint(stacks.FullBackupIntervalDays)),
 	}
 }

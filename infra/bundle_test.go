@@ -545,7 +545,7 @@ func bundleVariations(t *testing.T) map[string]map[string]string {
 			},
 		},
 		"backups-on": {in: func(in *releaseInputs) {
-			in.dbEnv = map[string]string{"PGBACKREST_REPO1_TYPE": "s3", "PGBACKREST_REPO1_S3_BUCKET": "slipway-dev-backup-0123abcd"}
+			in.dbEnv = map[string]string{"SLIPWAY_BACKUP_BUCKET": "slipway-dev-backup-0123abcd", "SLIPWAY_BACKUP_STANZA": "main"}
 		}},
 	}
 	out := map[string]map[string]string{}

@@ -151,7 +151,7 @@ ln -sf "$repo/app/db/slipway-pgbackrest-render.sh" "$work/bin/slipway-pgbackrest
 ln -sf "$repo/app/db/slipway-db-entrypoint.sh" "$work/bin/slipway-db-entrypoint"
 chown postgres: "$work/db" "$work/run" "$work/lock"
 export PATH="$work/bin:$PATH"
-# What the release sets (app.env) ...
+# What the release sets (db.env) ...
 export SLIPWAY_BACKUP_BUCKET=drill SLIPWAY_BACKUP_PATH=/drill-stack SLIPWAY_BACKUP_REGION=us-east-1
 export SLIPWAY_BACKUP_STANZA=slipway SLIPWAY_ARCHIVE_TIMEOUT="$archive_timeout"
 # ... and what differs here: the endpoint, its CA, a static key (no instance role), paths.

@@ -18,7 +18,7 @@ fail() {
 	exit 2
 }
 
-# Required, from the release (app.env): where this stack's repository lives.
+# Required, from the release (db.env, infra Backups.DBEnvironment): where this stack's repository lives.
 : "${SLIPWAY_BACKUP_BUCKET:?is not set: the backup bucket of this stack (archiving is off without it)}"
 SLIPWAY_BACKUP_REGION="${SLIPWAY_BACKUP_REGION:-${AWS_REGION:-}}"
 [ -n "$SLIPWAY_BACKUP_REGION" ] || fail "SLIPWAY_BACKUP_REGION (or AWS_REGION) is not set"

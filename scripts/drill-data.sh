@@ -151,9 +151,9 @@ ln -sf "$repo/app/db/slipway-pgbackrest-render.sh" "$work/bin/slipway-pgbackrest
 ln -sf "$repo/app/db/slipway-db-entrypoint.sh" "$work/bin/slipway-db-entrypoint"
 chown postgres: "$work/db" "$work/run" "$work/lock"
 export PATH="$work/bin:$PATH"
-# What the release sets (db.env) ...
-export SLIPWAY_BACKUP_BUCKET=drill SLIPWAY_BACKUP_PATH=/drill-stack SLIPWAY_BACKUP_REGION=us-east-1
-export SLIPWAY_BACKUP_STANZA=slipway SLIPWAY_ARCHIVE_TIMEOUT="$archive_timeout"
+# What the release sets (db.env; path and stanza are the release's, infra.ArchiveRepoPath and infra.ArchiveStanza) ...
+export SLIPWAY_BACKUP_BUCKET=drill SLIPWAY_BACKUP_PATH=/pgbackrest SLIPWAY_BACKUP_REGION=us-east-1
+export SLIPWAY_BACKUP_STANZA=main SLIPWAY_ARCHIVE_TIMEOUT="$archive_timeout"
 # ... and what differs here: the endpoint, its CA, a static key (no instance role), paths.
 export SLIPWAY_BACKUP_ENDPOINT=localhost SLIPWAY_BACKUP_PORT="$tls_port" SLIPWAY_BACKUP_URI_STYLE=path
 export SLIPWAY_BACKUP_CA_FILE="$work/ca.crt" SLIPWAY_BACKUP_KEY_TYPE=shared
@@ -283,7 +283,7 @@ ns = {"s": "http://s3.amazonaws.com/doc/2006-03-01/"}
 base = "http://127.0.0.1:%s/drill" % port
 keys, token = [], None
 while True:
-    q = {"list-type": "2", "prefix": "drill-stack/"}
+    q = {"list-type": "2", "prefix": "pgbackrest/"}
     if token:
         q["continuation-token"] = token
     root = ET.fromstring(urllib.request.urlopen(base + "?" + urllib.parse.urlencode(q)).read())
@@ -304,7 +304,7 @@ print("%d of %d objects older than the cut-off deleted: %s" % (len(old), len(key
 EOF
 }
 log "lifecycle expiry: $(lifecycle "$cutoff")"
-info_left="$(curl -s "http://127.0.0.1:$s3_port/drill?list-type=2&prefix=drill-stack/archive/slipway/archive.info" | grep -c '<Key>' || true)"
+info_left="$(curl -s "http://127.0.0.1:$s3_port/drill?list-type=2&prefix=pgbackrest/archive/main/archive.info" | grep -c '<Key>' || true)"
 [ "$info_left" -ge 1 ] || die "archive.info expired: the archiver could not push any more"
 
 # Where T falls in the archive_timeout cycle decides the RPO: a fixed delay that is a
@@ -398,7 +398,7 @@ awk '{ k = $3
 	else if (k ~ /\/backup\/[^/]+\/[0-9]+-[0-9]+F\/pg_data\//) k = "backup/<stanza>/<label>/pg_data/..."
 	else if (k ~ /\/backup\/[^/]+\/[0-9]+-[0-9]+F\//) { sub(/.*\//, "", k); k = "backup/<stanza>/<label>/" k }
 	else if (k ~ /\/backup\.history\//) k = "backup/<stanza>/backup.history/..."
-	else sub(/^\/drill\/drill-stack\//, "", k)
+	else sub(/^\/drill\/pgbackrest\//, "", k)
 	if ($4 ~ /list-type=2/) k = "(ListObjectsV2 with prefix) bucket"
 	if ($4 ~ /partNumber/) k = "(upload part) " k
 	else if ($4 ~ /uploadId/) k = "(complete multipart) " k

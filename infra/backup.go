@@ -43,6 +43,22 @@ const (
 	ArchiveStanza = "main"
 )
 
+// ArchiveLatestKey is the one key the host may delete: pgBackRest's
+// "latest" entry under the stanza's backups. On a repository without
+// symlinks (S3) every backup removes it (and writes no link back), so
+// without s3:DeleteObject on it each backup fails at its very end.
+const ArchiveLatestKey = "pgbackrest/backup/" + ArchiveStanza + "/latest"
+
+// HostArchiveDeleteActions is the host's only delete on the archive, on
+// ArchiveLatestKey alone. On this versioned Object Lock bucket a
+// DeleteObject without a version id removes nothing and is never blocked
+// by the lock: S3 only adds a delete marker as the key's current
+// version, and every locked version stays until its retention ends (then
+// the lifecycle removes it and the marker). Deleting a version
+// (s3:DeleteObjectVersion, a delete with a version id) is what the lock
+// refuses, and the host has no right to it.
+var HostArchiveDeleteActions = []string{"s3:DeleteObject"}
+
 const (
 	// backupServiceRolePolicy is AWS's managed policy for AWS Backup's
 	// backup jobs (EBS snapshots among them).
@@ -96,6 +112,9 @@ type Backups struct {
 	// Grant lets the host write new archive objects and read them back;
 	// it holds no delete, lifecycle, lock or bypass right.
 	Grant Grant
+	// LatestGrant is the host's one delete: s3:DeleteObject on
+	// ArchiveLatestKey alone (a delete marker, see HostArchiveDeleteActions).
+	LatestGrant Grant
 }
 
 // HostArchiveActions are the whole of the host's rights on the archive:
@@ -132,6 +151,13 @@ func NewBackups(ctx *pulumi.Context, name string, args BackupsArgs, opts ...pulu
 		Sid:       "WriteAndReadOwnArchive",
 		Actions:   HostArchiveActions,
 		Resources: pulumi.StringArray{b.BucketARN, pulumi.Sprintf("%s/*", b.BucketARN)},
+	}
+	// A statement of its own, on exactly one key (no wildcard), so no
+	// widening of the grant above can carry a delete along.
+	b.LatestGrant = Grant{
+		Sid:       "MarkOwnArchiveLatest",
+		Actions:   HostArchiveDeleteActions,
+		Resources: pulumi.StringArray{pulumi.Sprintf("%s/%s", b.BucketARN, ArchiveLatestKey)},
 	}
 	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{
 		"bucketName": b.BucketName,

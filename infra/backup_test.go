@@ -290,9 +290,17 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 			t.Fatalf("%s: no host role policy", c.stack)
 		}
 		doc := parsePolicy(t, host.Str("policy"))
-		var grant []string
-		var resources []string
+		var grant, resources, latest []string
 		for _, st := range doc.Statement {
+			if st.Sid == "MarkOwnArchiveLatest" {
+				// The one delete, checked below: s3:DeleteObject alone, on
+				// exactly the latest key.
+				latest = strs(st.Resource)
+				if !slices.Equal(strs(st.Action), []string{"s3:DeleteObject"}) {
+					t.Errorf("%s: host statement %s allows %v, want s3:DeleteObject only", c.stack, st.Sid, strs(st.Action))
+				}
+				continue
+			}
 			for _, a := range strs(st.Action) {
 				for _, f := range forbiddenForTheHost {
 					if globMatch(strings.ToLower(a), strings.ToLower(f)) {
@@ -305,7 +313,7 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 			}
 		}
 		if c.retention == 0 {
-			if grant != nil {
+			if grant != nil || latest != nil {
 				t.Errorf("%s: archive grant without backups", c.stack)
 			}
 			continue
@@ -324,6 +332,9 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 		arn := archiveBucket(t, c.res).Out("arn").(string)
 		if !slices.Equal(resources, []string{arn, arn + "/*"}) {
 			t.Errorf("%s: archive grant on %v, want the archive bucket %s", c.stack, resources, arn)
+		}
+		if want := []string{arn + "/pgbackrest/backup/main/latest"}; !slices.Equal(latest, want) {
+			t.Errorf("%s: the host's delete is on %v, want exactly %v", c.stack, latest, want)
 		}
 	}
 }
@@ -617,5 +628,15 @@ func classBoundaryARN(t *testing.T, stack string) string {
 func TestHostArchiveActionsMatchTheFoundation(t *testing.T) {
 	if !slices.Equal(infra.HostArchiveActions, foundation.HostArchiveActions) {
 		t.Errorf("infra.HostArchiveActions %v != foundation.HostArchiveActions %v", infra.HostArchiveActions, foundation.HostArchiveActions)
+	}
+	if !slices.Equal(infra.HostArchiveDeleteActions, foundation.HostArchiveDeleteActions) {
+		t.Errorf("infra.HostArchiveDeleteActions %v != foundation.HostArchiveDeleteActions %v", infra.HostArchiveDeleteActions, foundation.HostArchiveDeleteActions)
+	}
+	if infra.ArchiveLatestKey != foundation.ArchiveLatestKey {
+		t.Errorf("infra.ArchiveLatestKey %q != foundation.ArchiveLatestKey %q", infra.ArchiveLatestKey, foundation.ArchiveLatestKey)
+	}
+	// SLW-BAK-002 allows exactly this key; the rule's own tests probe it.
+	if policy.ArchiveLatestKey != infra.ArchiveLatestKey {
+		t.Errorf("policy.ArchiveLatestKey %q != infra.ArchiveLatestKey %q", policy.ArchiveLatestKey, infra.ArchiveLatestKey)
 	}
 }

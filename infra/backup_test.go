@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"slipway/infra"
 	"slipway/infra/foundation"
@@ -638,5 +639,42 @@ func TestHostArchiveActionsMatchTheFoundation(t *testing.T) {
 	// SLW-BAK-002 allows exactly this key; the rule's own tests probe it.
 	if policy.ArchiveLatestKey != infra.ArchiveLatestKey {
 		t.Errorf("policy.ArchiveLatestKey %q != infra.ArchiveLatestKey %q", policy.ArchiveLatestKey, infra.ArchiveLatestKey)
+	}
+}
+
+// The backup timer exists from the first boot on every stack (the script
+// does nothing without backups), and the operator's fixed paths link to the
+// current release's scripts.
+func TestHostInstallsTheBackupTimerAndLinks(t *testing.T) {
+	for _, stack := range []string{"prod", "dev", "pr-7"} {
+		res := deploy(t, stack)
+		var doc struct {
+			WriteFiles []struct{ Path, Permissions, Content string } `yaml:"write_files"`
+			Runcmd     [][]string
+		}
+		if err := yaml.Unmarshal([]byte(one(t, res, "aws:ec2/instance:Instance").UserData()), &doc); err != nil {
+			t.Fatalf("%s: user data: %v", stack, err)
+		}
+		files := map[string]string{}
+		for _, f := range doc.WriteFiles {
+			files[f.Path] = f.Content
+		}
+		unit := files["/etc/systemd/system/slipway-backup.service"]
+		if !strings.Contains(unit, "\nExecStart=/var/lib/slipway/releases/current/bin/slipway-backup\n") ||
+			!strings.Contains(unit, "\nConditionPathExists=/var/lib/slipway/releases/current/bin/slipway-backup\n") {
+			t.Errorf("%s: slipway-backup.service does not run the current release's copy:\n%s", stack, unit)
+		}
+		if !strings.Contains(files["/etc/systemd/system/slipway-backup.timer"], "OnUnitActiveSec=") {
+			t.Errorf("%s: no slipway-backup.timer", stack)
+		}
+		for _, want := range [][]string{
+			{"systemctl", "enable", "--now", "slipway-backup.timer"},
+			{"ln", "-sfn", "/var/lib/slipway/releases/current/bin/slipway-backup", "/usr/local/sbin/slipway-backup"},
+			{"ln", "-sfn", "/var/lib/slipway/releases/current/bin/slipway-db-restore", "/usr/local/sbin/slipway-db-restore"},
+		} {
+			if !slices.ContainsFunc(doc.Runcmd, func(c []string) bool { return slices.Equal(c, want) }) {
+				t.Errorf("%s: user data lacks %v", stack, want)
+			}
+		}
 	}
 }

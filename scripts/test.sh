@@ -64,7 +64,7 @@ bash scripts/test-edge.sh
 
 section "Lint: GitHub workflows (actionlint + shellcheck) and shell scripts"
 actionlint
-shellcheck scripts/*.sh tools/pulumi.sh tools/kumo.sh .ci/run infra/hostfiles/*.sh
+shellcheck scripts/*.sh tools/pulumi.sh tools/kumo.sh .ci/run infra/hostfiles/*.sh app/db/*.sh
 
 section "Data: the restore drill, short (real Postgres, pgBackRest, S3 stand-in behind TLS)"
 # SLIPWAY_SKIP_DRILL=1 skips it. Asserts the result line: every row acknowledged before the

@@ -43,6 +43,22 @@ const (
 	ArchiveStanza = "main"
 )
 
+// ArchiveLatestKey is the one key the host may delete: pgBackRest's
+// "latest" entry under the stanza's backups. On a repository without
+// symlinks (S3) every backup removes it (and writes no link back), so
+// without s3:DeleteObject on it each backup fails at its very end.
+const ArchiveLatestKey = "pgbackrest/backup/" + ArchiveStanza + "/latest"
+
+// HostArchiveDeleteActions is the host's only delete on the archive, on
+// ArchiveLatestKey alone. On this versioned Object Lock bucket a
+// DeleteObject without a version id removes nothing and is never blocked
+// by the lock: S3 only adds a delete marker as the key's current
+// version, and every locked version stays until its retention ends (then
+// the lifecycle removes it and the marker). Deleting a version
+// (s3:DeleteObjectVersion, a delete with a version id) is what the lock
+// refuses, and the host has no right to it.
+var HostArchiveDeleteActions = []string{"s3:DeleteObject"}
+
 const (
 	// backupServiceRolePolicy is AWS's managed policy for AWS Backup's
 	// backup jobs (EBS snapshots among them).
@@ -96,6 +112,9 @@ type Backups struct {
 	// Grant lets the host write new archive objects and read them back;
 	// it holds no delete, lifecycle, lock or bypass right.
 	Grant Grant
+	// LatestGrant is the host's one delete: s3:DeleteObject on
+	// ArchiveLatestKey alone (a delete marker, see HostArchiveDeleteActions).
+	LatestGrant Grant
 }
 
 // HostArchiveActions are the whole of the host's rights on the archive:
@@ -132,6 +151,13 @@ func NewBackups(ctx *pulumi.Context, name string, args BackupsArgs, opts ...pulu
 		Sid:       "WriteAndReadOwnArchive",
 		Actions:   HostArchiveActions,
 		Resources: pulumi.StringArray{b.BucketARN, pulumi.Sprintf("%s/*", b.BucketARN)},
+	}
+	// A statement of its own, on exactly one key (no wildcard), so no
+	// widening of the grant above can carry a delete along.
+	b.LatestGrant = Grant{
+		Sid:       "MarkOwnArchiveLatest",
+		Actions:   HostArchiveDeleteActions,
+		Resources: pulumi.StringArray{pulumi.Sprintf("%s/%s", b.BucketARN, ArchiveLatestKey)},
 	}
 	return b, ctx.RegisterResourceOutputs(b, pulumi.Map{
 		"bucketName": b.BucketName,
@@ -409,24 +435,28 @@ func archiverAlarms(ctx *pulumi.Context, name string, args BackupsArgs, b *Backu
 	return nil
 }
 
-// DBEnvironment is what the release must put into the db container's
-// environment for the archiver: pgBackRest reads PGBACKREST_* variables
-// as its options, and Postgres takes archive_timeout from
-// SLIPWAY_ARCHIVE_TIMEOUT. The bucket name is known only after the bucket
-// exists, so the values are outputs.
+// DBEnvironment is what the release puts into the db container's
+// environment (db.env) for the archiver: exactly the SLIPWAY_BACKUP_*
+// settings the db image's renderer (app/db/slipway-pgbackrest-render.sh)
+// turns into pgbackrest.conf, and SLIPWAY_ARCHIVE_TIMEOUT, which its
+// entrypoint (app/db/slipway-db-entrypoint.sh) passes to Postgres as
+// archive_timeout. The rest (repo1-type=s3, expire-auto=n: the bucket
+// expires backups, the archiver never does) is fixed in the image's
+// template. Path and stanza are given although the image has defaults:
+// the lifecycle rules above expire by ArchiveRepoPath and ArchiveStanza,
+// so the host must write exactly there. The bucket name is known only
+// after the bucket exists, so the values are outputs.
+// TestDBEnvironmentIsWhatTheImageReads runs the image's scripts with it.
 func (b *Backups) DBEnvironment() map[string]pulumi.StringInput {
 	return map[string]pulumi.StringInput{
-		"PGBACKREST_REPO1_TYPE":        pulumi.String("s3"),
-		"PGBACKREST_REPO1_S3_BUCKET":   b.BucketName,
-		"PGBACKREST_REPO1_S3_REGION":   pulumi.String(b.Region),
-		"PGBACKREST_REPO1_S3_ENDPOINT": pulumi.String("s3." + b.Region + ".amazonaws.com"),
-		"PGBACKREST_REPO1_S3_KEY_TYPE": pulumi.String("auto"),
-		"PGBACKREST_REPO1_PATH":        pulumi.String(ArchiveRepoPath),
-		"PGBACKREST_STANZA":            pulumi.String(ArchiveStanza),
-		// The bucket expires backups; the archiver must never try.
-		"PGBACKREST_EXPIRE_AUTO":  pulumi.String("n"),
+		"SLIPWAY_BACKUP_BUCKET":   b.BucketName,
+		"SLIPWAY_BACKUP_REGION":   pulumi.String(b.Region),
+		"SLIPWAY_BACKUP_ENDPOINT": pulumi.String("s3." + b.Region + ".amazonaws.com"),
+		// auto: the instance role's credentials from IMDS (the release
+		// labels the db slipway.imds=allow when backups are on).
+		"SLIPWAY_BACKUP_KEY_TYPE": pulumi.String("auto"),
+		"SLIPWAY_BACKUP_PATH":     pulumi.String(ArchiveRepoPath),
+		"SLIPWAY_BACKUP_STANZA":   pulumi.String(ArchiveStanza),
 		"SLIPWAY_ARCHIVE_TIMEOUT": pulumi.String(fmt.Sprint(b.ArchiveTimeoutSeconds)),
-		// Full backups at least this often keep the lifecycle's rule.
-		"SLIPWAY_FULL_BACKUP_INTERVAL_DAYS": pulumi.String(fmt.Sprint(stacks.FullBackupIntervalDays)),
 	}
 }

@@ -2,11 +2,15 @@ package infra_test
 
 import (
 	"maps"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
+	"gopkg.in/yaml.v3"
 
 	"slipway/infra"
 	"slipway/infra/foundation"
@@ -287,9 +291,17 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 			t.Fatalf("%s: no host role policy", c.stack)
 		}
 		doc := parsePolicy(t, host.Str("policy"))
-		var grant []string
-		var resources []string
+		var grant, resources, latest []string
 		for _, st := range doc.Statement {
+			if st.Sid == "MarkOwnArchiveLatest" {
+				// The one delete, checked below: s3:DeleteObject alone, on
+				// exactly the latest key.
+				latest = strs(st.Resource)
+				if !slices.Equal(strs(st.Action), []string{"s3:DeleteObject"}) {
+					t.Errorf("%s: host statement %s allows %v, want s3:DeleteObject only", c.stack, st.Sid, strs(st.Action))
+				}
+				continue
+			}
 			for _, a := range strs(st.Action) {
 				for _, f := range forbiddenForTheHost {
 					if globMatch(strings.ToLower(a), strings.ToLower(f)) {
@@ -302,7 +314,7 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 			}
 		}
 		if c.retention == 0 {
-			if grant != nil {
+			if grant != nil || latest != nil {
 				t.Errorf("%s: archive grant without backups", c.stack)
 			}
 			continue
@@ -321,6 +333,9 @@ func TestBackupHostWritesAndReadsTheArchiveButNeverDeletes(t *testing.T) {
 		arn := archiveBucket(t, c.res).Out("arn").(string)
 		if !slices.Equal(resources, []string{arn, arn + "/*"}) {
 			t.Errorf("%s: archive grant on %v, want the archive bucket %s", c.stack, resources, arn)
+		}
+		if want := []string{arn + "/pgbackrest/backup/main/latest"}; !slices.Equal(latest, want) {
+			t.Errorf("%s: the host's delete is on %v, want exactly %v", c.stack, latest, want)
 		}
 	}
 }
@@ -463,13 +478,104 @@ func TestBackupOutputsAndTheReleasesEnvironment(t *testing.T) {
 			}
 		}
 		want := map[string]any{
-			"PGBACKREST_REPO1_TYPE": "s3", "PGBACKREST_REPO1_S3_BUCKET": bucket, "PGBACKREST_REPO1_S3_REGION": "us-east-1",
-			"PGBACKREST_REPO1_S3_ENDPOINT": "s3.us-east-1.amazonaws.com", "PGBACKREST_REPO1_S3_KEY_TYPE": "auto",
-			"PGBACKREST_REPO1_PATH": "/pgbackrest", "PGBACKREST_STANZA": "main", "PGBACKREST_EXPIRE_AUTO": "n",
-			"SLIPWAY_ARCHIVE_TIMEOUT": tc.timeout, "SLIPWAY_FULL_BACKUP_INTERVAL_DAYS": "7",
+			"SLIPWAY_BACKUP_BUCKET": bucket, "SLIPWAY_BACKUP_REGION": "us-east-1",
+			"SLIPWAY_BACKUP_ENDPOINT": "s3.us-east-1.amazonaws.com", "SLIPWAY_BACKUP_KEY_TYPE": "auto",
+			"SLIPWAY_BACKUP_PATH": "/pgbackrest", "SLIPWAY_BACKUP_STANZA": "main",
+			"SLIPWAY_ARCHIVE_TIMEOUT": tc.timeout,
 		}
 		if !maps.Equal(env, want) {
 			t.Errorf("%s: db environment %v, want %v", tc.stack, env, want)
+		}
+		checkImageReads(t, tc.stack, env)
+	}
+}
+
+// checkImageReads runs the db image's own entrypoint and renderer
+// (app/db) with the release's db environment, as the container does, and
+// checks that every name the release sets lands where it must: in
+// pgbackrest.conf and in Postgres's archive settings. A name the image
+// does not read (the release and the image disagreeing) fails here.
+func checkImageReads(t *testing.T, stack string, env map[string]any) {
+	t.Helper()
+	for _, tool := range []string{"bash", "install"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			t.Fatalf("%s is needed to run the db image's scripts: %v", tool, err)
+		}
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	render, err := filepath.Abs("../app/db/slipway-pgbackrest-render.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(render, filepath.Join(bin, "slipway-pgbackrest-render")); err != nil {
+		t.Fatal(err)
+	}
+	// Stands in for the server: prints the command line it was given.
+	if err := os.WriteFile(filepath.Join(bin, "postgres"), []byte("#!/bin/sh\nprintf '%s\\n' \"$@\"\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := filepath.Join(dir, "pgbackrest.conf")
+	cmd := exec.Command("bash", "../app/db/slipway-db-entrypoint.sh", "postgres")
+	cmd.Env = []string{
+		"PATH=" + bin + ":" + os.Getenv("PATH"),
+		"PGDATA=" + filepath.Join(dir, "18/docker"),
+		"SLIPWAY_DB_ROOT=" + dir,
+		"SLIPWAY_DB_EXEC=direct",
+		"SLIPWAY_PGBACKREST_CONF=" + conf,
+		"SLIPWAY_PGBACKREST_TEMPLATE=../app/db/pgbackrest.conf.template",
+	}
+	for k, v := range env {
+		cmd.Env = append(cmd.Env, k+"="+v.(string))
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s: the db entrypoint refused the release's environment: %v\n%s", stack, err, out)
+	}
+	rendered, err := os.ReadFile(conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(string(rendered), "\n")
+	for _, l := range []string{
+		"repo1-type=s3",
+		"repo1-s3-bucket=" + env["SLIPWAY_BACKUP_BUCKET"].(string),
+		"repo1-s3-region=" + env["SLIPWAY_BACKUP_REGION"].(string),
+		"repo1-s3-endpoint=" + env["SLIPWAY_BACKUP_ENDPOINT"].(string),
+		"repo1-s3-key-type=" + env["SLIPWAY_BACKUP_KEY_TYPE"].(string),
+		"repo1-path=" + infra.ArchiveRepoPath,
+		"expire-auto=n",
+		"[" + infra.ArchiveStanza + "]",
+	} {
+		if !slices.Contains(lines, l) {
+			t.Errorf("%s: rendered pgbackrest.conf lacks %q:\n%s", stack, l, rendered)
+		}
+	}
+	args := strings.Split(strings.TrimSpace(string(out)), "\n")
+	for _, a := range []string{
+		"archive_mode=on",
+		"archive_command=pgbackrest --config=" + conf + " --stanza=" + infra.ArchiveStanza + " archive-push %p",
+		"archive_timeout=" + env["SLIPWAY_ARCHIVE_TIMEOUT"].(string),
+	} {
+		if !slices.Contains(args, a) {
+			t.Errorf("%s: postgres started with %q, want %q among them", stack, args, a)
+		}
+	}
+	// Every name the release sets is one the image reads.
+	var image []byte
+	for _, f := range []string{"../app/db/slipway-db-entrypoint.sh", "../app/db/slipway-pgbackrest-render.sh", "../app/db/pgbackrest.conf.template"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		image = append(image, b...)
+	}
+	for k := range env {
+		if !strings.Contains(string(image), "${"+k) {
+			t.Errorf("%s: the release sets %s, which the db image never reads", stack, k)
 		}
 	}
 }
@@ -523,5 +629,52 @@ func classBoundaryARN(t *testing.T, stack string) string {
 func TestHostArchiveActionsMatchTheFoundation(t *testing.T) {
 	if !slices.Equal(infra.HostArchiveActions, foundation.HostArchiveActions) {
 		t.Errorf("infra.HostArchiveActions %v != foundation.HostArchiveActions %v", infra.HostArchiveActions, foundation.HostArchiveActions)
+	}
+	if !slices.Equal(infra.HostArchiveDeleteActions, foundation.HostArchiveDeleteActions) {
+		t.Errorf("infra.HostArchiveDeleteActions %v != foundation.HostArchiveDeleteActions %v", infra.HostArchiveDeleteActions, foundation.HostArchiveDeleteActions)
+	}
+	if infra.ArchiveLatestKey != foundation.ArchiveLatestKey {
+		t.Errorf("infra.ArchiveLatestKey %q != foundation.ArchiveLatestKey %q", infra.ArchiveLatestKey, foundation.ArchiveLatestKey)
+	}
+	// SLW-BAK-002 allows exactly this key; the rule's own tests probe it.
+	if policy.ArchiveLatestKey != infra.ArchiveLatestKey {
+		t.Errorf("policy.ArchiveLatestKey %q != infra.ArchiveLatestKey %q", policy.ArchiveLatestKey, infra.ArchiveLatestKey)
+	}
+}
+
+// The backup timer exists from the first boot on every stack (the script
+// does nothing without backups), and the operator's fixed paths link to the
+// current release's scripts.
+func TestHostInstallsTheBackupTimerAndLinks(t *testing.T) {
+	for _, stack := range []string{"prod", "dev", "pr-7"} {
+		res := deploy(t, stack)
+		var doc struct {
+			WriteFiles []struct{ Path, Permissions, Content string } `yaml:"write_files"`
+			Runcmd     [][]string
+		}
+		if err := yaml.Unmarshal([]byte(one(t, res, "aws:ec2/instance:Instance").UserData()), &doc); err != nil {
+			t.Fatalf("%s: user data: %v", stack, err)
+		}
+		files := map[string]string{}
+		for _, f := range doc.WriteFiles {
+			files[f.Path] = f.Content
+		}
+		unit := files["/etc/systemd/system/slipway-backup.service"]
+		if !strings.Contains(unit, "\nExecStart=/var/lib/slipway/releases/current/bin/slipway-backup\n") ||
+			!strings.Contains(unit, "\nConditionPathExists=/var/lib/slipway/releases/current/bin/slipway-backup\n") {
+			t.Errorf("%s: slipway-backup.service does not run the current release's copy:\n%s", stack, unit)
+		}
+		if !strings.Contains(files["/etc/systemd/system/slipway-backup.timer"], "OnUnitActiveSec=") {
+			t.Errorf("%s: no slipway-backup.timer", stack)
+		}
+		for _, want := range [][]string{
+			{"systemctl", "enable", "--now", "slipway-backup.timer"},
+			{"ln", "-sfn", "/var/lib/slipway/releases/current/bin/slipway-backup", "/usr/local/sbin/slipway-backup"},
+			{"ln", "-sfn", "/var/lib/slipway/releases/current/bin/slipway-db-restore", "/usr/local/sbin/slipway-db-restore"},
+		} {
+			if !slices.ContainsFunc(doc.Runcmd, func(c []string) bool { return slices.Equal(c, want) }) {
+				t.Errorf("%s: user data lacks %v", stack, want)
+			}
+		}
 	}
 }

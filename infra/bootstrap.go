@@ -27,6 +27,10 @@ var hostFiles embed.FS
 // DataDir is where the data volume is mounted on the host.
 const DataDir = "/srv/slipway/data"
 
+// releasesDir is where the loader unpacks releases (slipway-load.py ROOT;
+// "current" is the running one).
+const releasesDir = "/var/lib/slipway/releases"
+
 // BootFile is a file the bootstrap writes. Content is static: nothing that
 // changes per release, and never a secret, because user data is readable
 // by anyone who can describe the instance.
@@ -139,6 +143,12 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 		hostFile{"/etc/systemd/system/slipway-grow-data.service", "slipway-grow-data.service", "0644"},
 		hostFile{"/etc/systemd/system/slipway-grow-data.timer", "slipway-grow-data.timer", "0644"},
 		hostFile{"/etc/systemd/system/slipway.service", "slipway.service", "0644"},
+		// Base backups (pgBackRest): the timer exists from the first boot
+		// (its first run creates the stanza the archiver needs); the unit
+		// runs the current release's bin/slipway-backup and is skipped
+		// until a release is there. Without backups the script exits 0.
+		hostFile{"/etc/systemd/system/slipway-backup.service", "slipway-backup.service", "0644"},
+		hostFile{"/etc/systemd/system/slipway-backup.timer", "slipway-backup.timer", "0644"},
 	)
 	if err != nil {
 		return "", err
@@ -159,6 +169,11 @@ func cloudConfig(s hostSettings, extra Bootstrap) (string, error) {
 		{"systemctl", "start", "slipway-imds.service"},
 		{"systemctl", "enable", "--now", "docker.service"},
 		{"systemctl", "enable", "--now", "slipway-grow-data.timer"},
+		{"systemctl", "enable", "--now", "slipway-backup.timer"},
+		// Fixed paths for the operator (docs/operations.md): the current
+		// release's copies, which travel with each release.
+		{"ln", "-sfn", releasesDir + "/current/bin/slipway-backup", "/usr/local/sbin/slipway-backup"},
+		{"ln", "-sfn", releasesDir + "/current/bin/slipway-db-restore", "/usr/local/sbin/slipway-db-restore"},
 	}
 	commands = append(commands, extra.Commands...)
 	commands = append(commands, []string{"systemctl", "enable", "--now", "--no-block", "slipway.service"})

@@ -42,12 +42,17 @@ const (
 
 // releaseScripts are the host scripts that travel with each release (bundle
 // path -> file of hostfiles/): the release script the loader runs, its
-// secrets fetcher and the metrics publisher (its timer runs the current
-// release's copy).
+// secrets fetcher, the metrics publisher and the base-backup script (their
+// timers run the current release's copy), and the restore script (the
+// bootstrap links /usr/local/sbin/slipway-db-restore to the current
+// release's copy). Both backup scripts do nothing on a stack without
+// backups (no SLIPWAY_BACKUP_BUCKET in the db's environment).
 var releaseScripts = map[string]string{
-	"bin/slipway-release": "slipway-release.sh",
-	"bin/slipway-fetch":   "slipway-fetch.py",
-	"bin/slipway-metrics": "slipway-metrics.py",
+	"bin/slipway-release":    "slipway-release.sh",
+	"bin/slipway-fetch":      "slipway-fetch.py",
+	"bin/slipway-metrics":    "slipway-metrics.py",
+	"bin/slipway-backup":     "slipway-backup.sh",
+	"bin/slipway-db-restore": "slipway-db-restore.sh",
 }
 
 // imdsLabel marks the services the release lets reach the instance

@@ -545,7 +545,7 @@ func bundleVariations(t *testing.T) map[string]map[string]string {
 			},
 		},
 		"backups-on": {in: func(in *releaseInputs) {
-			in.dbEnv = map[string]string{"PGBACKREST_REPO1_TYPE": "s3", "PGBACKREST_REPO1_S3_BUCKET": "slipway-dev-backup-0123abcd"}
+			in.dbEnv = map[string]string{"SLIPWAY_BACKUP_BUCKET": "slipway-dev-backup-0123abcd", "SLIPWAY_BACKUP_STANZA": "main"}
 		}},
 	}
 	out := map[string]map[string]string{}
@@ -600,5 +600,48 @@ func TestBundleVariationsAreCurrent(t *testing.T) {
 	dirs, _ := os.ReadDir(root)
 	if len(dirs) != len(variations) {
 		t.Errorf("testdata/bundles holds %d variations, the render %d", len(dirs), len(variations))
+	}
+}
+
+// A unit that runs the current release's copy of a script (the metrics and
+// backup timers) names a script the release carries, and the bootstrap's
+// links for the operator point at release scripts too.
+func TestUnitsRunScriptsTheReleaseCarries(t *testing.T) {
+	entries, err := hostFiles.ReadDir("hostfiles")
+	if err != nil {
+		t.Fatal(err)
+	}
+	current := releasesDir + "/current/"
+	found := map[string]bool{}
+	for _, e := range entries {
+		if !strings.HasSuffix(e.Name(), ".service") {
+			continue
+		}
+		content, err := hostFiles.ReadFile("hostfiles/" + e.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(string(content), "\n") {
+			key, value, ok := strings.Cut(line, "=")
+			if !ok || (key != "ExecStart" && key != "ConditionPathExists") || !strings.HasPrefix(value, current) {
+				continue
+			}
+			rel := strings.Fields(strings.TrimPrefix(value, current))[0]
+			if _, ok := releaseScripts[rel]; !ok {
+				t.Errorf("%s: %s runs %s, which no release carries (releaseScripts)", e.Name(), key, rel)
+			}
+			found[e.Name()+" "+key] = true
+		}
+	}
+	for _, want := range []string{"slipway-metrics.service ExecStart", "slipway-backup.service ExecStart",
+		"slipway-backup.service ConditionPathExists"} {
+		if !found[want] {
+			t.Errorf("%s does not name the current release's copy", want)
+		}
+	}
+	for _, name := range []string{"bin/slipway-backup", "bin/slipway-db-restore"} {
+		if _, ok := releaseScripts[name]; !ok {
+			t.Errorf("%s does not travel with the release", name)
+		}
 	}
 }

@@ -179,7 +179,7 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 	grants := append([]Grant{s.Logs.Grant, s.Queue.Grant, hostMetricsGrant()}, s.Registry.PullGrants...)
 	grants = append(grants, s.ReleaseStore.HostGrants...)
 	if s.Backups != nil {
-		grants = append(grants, s.Backups.Grant)
+		grants = append(grants, s.Backups.Grant, s.Backups.LatestGrant)
 	}
 	s.Host, err = NewHost(ctx, "host", HostArgs{
 		Config:          s.cfg.Host,

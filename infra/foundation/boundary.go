@@ -50,6 +50,16 @@ var HostArchiveActions = []string{
 	"s3:ListBucket", "s3:ListBucketVersions",
 }
 
+// ArchiveLatestKey and HostArchiveDeleteActions are the host's one delete
+// on its archive: s3:DeleteObject on pgBackRest's "latest" key under the
+// stanza's backups, which every backup to S3 removes. Without a version id
+// that delete only adds a delete marker on the versioned Object Lock
+// bucket (no locked version is touched, so the lock does not refuse it).
+// They must equal infra.ArchiveLatestKey and infra.HostArchiveDeleteActions.
+const ArchiveLatestKey = "pgbackrest/backup/main/latest"
+
+var HostArchiveDeleteActions = []string{"s3:DeleteObject"}
+
 // BackupTag is the tag key the data volume carries for its snapshot
 // schedule (infra/data.go), value slipway-<stack>; DLM copies the volume's
 // tags (CopyTags) onto every snapshot it makes.
@@ -145,14 +155,17 @@ func roleBoundaryDocument(ctx *pulumi.Context, opts pulumi.InvokeOption, s scope
 	}
 	if s.Class != stacks.Review {
 		// The database archive (infra's backup.go): the host writes and
-		// reads its own stack's archive bucket and deletes nothing there.
+		// reads its own stack's archive bucket and deletes nothing there but
+		// pgBackRest's latest key (a delete marker; see ArchiveLatestKey).
 		archive := func(suffix string) func(st string) pulumi.StringOutput {
 			return func(st string) pulumi.StringOutput {
 				return pulumi.Sprintf("arn:%s:s3:::%s-%s-backup-*%s", acct.Partition, AppProject, st, suffix)
 			}
 		}
 		stmts = append(stmts, allow("HostOwnArchive", HostArchiveActions,
-			join(each(s.Stacks, archive("")), each(s.Stacks, archive("/*"))), nil))
+			join(each(s.Stacks, archive("")), each(s.Stacks, archive("/*"))), nil),
+			// Its own statement, on the one key of each stack's archive.
+			allow("HostOwnArchiveLatest", HostArchiveDeleteActions, each(s.Stacks, archive("/"+ArchiveLatestKey)), nil))
 	}
 	if s.Class != stacks.Review {
 		// Data Lifecycle Manager's daily snapshots (prod) and AWS Backup's

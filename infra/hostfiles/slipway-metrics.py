@@ -9,6 +9,11 @@ so the alarms on disk usage and API readiness depend on this:
   DataVolumeUsedPercent  use of the Postgres data volume (only when mounted)
   RootVolumeUsedPercent  use of the root volume (images, container logs)
   ApiReady               1 when http://localhost/readyz answers 200, else 0
+  ArchiveFailures        failed WAL archive attempts since the last run (the delta of
+                         pg_stat_archiver.failed_count; only with archive_mode on)
+  WalPendingSeconds      age of the oldest WAL segment waiting to be archived (the oldest
+                         .ready file in pg_wal/archive_status), 0 when none waits; not the
+                         age of the last archived segment, which grows on an idle database
 
 A dead host publishes nothing; the ApiReady alarm treats missing data as
 breaching, so that is an alarm too.
@@ -18,7 +23,10 @@ Settings come from /etc/slipway/host.env (the systemd unit loads it).
 """
 import json
 import os
+import shlex
+import subprocess
 import sys
+import time
 import urllib.error
 import urllib.request
 
@@ -44,6 +52,57 @@ def api_ready(url, timeout):
         return 0.0
 
 
+def wal_pending_seconds(status_dir, now):
+    """Age of the oldest .ready file (a segment the archiver has not pushed), 0 if none;
+    None when the directory does not exist (no database on this host)."""
+    try:
+        entries = list(os.scandir(status_dir))
+    except FileNotFoundError:
+        return None
+    oldest = None
+    for e in entries:
+        if e.name.endswith(".ready"):
+            try:
+                m = e.stat().st_mtime
+            except FileNotFoundError:  # archived while we looked
+                continue
+            oldest = m if oldest is None else min(oldest, m)
+    return 0.0 if oldest is None else round(max(0.0, now - oldest), 1)
+
+
+def archive_failures(env, state_path):
+    """Failed archive attempts since the previous run, from pg_stat_archiver (through psql
+    in the db container). None when the database is unreachable or archiving is off.
+    The count is kept in state_path; a smaller count than last time means the statistics
+    were reset (a crash), so the whole count is new."""
+    query = "SELECT current_setting('archive_mode') || ' ' || failed_count FROM pg_stat_archiver"
+    default = ["docker", "exec", "-u", "postgres", "slipway-db-1", "sh", "-c",
+               'exec psql -U "$POSTGRES_USER" -d postgres -XAtqc "$1"', "sh"]
+    cmd = shlex.split(env["SLIPWAY_METRICS_PSQL"]) if env.get("SLIPWAY_METRICS_PSQL") else default
+    try:
+        out = subprocess.run(cmd + [query], capture_output=True, text=True, timeout=10, check=True).stdout
+        mode, count = out.split()
+        count = int(count)
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return None
+    if mode == "off":
+        return None
+    try:
+        with open(state_path) as f:
+            previous = int(json.load(f)["failed_count"])
+    except (OSError, ValueError, KeyError, TypeError):
+        previous = None
+    try:
+        with open(state_path + ".tmp", "w") as f:
+            json.dump({"failed_count": count}, f)
+        os.replace(state_path + ".tmp", state_path)
+    except OSError:
+        pass
+    if previous is None:
+        return 0.0  # first run: nothing to compare with
+    return float(count - previous if count >= previous else count)
+
+
 def metric_data(env):
     stack = env["SLIPWAY_STACK"]
     dims = [{"Name": "Stack", "Value": stack}]
@@ -61,6 +120,12 @@ def metric_data(env):
     add("RootVolumeUsedPercent", used_percent(env.get("SLIPWAY_ROOT_DIR", "/")), "Percent")
     url = env.get("SLIPWAY_READY_URL", "http://localhost/readyz")
     add("ApiReady", api_ready(url, float(env.get("SLIPWAY_READY_TIMEOUT", "5"))), "None")
+    # Continuous archiving (pgBackRest): published only where the database runs with it.
+    failures = archive_failures(env, env.get("SLIPWAY_METRICS_STATE", "/var/lib/slipway/metrics-archiver.json"))
+    if failures is not None:
+        add("ArchiveFailures", failures, "Count")
+        status_dir = env.get("SLIPWAY_WAL_STATUS_DIR", os.path.join(data_dir, "postgres/18/docker/pg_wal/archive_status"))
+        add("WalPendingSeconds", wal_pending_seconds(status_dir, time.time()), "Seconds")
     return data
 
 

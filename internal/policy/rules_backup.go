@@ -2,6 +2,7 @@ package policy
 
 import (
 	"regexp"
+	"slices"
 	"strings"
 
 	"slipway/internal/mockcloud"
@@ -23,6 +24,22 @@ var backupDestroyActions = []string{
 	"s3:DeleteObject", "s3:DeleteObjectVersion", "s3:DeleteBucket", "s3:PutLifecycleConfiguration",
 	"s3:PutBucketObjectLockConfiguration", "s3:BypassGovernanceRetention", "s3:PutObjectRetention",
 	"s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutBucketVersioning",
+}
+
+// ArchiveLatestKey is the one archive key the host may delete, with
+// s3:DeleteObject alone (infra.ArchiveLatestKey; a test keeps them equal):
+// pgBackRest removes backup/<stanza>/latest on every backup to S3. Without
+// a version id the delete only adds a delete marker on the versioned
+// Object Lock bucket; no locked version goes.
+const ArchiveLatestKey = "pgbackrest/backup/main/latest"
+
+// backupProbeKeys are archive keys a host statement must not reach with a
+// destroying call: WAL, the repository's info files, a backup set's
+// files, and keys beside the latest one.
+var backupProbeKeys = []string{
+	"pgbackrest/archive/x", "pgbackrest/archive/main/archive.info", "pgbackrest/backup/main/backup.info",
+	"pgbackrest/backup/main/20261201-000000F/backup.manifest", "pgbackrest/backup/main/latest.copy",
+	"pgbackrest/backup/other/latest", "x/" + ArchiveLatestKey,
 }
 
 // backupResourceTypes are what a stack's backups consist of; a review
@@ -72,11 +89,13 @@ var backupRules = []Rule{
 	},
 	{
 		ID: "SLW-BAK-002", Severity: Error, Reference: "Slipway design (issue 14: the host writes backups, never deletes them)",
-		Title: "No role an EC2 instance assumes may delete, unlock or re-configure a backup bucket",
-		Fix:   "grant the host only s3:PutObject, GetObject(Version), ListBucket(Versions) and AbortMultipartUpload on the archive (infra.HostArchiveActions)",
+		Title: "No role an EC2 instance assumes may delete, unlock or re-configure a backup bucket (but delete-mark pgBackRest's latest key)",
+		Fix: "grant the host only s3:PutObject, GetObject(Version), ListBucket(Versions) and AbortMultipartUpload on the archive " +
+			"(infra.HostArchiveActions), and s3:DeleteObject on exactly <bucket>/" + ArchiveLatestKey + " in a statement of its own",
 		Types: []string{tRolePolicy},
 		Inputs: []string{tRolePolicy + ": role (= a " + tRole + " trusted by ec2.amazonaws.com), policy: no Allow of " +
-			strings.Join(backupDestroyActions, ", ") + " on a resource matching a bucket with objectLockEnabled"},
+			strings.Join(backupDestroyActions, ", ") + " on a resource matching a bucket with objectLockEnabled; " +
+			"the one exception: s3:DeleteObject on exactly <bucket>/" + ArchiveLatestKey + " (no wildcard)"},
 		check: func(e *eval) {
 			var locked []mockcloud.Resource
 			for _, b := range e.peek(tBucketV2) {
@@ -101,8 +120,26 @@ var backupRules = []Rule{
 					}
 					for _, b := range locked {
 						arn, _ := b.Out("arn").(string)
-						if a, ok := backupReaches(st, backupDestroyActions, []string{arn, arn + "/pgbackrest/archive/x"}); ok {
+						probes := []string{arn}
+						for _, k := range backupProbeKeys {
+							probes = append(probes, arn+"/"+k)
+						}
+						if a, ok := backupReaches(st, backupDestroyActions, probes); ok {
 							e.fail(rp, "statement %q lets the host %s on the backup bucket %s", st.Sid, a, arn)
+							continue
+						}
+						latest := arn + "/" + ArchiveLatestKey
+						others := slices.DeleteFunc(slices.Clone(backupDestroyActions), func(a string) bool { return a == "s3:DeleteObject" })
+						if a, ok := backupReaches(st, others, []string{latest}); ok {
+							e.fail(rp, "statement %q lets the host %s on %s: only s3:DeleteObject (a delete marker) is allowed there", st.Sid, a, latest)
+							continue
+						}
+						if _, ok := backupReaches(st, []string{"s3:DeleteObject"}, []string{latest}); ok {
+							for _, r := range st.Resource {
+								if r != latest && backupGlob(r, latest) {
+									e.fail(rp, "statement %q allows the delete of %s through %q: name exactly that key", st.Sid, latest, r)
+								}
+							}
 						}
 					}
 				}

@@ -55,7 +55,9 @@ func addBackups(w *world) {
 		map[string]any{"Effect": "Allow", "Action": []any{"ssm:GetParameter"}, "Resource": "arn:aws:ssm:us-east-1:" + acct + ":parameter/slipway/prod/*"},
 		map[string]any{"Sid": "WriteAndReadOwnArchive", "Effect": "Allow", "Action": []any{"s3:PutObject", "s3:GetObject",
 			"s3:GetObjectVersion", "s3:AbortMultipartUpload", "s3:ListBucket", "s3:ListBucketVersions"},
-			"Resource": []any{archiveARN, archiveARN + "/*"}}))
+			"Resource": []any{archiveARN, archiveARN + "/*"}},
+		map[string]any{"Sid": "MarkOwnArchiveLatest", "Effect": "Allow", "Action": []any{"s3:DeleteObject"},
+			"Resource": []any{archiveARN + "/" + ArchiveLatestKey}}))
 }
 
 func init() {
@@ -103,6 +105,26 @@ func TestBackupRulesCases(t *testing.T) {
 		}, Fail},
 		{"host through NotAction", "SLW-BAK-002", prod, func(w *world) {
 			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "NotAction": "s3:GetObject", "Resource": "*"}))
+		}, Fail},
+		{"host deletes only the latest key", "SLW-BAK-002", prod, func(w *world) {
+			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "s3:DeleteObject",
+				"Resource": archiveARN + "/pgbackrest/backup/main/latest"}))
+		}, Pass},
+		{"host may delete a backup set", "SLW-BAK-002", prod, func(w *world) {
+			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "s3:DeleteObject",
+				"Resource": archiveARN + "/pgbackrest/backup/main/*"}))
+		}, Fail},
+		{"host may delete latest through a wildcard", "SLW-BAK-002", prod, func(w *world) {
+			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "s3:DeleteObject",
+				"Resource": archiveARN + "/pgbackrest/backup/main/lat*"}))
+		}, Fail},
+		{"host may delete the latest key's versions", "SLW-BAK-002", prod, func(w *world) {
+			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": []any{"s3:DeleteObject", "s3:DeleteObjectVersion"},
+				"Resource": archiveARN + "/pgbackrest/backup/main/latest"}))
+		}, Fail},
+		{"host may delete the info files", "SLW-BAK-002", prod, func(w *world) {
+			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "s3:DeleteObject",
+				"Resource": archiveARN + "/pgbackrest/backup/main/backup.info"}))
 		}, Fail},
 		{"host may delete only elsewhere", "SLW-BAK-002", prod, func(w *world) {
 			w.get(tRolePolicy, "host").set("policy", doc(map[string]any{"Effect": "Allow", "Action": "s3:DeleteObject", "Resource": "arn:aws:s3:::some-other-bucket/*"}))

@@ -599,7 +599,7 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if out, ok := e.run(a); !ok {
 		t.Fatalf("first release failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,db,proxy,worker remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api-blue,api-green,db,proxy,worker remove= healthy=true"}) {
 		t.Errorf("first release: %v", ups)
 	}
 	if e.link("current") != a || e.link("previous") != "" {
@@ -621,10 +621,10 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if !ok {
 		t.Fatalf("API release failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-blue,api-green,worker remove= healthy=true"}) {
 		t.Errorf("API-only release touched more than api and worker: %v", ups)
 	}
-	if !strings.Contains(out, "services to recreate: api worker") {
+	if !strings.Contains(out, "services to recreate: api-blue api-green worker") {
 		t.Errorf("the script does not say what it recreates:\n%s", out)
 	}
 	if e.link("current") != b || e.link("previous") != a {
@@ -638,8 +638,8 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 		t.Fatalf("an unhealthy release succeeded:\n%s", out)
 	}
 	if ups := e.log(); !slices.Equal(ups, []string{
-		"up " + c + " recreate=api,worker remove= healthy=false",
-		"up " + b + " recreate=api,worker remove= healthy=true",
+		"up " + c + " recreate=api-blue,api-green,worker remove= healthy=false",
+		"up " + b + " recreate=api-blue,api-green,worker remove= healthy=true",
 	}) {
 		t.Errorf("unhealthy release did not roll back to %s: %v\n%s", b, ups, out)
 	}
@@ -666,13 +666,13 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if out, ok := e.run("rollback"); !ok {
 		t.Fatalf("rollback failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,worker remove= healthy=true"}) || e.link("current") != a || e.link("previous") != b {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api-blue,api-green,worker remove= healthy=true"}) || e.link("current") != a || e.link("previous") != b {
 		t.Errorf("manual rollback: %v current=%s previous=%s", ups, e.link("current"), e.link("previous"))
 	}
 	if out, ok := e.run("boot"); !ok || e.link("current") != b {
 		t.Errorf("boot did not roll to the stored release:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-blue,api-green,worker remove= healthy=true"}) {
 		t.Errorf("boot: %v", ups)
 	}
 	// Re-running the current release recreates nothing.
@@ -760,11 +760,11 @@ func TestReleaseScriptWritesReceipts(t *testing.T) {
 	}
 	r := e.receipt(c)
 	logs, _ := r["logs"].([]any)
-	if r["status"] != "failed" || r["attempt"] != "2" || r["service"] != "api" || len(logs) != 20 ||
-		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api") {
+	if r["status"] != "failed" || r["attempt"] != "2" || r["service"] != "api-blue" || len(logs) != 20 ||
+		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api-blue") {
 		t.Errorf("failed receipt: %v", r)
 	}
-	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api worker") || !strings.Contains(reason, "rolled back to "+a) {
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api-blue api-green worker") || !strings.Contains(reason, "rolled back to "+a) {
 		t.Errorf("failed receipt's reason: %q", reason)
 	}
 	if e.link("current") != a {
@@ -826,14 +826,14 @@ func TestReleaseScriptStatusAndMaintenance(t *testing.T) {
 	if st.Current.ID != b || st.Previous.ID != a {
 		t.Errorf("status: current %s previous %s, want %s %s", st.Current.ID, st.Previous.ID, b, a)
 	}
-	for _, svc := range []string{"api", "worker", "db", "proxy"} {
+	for _, svc := range []string{"api-blue", "api-green", "worker", "db", "proxy"} {
 		s := st.Current.Services[svc]
 		if s.State != "running" || s.Health != "healthy" || !digestRef.MatchString(s.Image) {
 			t.Errorf("status of %s: %+v", svc, s)
 		}
 	}
-	if !strings.Contains(st.Current.Services["api"].Image, strings.Repeat("b", 64)) || !strings.Contains(st.Previous.Images["api"], strings.Repeat("a", 64)) {
-		t.Errorf("status images: current %v previous %v", st.Current.Services["api"].Image, st.Previous.Images)
+	if !strings.Contains(st.Current.Services["api-blue"].Image, strings.Repeat("b", 64)) || !strings.Contains(st.Previous.Images["api-blue"], strings.Repeat("a", 64)) {
+		t.Errorf("status images: current %v previous %v", st.Current.Services["api-blue"].Image, st.Previous.Images)
 	}
 
 	flag := filepath.Join(e.state, "maintenance", "on")
@@ -961,7 +961,7 @@ func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
 	a := releaseFixture(t, e.bundles, "a")
 	c := releaseFixture(t, e.bundles, "e")
 	e.unhealthy = strings.Repeat("e", 64)
-	both := "imds allow 198.18.100.10 198.18.100.11"
+	both := "imds allow 198.18.100.10 198.18.100.12 198.18.100.11" // api-blue, api-green, worker (by service name)
 
 	e.store(a)
 	if out, ok := e.run(a); !ok {
@@ -974,7 +974,7 @@ func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
 	if out, ok := e.run(c); ok {
 		t.Fatalf("unhealthy release succeeded:\n%s", out)
 	}
-	if got := e.events(); !slices.Equal(got, []string{both + " 198.18.100.10 198.18.100.11", "up " + c, both, "up " + a}) {
+	if got := e.events(); !slices.Equal(got, []string{both + " 198.18.100.10 198.18.100.12 198.18.100.11", "up " + c, both, "up " + a}) {
 		t.Errorf("unhealthy release and rollback: %v", got)
 	}
 

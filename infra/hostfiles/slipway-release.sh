@@ -51,8 +51,9 @@ fetch="${SLIPWAY_FETCH:-$(dirname "$(readlink -f "$0")")/slipway-fetch}"
 staged="${SLIPWAY_STAGED:-}"
 imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"
 # The time budget (seconds), from infra/release.go: the SSM document passes
-# the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
-lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
+# the same numbers and its own timeout covers host wait + lock + pull + 2 x
+# cutover (slipway-cutover.sh: its ups, migration, settle and stop graces).
+lock_wait="${SLIPWAY_LOCK_WAIT:-5554}"
 pull_timeout="${SLIPWAY_PULL_TIMEOUT:-240}"
 wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 keep="${SLIPWAY_KEEP_RELEASES:-5}"

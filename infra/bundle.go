@@ -42,10 +42,11 @@ const (
 
 // releaseScripts are the host scripts that travel with each release (bundle
 // path -> file of hostfiles/): the release script the loader runs, its
-// secrets fetcher and the metrics publisher (its timer runs the current
+// secrets fetcher, the cutover it runs and the metrics publisher (its timer runs the current
 // release's copy).
 var releaseScripts = map[string]string{
 	"bin/slipway-release": "slipway-release.sh",
+	"bin/slipway-cutover": "slipway-cutover.sh",
 	"bin/slipway-fetch":   "slipway-fetch.py",
 	"bin/slipway-metrics": "slipway-metrics.py",
 }

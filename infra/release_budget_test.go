@@ -83,7 +83,7 @@ func scriptWaits(t *testing.T, run string, names ...string) map[string]int {
 			t.Errorf("the script's default for %s is %v, the document's %s", v, d, m[1])
 		}
 	}
-	for _, use := range []string{`flock --wait "$lock_wait"`, `timeout "$pull_timeout" docker compose`, `--wait-timeout "$wait_timeout"`} {
+	for _, use := range []string{`flock --wait "$lock_wait"`, `timeout "$pull_timeout" docker compose`, `SLIPWAY_WAIT_TIMEOUT="$wait_timeout"`} {
 		if !strings.Contains(string(script), use) {
 			t.Errorf("the script does not use its budget: no %s", use)
 		}

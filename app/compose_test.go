@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"sort"
 	"strings"
 	"testing"
 
@@ -56,7 +57,7 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 		"db.env":              "DATABASE_NAME=app\nDATABASE_USER=app\nPOSTGRES_DB=app\nPOSTGRES_USER=app\n",
 		"api.env":             "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\n",
 		"worker.env":          "PORT=3000\nDATABASE_HOST=db\nDATABASE_NAME=app\nDATABASE_USER=app\nWORKER_JOB_TIMEOUT_SECONDS=30\n",
-		"proxy.env":           "API_UPSTREAM=api:3000\nORIGIN_HEADER_NAME=X-Origin-Verify\n",
+		"proxy.env":           "ORIGIN_HEADER_NAME=X-Origin-Verify\n",
 		"secrets/db.env":      "POSTGRES_PASSWORD=sample-db\n",
 		"secrets/api.env":     "DATABASE_PASSWORD=sample-api\n",
 		"secrets/proxy.env":   "ORIGIN_HEADER_VALUE=sample-origin-value\n",
@@ -92,11 +93,11 @@ func load(t *testing.T, files []string, profiles ...string) *types.Project {
 func TestProductionCompose(t *testing.T) {
 	p := load(t, []string{"compose.yaml"})
 
-	if got := strings.Join(p.ServiceNames(), ","); got != "api,db,proxy,worker" {
-		t.Errorf("services = %s, want api,db,proxy,worker (datadog-agent only with its profile)", got)
+	if got := strings.Join(p.ServiceNames(), ","); got != "api-blue,api-green,db,proxy,worker" {
+		t.Errorf("services = %s, want api-blue,api-green,db,proxy,worker (datadog-agent only with its profile)", got)
 	}
-	images := map[string]string{"api": "API_IMAGE", "worker": "API_IMAGE", "proxy": "PROXY_IMAGE", "db": "DB_IMAGE"}
-	groups := map[string]string{"api": "API_LOG_GROUP", "worker": "WORKER_LOG_GROUP", "proxy": "PROXY_LOG_GROUP", "db": "DB_LOG_GROUP"}
+	images := map[string]string{"api-blue": "API_IMAGE", "api-green": "API_IMAGE", "worker": "API_IMAGE", "proxy": "PROXY_IMAGE", "db": "DB_IMAGE"}
+	groups := map[string]string{"api-blue": "API_LOG_GROUP", "api-green": "API_LOG_GROUP", "worker": "WORKER_LOG_GROUP", "proxy": "PROXY_LOG_GROUP", "db": "DB_LOG_GROUP"}
 	for name, svc := range p.Services {
 		if svc.Image != releaseEnv[images[name]] {
 			t.Errorf("%s image = %q, want $%s", name, svc.Image, images[name])
@@ -109,8 +110,8 @@ func TestProductionCompose(t *testing.T) {
 		}
 		// Each service its own settings (a setting only it reads restarts only it) and its own
 		// secrets (the worker shares the API's database password).
-		settings := map[string]string{"db": "db.env", "api": "api.env", "worker": "worker.env", "proxy": "proxy.env"}[name]
-		want := map[string]string{"db": "db.env", "api": "api.env", "worker": "api.env", "proxy": "proxy.env"}[name]
+		settings := map[string]string{"db": "db.env", "api-blue": "api.env", "api-green": "api.env", "worker": "worker.env", "proxy": "proxy.env"}[name]
+		want := map[string]string{"db": "db.env", "api-blue": "api.env", "api-green": "api.env", "worker": "api.env", "proxy": "proxy.env"}[name]
 		if len(svc.EnvFiles) != 2 || filepath.Base(svc.EnvFiles[0].Path) != settings ||
 			svc.EnvFiles[1].Path != filepath.Join(filepath.Dir(svc.EnvFiles[0].Path), "secrets", want) {
 			t.Errorf("%s env files = %+v, want %s and secrets/%s", name, svc.EnvFiles, settings, want)
@@ -128,12 +129,45 @@ func TestProductionCompose(t *testing.T) {
 	if got := p.Services["worker"].Command; strings.Join(got, " ") != "node src/worker.js" {
 		t.Errorf("worker command = %v", got)
 	}
-	for svc, deps := range map[string][]string{"api": {"db"}, "worker": {"db", "api"}, "proxy": {"api"}} {
-		for _, d := range deps {
-			if _, ok := p.Services[svc].DependsOn[d]; !ok {
-				t.Errorf("%s does not depend on %s", svc, d)
-			}
+	// The cutover orders the application itself (migrate, new slot, worker, proxy): compose's
+	// dependencies are only the database, and the proxy depends on nothing (starting it must not
+	// start or recreate a slot).
+	for svc, deps := range map[string][]string{"api-blue": {"db"}, "api-green": {"db"}, "worker": {"db"}, "proxy": {}} {
+		var got []string
+		for d := range p.Services[svc].DependsOn {
+			got = append(got, d)
 		}
+		sort.Strings(got)
+		if strings.Join(got, ",") != strings.Join(deps, ",") {
+			t.Errorf("%s depends on %v, want %v", svc, got, deps)
+		}
+	}
+	// Both slots are the same service but for their address.
+	blue, green := p.Services["api-blue"], p.Services["api-green"]
+	if blue.Image != green.Image || strings.Join(blue.Command, " ") != strings.Join(green.Command, " ") ||
+		blue.StopGracePeriod == nil || green.StopGracePeriod == nil || *blue.StopGracePeriod != *green.StopGracePeriod ||
+		blue.Labels["slipway.imds"] != "allow" || green.Labels["slipway.imds"] != "allow" {
+		t.Errorf("api-blue and api-green differ: %+v / %+v", blue, green)
+	}
+	// The proxy reads the template and the slot flag from the host's directories the cutover
+	// writes (slipway-cutover.sh), and the maintenance flag.
+	mounts := map[string]string{}
+	for _, v := range p.Services["proxy"].Volumes {
+		if !v.ReadOnly {
+			t.Errorf("proxy mount %s -> %s is writable", v.Source, v.Target)
+		}
+		mounts[v.Target] = v.Source
+	}
+	for target, source := range map[string]string{
+		"/etc/nginx/templates":    "/srv/slipway/proxy/templates",
+		"/etc/nginx/slipway/slot": "/srv/slipway/proxy/slot",
+	} {
+		if mounts[target] != source {
+			t.Errorf("proxy mounts %q at %s, want %s", mounts[target], target, source)
+		}
+	}
+	if filepath.Base(mounts["/etc/nginx/maintenance"]) != "maintenance" {
+		t.Errorf("proxy mounts %q at /etc/nginx/maintenance, want the maintenance directory", mounts["/etc/nginx/maintenance"])
 	}
 	ports := p.Services["proxy"].Ports
 	if len(ports) != 1 || ports[0].Published != "80" || ports[0].Target != 80 {
@@ -146,7 +180,7 @@ func TestProductionCompose(t *testing.T) {
 	if m := p.Services["db"].Volumes; len(m) != 1 || m[0].Source != "pgdata" || m[0].Target != "/var/lib/postgresql" {
 		t.Errorf("db volumes = %+v", m)
 	}
-	if got := p.Services["api"].Environment["DD_TRACE_ENABLED"]; got == nil || *got != "false" {
+	if got := p.Services["api-blue"].Environment["DD_TRACE_ENABLED"]; got == nil || *got != "false" {
 		t.Errorf("DD_TRACE_ENABLED defaults to %v, want false", got)
 	}
 }
@@ -226,7 +260,7 @@ func TestDatadogProfile(t *testing.T) {
 
 func TestDevelopmentOverride(t *testing.T) {
 	p := load(t, []string{"compose.yaml", "compose.override.yaml"})
-	for _, name := range []string{"db", "api", "worker", "proxy", "sqs", "web"} {
+	for _, name := range []string{"db", "api-blue", "api-green", "worker", "proxy", "sqs", "web"} {
 		svc, ok := p.Services[name]
 		if !ok {
 			t.Fatalf("service %s missing", name)
@@ -235,10 +269,10 @@ func TestDevelopmentOverride(t *testing.T) {
 			t.Errorf("%s logging = %+v, want plain json-file", name, svc.Logging)
 		}
 	}
-	if b := p.Services["api"].Build; b == nil || !strings.HasSuffix(b.Context, "api") {
+	if b := p.Services["api-blue"].Build; b == nil || !strings.HasSuffix(b.Context, "api") {
 		t.Errorf("api build = %+v", b)
 	}
-	if len(p.Services["api"].Volumes) == 0 {
+	if len(p.Services["api-blue"].Volumes) == 0 {
 		t.Error("api source is not bind-mounted")
 	}
 	if got := p.Volumes["pgdata"].DriverOpts; len(got) != 0 {
@@ -323,10 +357,11 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			// The db has a fixed address too: the release labels it only when backups are on
 			// (pgBackRest's archive-push uses the role; infra/release.go), never this file.
 			imds := svc.Labels["slipway.imds"] == "allow"
-			if imds != (name == "api" || name == "worker") {
-				t.Errorf("%v: %s label slipway.imds=allow is %v: only the api and the worker may reach IMDS", files, name, imds)
+			app := name == "api-blue" || name == "api-green" || name == "worker"
+			if imds != app {
+				t.Errorf("%v: %s label slipway.imds=allow is %v: only the API slots and the worker may reach IMDS", files, name, imds)
 			}
-			if name != "api" && name != "worker" && name != "db" {
+			if !app && name != "db" {
 				if cfg != nil && cfg.Ipv4Address != "" {
 					t.Errorf("%v: %s has a fixed address too", files, name)
 				}
@@ -340,8 +375,8 @@ func TestAPIHasAFixedAddress(t *testing.T) {
 			}
 			fixed[ip.String()] = true
 		}
-		if len(fixed) != 3 {
-			t.Errorf("%v: fixed addresses %v, want the api's, the worker's and the db's", files, fixed)
+		if len(fixed) != 4 {
+			t.Errorf("%v: fixed addresses %v, want the two API slots', the worker's and the db's", files, fixed)
 		}
 	}
 	// The host's own health probe reaches nginx through the published port, from the network's
@@ -372,7 +407,8 @@ func TestEachServiceSeesOnlyItsSecrets(t *testing.T) {
 	p := load(t, []string{"compose.yaml"}, "datadog")
 	want := map[string][]string{
 		"db":            {"POSTGRES_PASSWORD"},
-		"api":           {"DATABASE_PASSWORD"},
+		"api-blue":      {"DATABASE_PASSWORD"},
+		"api-green":     {"DATABASE_PASSWORD"},
 		"worker":        {"DATABASE_PASSWORD"},
 		"proxy":         {"ORIGIN_HEADER_VALUE"},
 		"datadog-agent": {"DD_API_KEY"},

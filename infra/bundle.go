@@ -42,13 +42,14 @@ const (
 
 // releaseScripts are the host scripts that travel with each release (bundle
 // path -> file of hostfiles/): the release script the loader runs, its
-// secrets fetcher, the metrics publisher and the base-backup script (their
-// timers run the current release's copy), and the restore script (the
-// bootstrap links /usr/local/sbin/slipway-db-restore to the current
-// release's copy). Both backup scripts do nothing on a stack without
-// backups (no SLIPWAY_BACKUP_BUCKET in the db's environment).
+// secrets fetcher, the cutover it runs, the metrics publisher and the
+// base-backup script (their timers run the current release's copy), and the
+// restore script (the bootstrap links /usr/local/sbin/slipway-db-restore to
+// the current release's copy). Both backup scripts do nothing on a stack
+// without backups (no SLIPWAY_BACKUP_BUCKET in the db's environment).
 var releaseScripts = map[string]string{
 	"bin/slipway-release":    "slipway-release.sh",
+	"bin/slipway-cutover":    "slipway-cutover.sh",
 	"bin/slipway-fetch":      "slipway-fetch.py",
 	"bin/slipway-metrics":    "slipway-metrics.py",
 	"bin/slipway-backup":     "slipway-backup.sh",

@@ -179,9 +179,10 @@ func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := parseCompose(t, files[bundleCompose])
-	for _, name := range []string{"api", "worker", "proxy", "db"} {
+	for _, name := range []string{"api-blue", "api-green", "worker", "proxy", "db"} {
 		l := c.Services[name].Logging
-		if l.Driver != "awslogs" || l.Options["awslogs-group"] != "g-"+name || l.Options["awslogs-region"] != "eu-west-1" {
+		group := "g-" + strings.TrimSuffix(strings.TrimSuffix(name, "-blue"), "-green") // both slots log to the API's group
+		if l.Driver != "awslogs" || l.Options["awslogs-group"] != group || l.Options["awslogs-region"] != "eu-west-1" {
 			t.Errorf("%s logging = %+v", name, l)
 		}
 	}
@@ -193,8 +194,10 @@ func TestBundleWithLogGroupsUsesAwslogs(t *testing.T) {
 }
 
 // The nginx template travels in the bundle, byte for byte the file the image
-// and the end-to-end test use, and the proxy's label follows its content so
-// that a template-only release recreates the proxy and nothing else.
+// and the end-to-end test use. The proxy mounts the host's directory the
+// cutover installs it into (slipway-cutover.sh reloads nginx when it changed),
+// so a template-only release changes no service's configuration: nothing is
+// recreated.
 func TestBundleShipsTheProxyTemplate(t *testing.T) {
 	files, err := renderBundle(testRelease(false), nil, testInputs())
 	if err != nil {
@@ -217,7 +220,8 @@ func TestBundleShipsTheProxyTemplate(t *testing.T) {
 		t.Fatal(err)
 	}
 	mounts, _ := doc.Services["proxy"]["volumes"].([]any)
-	want := []any{"./proxy/templates/default.conf.template:/etc/nginx/templates/default.conf.template:ro",
+	want := []any{"/srv/slipway/proxy/templates:/etc/nginx/templates:ro",
+		"/srv/slipway/proxy/slot:/etc/nginx/slipway/slot:ro",
 		maintenanceDir + ":/etc/nginx/maintenance:ro"}
 	if !slices.Equal(mounts, want) {
 		t.Errorf("proxy volumes = %v, want %v", mounts, want)
@@ -238,8 +242,8 @@ func TestBundleShipsTheProxyTemplate(t *testing.T) {
 	for name, svc := range doc.Services {
 		a, _ := json.Marshal(svc)
 		b, _ := json.Marshal(doc2.Services[name])
-		if (name == "proxy") == (string(a) == string(b)) {
-			t.Errorf("a template change: service %s changed=%v", name, string(a) != string(b))
+		if string(a) != string(b) {
+			t.Errorf("a template change changes service %s (the cutover reloads nginx instead)", name)
 		}
 	}
 	if releaseID(files, nil) == releaseID(other, nil) {
@@ -281,7 +285,7 @@ func TestBundleDatadog(t *testing.T) {
 	if c.Services["datadog-agent"].Image != in.pins[tagged[0]] {
 		t.Errorf("agent image = %q", c.Services["datadog-agent"].Image)
 	}
-	if v := c.Services["api"].Environment["DD_TRACE_ENABLED"]; v != "true" {
+	if v := c.Services["api-blue"].Environment["DD_TRACE_ENABLED"]; v != "true" {
 		t.Errorf("api DD_TRACE_ENABLED = %v", v)
 	}
 	if !strings.Contains(files[bundleComposeEnv], "COMPOSE_PROFILES=datadog\n") {
@@ -314,7 +318,7 @@ func TestBundleDatadog(t *testing.T) {
 			t.Errorf("without a key, %s mentions Datadog:\n%s", name, content)
 		}
 	}
-	if v := parseCompose(t, off[bundleCompose]).Services["api"].Environment["DD_TRACE_ENABLED"]; v != "false" {
+	if v := parseCompose(t, off[bundleCompose]).Services["api-blue"].Environment["DD_TRACE_ENABLED"]; v != "false" {
 		t.Errorf("without a key, api DD_TRACE_ENABLED = %v", v)
 	}
 }

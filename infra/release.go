@@ -450,9 +450,6 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	vars := map[string]string{
 		"DB_DATA_DIR": DataDir + "/postgres", // created by slipway-mount-data for uid 999
 		"AWS_REGION":  args.Region,
-		// The proxy's label: a template change recreates the proxy (compose
-		// does not look into bind-mounted files).
-		"PROXY_TEMPLATE_SHA256": sha256Hex(args.ProxyTemplate),
 		// A stopping worker finishes the job in hand: its grace period
 		// follows the processing budget, with room to delete the message.
 		"WORKER_STOP_GRACE_PERIOD": strconv.Itoa(args.WorkerTimeoutSeconds+workerStopMargin) + "s",
@@ -519,9 +516,9 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		"DATABASE_USER": args.Database.User,
 	}
 	maps.Copy(db, in.dbEnv)
-	// nginx: where the API is and which header CloudFront sends.
+	// nginx: which header CloudFront sends. Its upstreams are the two API
+	// slots' fixed addresses (the image's defaults; app/compose.yaml).
 	proxy := map[string]string{
-		"API_UPSTREAM":       "api:3000",
 		"ORIGIN_HEADER_NAME": originHeaderName,
 	}
 	// With backups the db service may reach IMDS (pgBackRest's archive-push

@@ -3,6 +3,7 @@ package infra
 import (
 	"encoding/json"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -82,12 +83,49 @@ func scriptWaits(t *testing.T, run string, names ...string) map[string]int {
 			t.Errorf("the script's default for %s is %v, the document's %s", v, d, m[1])
 		}
 	}
-	for _, use := range []string{`flock --wait "$lock_wait"`, `timeout "$pull_timeout" docker compose`, `--wait-timeout "$wait_timeout"`} {
+	for _, use := range []string{`flock --wait "$lock_wait"`, `timeout "$pull_timeout" docker compose`, `SLIPWAY_WAIT_TIMEOUT="$wait_timeout"`} {
 		if !strings.Contains(string(script), use) {
 			t.Errorf("the script does not use its budget: no %s", use)
 		}
 	}
 	return waits
+}
+
+// cutoverWorstCase is one cutover's longest run, read from the cutover script
+// (its defaults must be the document's numbers; every `up --wait` it has
+// counts, failure and success paths together) and the compose file (the API
+// slots' stop grace), plus the worker's stop grace at the largest job budget
+// the stacks accept (900 s, plus workerStopMargin).
+func cutoverWorstCase(t *testing.T, run string) int {
+	t.Helper()
+	script, err := os.ReadFile("hostfiles/slipway-cutover.sh")
+	if err != nil {
+		t.Fatal(err)
+	}
+	vals := map[string]int{}
+	for _, v := range []string{"SLIPWAY_WAIT_TIMEOUT", "SLIPWAY_MIGRATE_TIMEOUT", "SLIPWAY_SETTLE_SECONDS"} {
+		m := regexp.MustCompile(`\b` + v + `=(\d+)\b`).FindStringSubmatch(run)
+		d := regexp.MustCompile(`\$\{` + v + `:-(\d+)\}`).FindStringSubmatch(string(script))
+		if m == nil || d == nil || d[1] != m[1] {
+			t.Errorf("%s: the document sets %v, the cutover's default is %v", v, m, d)
+			continue
+		}
+		vals[v], _ = strconv.Atoi(m[1])
+	}
+	ups := strings.Count(string(script), `--wait-timeout "$wait_timeout"`)
+	if ups == 0 || !strings.Contains(string(script), `timeout "$migrate_timeout" docker compose run`) || !strings.Contains(string(script), `sleep "$settle"`) {
+		t.Errorf("the cutover does not use its budget (%d bounded ups)", ups)
+	}
+	compose, err := os.ReadFile(filepath.Join("..", "app", "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := regexp.MustCompile(`(?m)^  api-blue: &api\n(?:    .*\n|\s*\n)*?    stop_grace_period: (\d+)s`).FindSubmatch(compose)
+	if g == nil {
+		t.Fatal("app/compose.yaml: api-blue has no stop_grace_period in seconds")
+	}
+	apiGrace, _ := strconv.Atoi(string(g[1]))
+	return ups*vals["SLIPWAY_WAIT_TIMEOUT"] + vals["SLIPWAY_MIGRATE_TIMEOUT"] + vals["SLIPWAY_SETTLE_SECONDS"] + apiGrace + 900 + workerStopMargin
 }
 
 // The rollout's time budget: the SSM document must outlast the worst case
@@ -111,18 +149,20 @@ func TestReleaseRolloutBudgetCoversTheWorstCase(t *testing.T) {
 		hostWait, _ := strconv.Atoi(m[1])
 
 		waits := scriptWaits(t, step.run, "SLIPWAY_LOCK_WAIT", "SLIPWAY_PULL_TIMEOUT", "SLIPWAY_WAIT_TIMEOUT")
+		cutover := cutoverWorstCase(t, step.run)
 		if t.Failed() {
 			return
 		}
-		// A rollout: pull, up, and on failure the rollback's up.
-		rollout := waits["SLIPWAY_PULL_TIMEOUT"] + 2*waits["SLIPWAY_WAIT_TIMEOUT"]
+		// A rollout: pull, the release's cutover, and on failure the
+		// rollback's cutover.
+		rollout := waits["SLIPWAY_PULL_TIMEOUT"] + 2*cutover
 		if waits["SLIPWAY_LOCK_WAIT"] < rollout {
 			t.Errorf("%s: lock wait %d s is shorter than one rollout (%d s) the boot unit may be running", class, waits["SLIPWAY_LOCK_WAIT"], rollout)
 		}
 		worst := guard + hostWait + waits["SLIPWAY_LOCK_WAIT"] + rollout
 		if step.timeout < worst+60 {
-			t.Errorf("%s: document timeout %d s < worst case %d s (guard %d + host %d + lock %d + pull %d + 2 x up %d) + 60 s margin",
-				class, step.timeout, worst, guard, hostWait, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_PULL_TIMEOUT"], waits["SLIPWAY_WAIT_TIMEOUT"])
+			t.Errorf("%s: document timeout %d s < worst case %d s (guard %d + host %d + lock %d + pull %d + 2 x cutover %d) + 60 s margin",
+				class, step.timeout, worst, guard, hostWait, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_PULL_TIMEOUT"], cutover)
 		}
 		// What pulumi up waits (the association) against what this
 		// document may run; release_test.go checks the association carries
@@ -140,12 +180,13 @@ func TestReleaseRollbackBudgetCoversTheWorstCase(t *testing.T) {
 		step := hostDocumentStep(t, class, foundation.DocumentRollback)
 		guard := guardWorstCase(t, step.run)
 		waits := scriptWaits(t, step.run, "SLIPWAY_LOCK_WAIT", "SLIPWAY_WAIT_TIMEOUT")
+		cutover := cutoverWorstCase(t, step.run)
 		if t.Failed() {
 			return
 		}
-		if worst := guard + waits["SLIPWAY_LOCK_WAIT"] + waits["SLIPWAY_WAIT_TIMEOUT"]; step.timeout < worst+60 {
-			t.Errorf("%s: rollback document timeout %d s < worst case %d s (guard %d + lock %d + up %d) + 60 s margin",
-				class, step.timeout, worst, guard, waits["SLIPWAY_LOCK_WAIT"], waits["SLIPWAY_WAIT_TIMEOUT"])
+		if worst := guard + waits["SLIPWAY_LOCK_WAIT"] + cutover; step.timeout < worst+60 {
+			t.Errorf("%s: rollback document timeout %d s < worst case %d s (guard %d + lock %d + cutover %d) + 60 s margin",
+				class, step.timeout, worst, guard, waits["SLIPWAY_LOCK_WAIT"], cutover)
 		}
 	}
 }

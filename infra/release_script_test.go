@@ -54,6 +54,10 @@ func TestMain(m *testing.M) {
 
 type dockerState struct {
 	Running map[string]string // service -> config hash
+	// Images and Stopped: what `ps --all` shows of containers the cutover
+	// started (their own image) and stopped (exited).
+	Images  map[string]string
+	Stopped map[string]bool
 	// DBPassword is the database's password: set from POSTGRES_PASSWORD
 	// only when the data directory is initialised (the first db), changed
 	// only by ALTER ROLE, as with the real image.
@@ -130,6 +134,12 @@ func fakeDocker(args []string) int {
 	if st.Running == nil {
 		st.Running = map[string]string{}
 	}
+	if st.Images == nil {
+		st.Images = map[string]string{}
+	}
+	if st.Stopped == nil {
+		st.Stopped = map[string]bool{}
+	}
 	hashes, images, err := serviceHashes(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake docker:", err)
@@ -182,10 +192,14 @@ func fakeDocker(args []string) int {
 		if slices.Contains(args, "--format") {
 			for name := range st.Running {
 				health := "healthy"
-				if unhealthy(images[name]) {
+				if unhealthy(st.Images[name]) {
 					health = "unhealthy"
 				}
-				b, _ := json.Marshal(map[string]any{"Service": name, "State": "running", "Health": health, "Image": images[name]})
+				b, _ := json.Marshal(map[string]any{"Service": name, "State": "running", "Health": health, "Image": st.Images[name]})
+				fmt.Println(string(b))
+			}
+			for name := range st.Stopped {
+				b, _ := json.Marshal(map[string]any{"Service": name, "State": "exited", "Health": "", "Image": st.Images[name]})
 				fmt.Println(string(b))
 			}
 		}
@@ -206,6 +220,15 @@ func fakeDocker(args []string) int {
 		fmt.Println(strings.Join(lines, "\n"))
 		return 0
 	case "exec":
+		// The cutover's graceful nginx reload of a new template.
+		if slices.Equal(args[1:], []string{"-T", "proxy", "slipway-proxy-reload"}) {
+			if _, ok := st.Running["proxy"]; !ok {
+				fmt.Fprintln(os.Stderr, "service proxy is not running")
+				return 1
+			}
+			logLine("reload %s proxy", releaseName(dir))
+			return 0
+		}
 		if len(args) < 4 || !slices.Equal(args[1:4], []string{"-T", "db", "psql"}) {
 			fmt.Fprintln(os.Stderr, "fake docker: unexpected exec", args)
 			return 2
@@ -238,11 +261,64 @@ func fakeDocker(args []string) int {
 			return 1
 		}
 		return 0
+	case "run":
+		// The cutover's migration: run --rm --no-deps -T api-<slot> node src/migrate.js.
+		if len(args) != 7 || !slices.Equal(args[1:4], []string{"--rm", "--no-deps", "-T"}) || !strings.HasPrefix(args[4], "api-") ||
+			!slices.Equal(args[5:], []string{"node", "src/migrate.js"}) {
+			fmt.Fprintln(os.Stderr, "fake docker: unexpected run", args)
+			return 2
+		}
+		if dir != os.Getenv("SLIPWAY_PROJECT_DIR") {
+			fmt.Fprintln(os.Stderr, "fake docker: run outside the project directory:", dir)
+			return 1
+		}
+		if _, ok := st.Running["db"]; !ok {
+			fmt.Fprintln(os.Stderr, "migration failed: the database is not running")
+			return 1
+		}
+		logLine("migrate %s %s", releaseName(dir), args[4])
+		return 0
+	case "stop":
+		for _, name := range args[1:] {
+			if _, ok := st.Running[name]; ok {
+				st.Stopped[name] = true
+			}
+			delete(st.Running, name)
+			logLine("stop %s %s", releaseName(dir), name)
+		}
+		b, _ := json.Marshal(st)
+		if err := os.WriteFile(stateFile(), b, 0o600); err != nil {
+			return 1
+		}
+		return 0
 	case "up":
-		for _, want := range []string{"--detach", "--remove-orphans", "--wait"} {
+		for _, want := range []string{"--detach", "--wait"} {
 			if !slices.Contains(args, want) {
 				fmt.Fprintln(os.Stderr, "fake docker: up without", want)
 				return 2
+			}
+		}
+		// The services named (after the flags and --wait-timeout's value),
+		// or all of them.
+		var named []string
+		for i := 1; i < len(args); i++ {
+			if args[i] == "--wait-timeout" {
+				i++
+				continue
+			}
+			if !strings.HasPrefix(args[i], "-") {
+				named = append(named, args[i])
+			}
+		}
+		if len(named) == 0 {
+			for name := range hashes {
+				named = append(named, name)
+			}
+		}
+		for _, name := range named {
+			if _, ok := hashes[name]; !ok {
+				fmt.Fprintln(os.Stderr, "fake docker: no such service:", name)
+				return 1
 			}
 		}
 		if _, err := os.Stat(filepath.Join(dir, ".env")); err != nil {
@@ -257,14 +333,21 @@ func fakeDocker(args []string) int {
 		}
 		var recreated, removed []string
 		force := slices.Contains(args, "--force-recreate") || slices.Contains(args, "--always-recreate-deps")
-		for name, h := range hashes {
-			if st.Running[name] != h || force {
+		for _, name := range named {
+			if h := hashes[name]; st.Running[name] != h || force {
 				recreated = append(recreated, name)
 			}
+			st.Running[name] = hashes[name]
+			st.Images[name] = images[name]
+			delete(st.Stopped, name)
 		}
-		for name := range st.Running {
-			if _, ok := hashes[name]; !ok {
-				removed = append(removed, name)
+		if slices.Contains(args, "--remove-orphans") {
+			for name := range st.Running {
+				if _, ok := hashes[name]; !ok {
+					removed = append(removed, name)
+					delete(st.Running, name)
+					delete(st.Images, name)
+				}
 			}
 		}
 		sort.Strings(recreated)
@@ -272,19 +355,19 @@ func fakeDocker(args []string) int {
 		if st.DBPassword == "" {
 			st.DBPassword = envValue(dir, "secrets/db.env", "POSTGRES_PASSWORD") // initdb
 		}
-		st.Running = hashes
 		b, _ := json.Marshal(st)
 		if err := os.WriteFile(stateFile(), b, 0o600); err != nil {
 			return 1
 		}
 		healthy := true
-		for name, image := range images {
-			if unhealthy(image) {
+		for _, name := range named {
+			if unhealthy(images[name]) {
 				fmt.Fprintf(os.Stderr, "container slipway-%s-1 is unhealthy\n", name)
 				healthy = false
 			}
 		}
-		if got := envValue(dir, "secrets/api.env", "DATABASE_PASSWORD"); got != st.DBPassword {
+		usesDB := slices.ContainsFunc(named, func(n string) bool { return strings.HasPrefix(n, "api") || n == "worker" })
+		if got := envValue(dir, "secrets/api.env", "DATABASE_PASSWORD"); usesDB && got != st.DBPassword {
 			fmt.Fprintln(os.Stderr, "container slipway-api-1 is unhealthy (password authentication failed)")
 			healthy = false
 		}
@@ -543,6 +626,9 @@ func (e *scriptEnv) runCode(args ...string) (string, int) {
 		"SLIPWAY_PROJECT_DIR="+filepath.Join(filepath.Dir(e.releases), "project"),
 		"SLIPWAY_FETCH="+filepath.Join(e.bin, "slipway-fetch"),
 		"SLIPWAY_IMDS="+filepath.Join(e.bin, "slipway-imds"),
+		"SLIPWAY_CUTOVER_STATE="+filepath.Join(e.state, "cutover"),
+		"SLIPWAY_PROXY_STATE="+filepath.Join(e.state, "proxy"),
+		"SLIPWAY_SETTLE_SECONDS=0",
 		"FAKE_DOCKER_STATE="+e.state,
 		"FAKE_BUNDLES="+e.bundles,
 		"FAKE_UNHEALTHY="+e.unhealthy,
@@ -566,13 +652,59 @@ func (e *scriptEnv) log() []string {
 	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
 	e.fullLog += string(b)
 	_ = os.Remove(filepath.Join(e.state, "log"))
-	var ups []string
-	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
-		if strings.HasPrefix(l, "up ") {
-			ups = append(ups, l)
+	return upsOf(string(b))
+}
+
+// upsOf sums the stand-in's log per release brought up: the cutover's
+// several `up`s (the database, the new slot, the worker, the proxy, the
+// orphans) of one release make one line with the services they recreated or
+// removed, the slots it stopped and whether all were healthy.
+func upsOf(log string) []string {
+	type sum struct {
+		id                          string
+		recreated, removed, stopped []string
+		healthy                     bool
+	}
+	var sums []*sum
+	for _, l := range strings.Split(strings.TrimSpace(log), "\n") {
+		f := strings.Fields(l)
+		if len(f) < 2 || (f[0] != "up" && f[0] != "stop") {
+			continue
+		}
+		if len(sums) == 0 || sums[len(sums)-1].id != f[1] {
+			sums = append(sums, &sum{id: f[1], healthy: true})
+		}
+		s := sums[len(sums)-1]
+		if f[0] == "stop" {
+			s.stopped = append(s.stopped, f[2])
+			continue
+		}
+		for _, kv := range f[2:] {
+			k, v, _ := strings.Cut(kv, "=")
+			switch k {
+			case "recreate":
+				s.recreated = append(s.recreated, strings.Split(v, ",")...)
+			case "remove":
+				s.removed = append(s.removed, strings.Split(v, ",")...)
+			case "healthy":
+				s.healthy = s.healthy && v == "true"
+			}
 		}
 	}
-	return ups
+	norm := func(l []string) string {
+		l = slices.DeleteFunc(slices.Clone(l), func(x string) bool { return x == "" })
+		sort.Strings(l)
+		return strings.Join(slices.Compact(l), ",")
+	}
+	var out []string
+	for _, s := range sums {
+		line := fmt.Sprintf("up %s recreate=%s remove=%s healthy=%v", s.id, norm(s.recreated), norm(s.removed), s.healthy)
+		if len(s.stopped) > 0 {
+			line += " stop=" + norm(s.stopped)
+		}
+		out = append(out, line)
+	}
+	return out
 }
 
 func (e *scriptEnv) link(name string) string {
@@ -599,7 +731,7 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if out, ok := e.run(a); !ok {
 		t.Fatalf("first release failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,db,proxy,worker remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api-blue,db,proxy,worker remove= healthy=true"}) {
 		t.Errorf("first release: %v", ups)
 	}
 	if e.link("current") != a || e.link("previous") != "" {
@@ -615,16 +747,17 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 		t.Errorf("releases dir mode %v", info.Mode())
 	}
 
-	// API-only release: only api and worker are recreated.
+	// API-only release: the cutover starts the idle slot and the worker,
+	// stops the serving slot; db and proxy untouched.
 	e.store(b)
 	out, ok := e.run(b)
 	if !ok {
 		t.Fatalf("API release failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
-		t.Errorf("API-only release touched more than api and worker: %v", ups)
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-green,worker remove= healthy=true stop=api-blue"}) {
+		t.Errorf("API-only release touched more than the idle slot and worker: %v", ups)
 	}
-	if !strings.Contains(out, "services to recreate: api worker") {
+	if !strings.Contains(out, "services to recreate: api-blue api-green worker") {
 		t.Errorf("the script does not say what it recreates:\n%s", out)
 	}
 	if e.link("current") != b || e.link("previous") != a {
@@ -638,8 +771,11 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 		t.Fatalf("an unhealthy release succeeded:\n%s", out)
 	}
 	if ups := e.log(); !slices.Equal(ups, []string{
-		"up " + c + " recreate=api,worker remove= healthy=false",
-		"up " + b + " recreate=api,worker remove= healthy=true",
+		// The new slot fails its health check and is stopped; the worker and
+		// the serving slot are never touched; the rollback is one more
+		// cutover (b's image into the idle slot).
+		"up " + c + " recreate=api-blue remove= healthy=false stop=api-blue",
+		"up " + b + " recreate=api-blue remove= healthy=true stop=api-green",
 	}) {
 		t.Errorf("unhealthy release did not roll back to %s: %v\n%s", b, ups, out)
 	}
@@ -666,20 +802,21 @@ func TestReleaseScriptRollsOutAndBack(t *testing.T) {
 	if out, ok := e.run("rollback"); !ok {
 		t.Fatalf("rollback failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api,worker remove= healthy=true"}) || e.link("current") != a || e.link("previous") != b {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + a + " recreate=api-green,worker remove= healthy=true stop=api-blue"}) || e.link("current") != a || e.link("previous") != b {
 		t.Errorf("manual rollback: %v current=%s previous=%s", ups, e.link("current"), e.link("previous"))
 	}
 	if out, ok := e.run("boot"); !ok || e.link("current") != b {
 		t.Errorf("boot did not roll to the stored release:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api,worker remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-blue,worker remove= healthy=true stop=api-green"}) {
 		t.Errorf("boot: %v", ups)
 	}
-	// Re-running the current release recreates nothing.
+	// Re-running the current release is a cutover to the idle slot with the
+	// same image: db, worker and proxy are not recreated.
 	if out, ok := e.run(b); !ok {
 		t.Fatalf("re-run failed:\n%s", out)
 	}
-	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate= remove= healthy=true"}) {
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-green remove= healthy=true stop=api-blue"}) {
 		t.Errorf("re-run of the current release: %v", ups)
 	}
 }
@@ -760,11 +897,11 @@ func TestReleaseScriptWritesReceipts(t *testing.T) {
 	}
 	r := e.receipt(c)
 	logs, _ := r["logs"].([]any)
-	if r["status"] != "failed" || r["attempt"] != "2" || r["service"] != "api" || len(logs) != 20 ||
-		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api") {
+	if r["status"] != "failed" || r["attempt"] != "2" || r["service"] != "api-blue" || len(logs) != 20 ||
+		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api-blue") {
 		t.Errorf("failed receipt: %v", r)
 	}
-	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api worker") || !strings.Contains(reason, "rolled back to "+a) {
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api-blue;") || !strings.Contains(reason, "rolled back to "+a) {
 		t.Errorf("failed receipt's reason: %q", reason)
 	}
 	if e.link("current") != a {
@@ -826,14 +963,18 @@ func TestReleaseScriptStatusAndMaintenance(t *testing.T) {
 	if st.Current.ID != b || st.Previous.ID != a {
 		t.Errorf("status: current %s previous %s, want %s %s", st.Current.ID, st.Previous.ID, b, a)
 	}
-	for _, svc := range []string{"api", "worker", "db", "proxy"} {
+	// b went into api-green (a ran in api-blue, now stopped).
+	if s := st.Current.Services["api-blue"]; s.State != "exited" {
+		t.Errorf("status of the idle slot api-blue: %+v", s)
+	}
+	for _, svc := range []string{"api-green", "worker", "db", "proxy"} {
 		s := st.Current.Services[svc]
 		if s.State != "running" || s.Health != "healthy" || !digestRef.MatchString(s.Image) {
 			t.Errorf("status of %s: %+v", svc, s)
 		}
 	}
-	if !strings.Contains(st.Current.Services["api"].Image, strings.Repeat("b", 64)) || !strings.Contains(st.Previous.Images["api"], strings.Repeat("a", 64)) {
-		t.Errorf("status images: current %v previous %v", st.Current.Services["api"].Image, st.Previous.Images)
+	if !strings.Contains(st.Current.Services["api-green"].Image, strings.Repeat("b", 64)) || !strings.Contains(st.Previous.Images["api-blue"], strings.Repeat("a", 64)) {
+		t.Errorf("status images: current %v previous %v", st.Current.Services["api-green"].Image, st.Previous.Images)
 	}
 
 	flag := filepath.Join(e.state, "maintenance", "on")
@@ -961,20 +1102,30 @@ func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
 	a := releaseFixture(t, e.bundles, "a")
 	c := releaseFixture(t, e.bundles, "e")
 	e.unhealthy = strings.Repeat("e", 64)
-	both := "imds allow 198.18.100.10 198.18.100.11"
+	// The cutover sets the IMDS set: during (both releases' labelled services and both slots), after
+	// (the serving slot and the worker), and on failure back to before.
+	imdsOnly := func(ev []string) []string {
+		return slices.DeleteFunc(ev, func(l string) bool { return !strings.HasPrefix(l, "imds ") })
+	}
+	both := "imds allow 198.18.100.10 198.18.100.11" // api-blue and the worker
 
 	e.store(a)
 	if out, ok := e.run(a); !ok {
 		t.Fatalf("first release failed:\n%s", out)
 	}
-	if got := e.events(); !slices.Equal(got, []string{both, "up " + a, both}) {
+	if got := imdsOnly(e.events()); !slices.Equal(got, []string{both, both}) {
 		t.Errorf("first release: %v", got)
 	}
 	e.store(c)
 	if out, ok := e.run(c); ok {
 		t.Fatalf("unhealthy release succeeded:\n%s", out)
 	}
-	if got := e.events(); !slices.Equal(got, []string{both + " 198.18.100.10 198.18.100.11", "up " + c, both, "up " + a}) {
+	if got := imdsOnly(e.events()); !slices.Equal(got, []string{
+		"imds allow 198.18.100.10 198.18.100.11 198.18.100.12", // c into api-green: both slots
+		"imds allow 198.18.100.11 198.18.100.10",               // c failed: back to a's
+		"imds allow 198.18.100.10 198.18.100.11 198.18.100.12", // the rollback's cutover (a into api-green)
+		"imds allow 198.18.100.11 198.18.100.12",               // a serves from api-green
+	}) {
 		t.Errorf("unhealthy release and rollback: %v", got)
 	}
 
@@ -991,7 +1142,7 @@ func TestReleaseScriptSetsIMDSAccess(t *testing.T) {
 	}
 	e.store(b)
 	out, ok := e.run(b)
-	if ok || !strings.Contains(out, "service worker is labelled slipway.imds=allow but has no fixed ipv4_address") {
+	if ok || !strings.Contains(out, "a service labelled slipway.imds=allow has no fixed ipv4_address; nothing was changed") {
 		t.Errorf("a labelled service without an address was accepted: ok=%v\n%s", ok, out)
 	}
 	if got := e.events(); slices.ContainsFunc(got, func(l string) bool { return strings.HasPrefix(l, "up "+b) }) {

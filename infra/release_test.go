@@ -243,8 +243,8 @@ func TestReleaseCarriesQueueLogsAndWorkerBudget(t *testing.T) {
 			t.Errorf("%s carries the worker's budget: %v, want %v", file, got, want)
 		}
 	}
-	for _, svc := range []string{"api", "worker", "proxy", "db"} {
-		group, _ := res.Find("aws:cloudwatch/logGroup:LogGroup", "logs-"+svc)
+	for svc, logs := range map[string]string{"api-blue": "api", "api-green": "api", "worker": "worker", "proxy": "proxy", "db": "db"} {
+		group, _ := res.Find("aws:cloudwatch/logGroup:LogGroup", "logs-"+logs)
 		logging := project.Services[svc].Logging
 		if logging == nil || logging.Driver != "awslogs" || logging.Options["awslogs-group"] != group.Out("name") {
 			t.Errorf("%s logs to %+v, want awslogs group %v", svc, logging, group.Out("name"))
@@ -334,7 +334,7 @@ func TestReleaseBundle(t *testing.T) {
 		for file, wants := range map[string][]string{
 			"api.env":    {"DATABASE_HOST=db\n", "AWS_REGION=us-east-1\n"},
 			"worker.env": {"DATABASE_HOST=db\n", "AWS_REGION=us-east-1\n"},
-			"proxy.env":  {"ORIGIN_HEADER_NAME=X-Origin-Verify\n", "API_UPSTREAM=api:3000\n"},
+			"proxy.env":  {"ORIGIN_HEADER_NAME=X-Origin-Verify\n"},
 			"db.env":     {"POSTGRES_DB=app\n", "DATABASE_USER=app\n"},
 		} {
 			for _, want := range wants {
@@ -394,8 +394,9 @@ func TestSecretsAreSecureStringsAndNeverPlain(t *testing.T) {
 			t.Fatal(err)
 		}
 		for svc, files := range map[string][]string{
-			"db": {"./db.env", "./secrets/db.env"}, "api": {"./api.env", "./secrets/api.env"},
-			"worker": {"./worker.env", "./secrets/api.env"}, "proxy": {"./proxy.env", "./secrets/proxy.env"},
+			"db": {"./db.env", "./secrets/db.env"}, "api-blue": {"./api.env", "./secrets/api.env"},
+			"api-green": {"./api.env", "./secrets/api.env"},
+			"worker":    {"./worker.env", "./secrets/api.env"}, "proxy": {"./proxy.env", "./secrets/proxy.env"},
 			"datadog-agent": {"./secrets/datadog.env"},
 		} {
 			if got := doc.Services[svc].EnvFile; !slices.Equal(got, files) {

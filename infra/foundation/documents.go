@@ -101,16 +101,32 @@ const (
 	// db -> api -> worker/proxy is about 90 s when healthy, and an unhealthy
 	// API is reported after start_period + retries x interval (about 65 s).
 	UpWait = 240
-	// RolloutWork is one rollout's worst case: pull, up, rollback up.
-	RolloutWork = PullTimeout + 2*UpWait
+	// The zero-downtime cutover (hostfiles/slipway-cutover.sh), which brings
+	// a release up: MigrateTimeout bounds its migration run, SettleSeconds
+	// is its pause after traffic moves, CutoverUps counts its `up --wait`
+	// calls (every one in the script, the exclusive failure and success
+	// paths together: an over-estimate, never an under-estimate).
+	MigrateTimeout = 240
+	SettleSeconds  = 2
+	CutoverUps     = 6
+	// APIStopGrace is the API slots' stop_grace_period (app/compose.yaml):
+	// the old slot drains. WorkerStopGraceMax is the worker's at the
+	// largest slipway:workerTimeoutSeconds (900) plus its margin (15).
+	APIStopGrace       = 30
+	WorkerStopGraceMax = 900 + 15
+	// CutoverWait is one cutover's worst case.
+	CutoverWait = CutoverUps*UpWait + MigrateTimeout + SettleSeconds + APIStopGrace + WorkerStopGraceMax
+	// RolloutWork is one rollout's worst case: pull, the release's cutover,
+	// the rollback's cutover.
+	RolloutWork = PullTimeout + 2*CutoverWait
 	// LockWait: the boot unit may be running a whole rollout when SSM
 	// arrives on a new host (plus its fetch).
 	LockWait = RolloutWork + 60
 	// RolloutTimeout is the rollout document's timeout: everything above,
 	// plus a margin for fetching and logging.
 	RolloutTimeout = GuardWait + HostReadyWait + LockWait + RolloutWork + 120
-	// RollbackTimeout: the lock, one `up` of the previous release, margin.
-	RollbackTimeout = GuardWait + LockWait + UpWait + 120
+	// RollbackTimeout: the lock, one cutover to the previous release, margin.
+	RollbackTimeout = GuardWait + LockWait + CutoverWait + 120
 	// StatusTimeout: status and maintenance take no lock (they never wait
 	// behind a rollout); a few docker compose calls.
 	StatusTimeout = GuardWait + 60
@@ -174,7 +190,8 @@ var hostDocuments = []hostDocument{
 			fmt.Sprintf("timeout %d sh -c 'until [ -e %s ]; do sleep 5; done' || "+
 				"{ echo \"$doc_name: the host's bootstrap has not finished after %d s (no %s); see /var/log/cloud-init-output.log on the host\" >&2; exit 1; }",
 				HostReadyWait, BootstrapMarker, HostReadyWait, BootstrapMarker),
-			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d SLIPWAY_ATTEMPT='{{ attempt }}'", LockWait, PullTimeout, UpWait),
+			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_PULL_TIMEOUT=%d SLIPWAY_WAIT_TIMEOUT=%d SLIPWAY_MIGRATE_TIMEOUT=%d SLIPWAY_SETTLE_SECONDS=%d SLIPWAY_ATTEMPT='{{ attempt }}'",
+				LockWait, PullTimeout, UpWait, MigrateTimeout, SettleSeconds),
 			"rc=0",
 			ReleaseScript + " '{{ releaseId }}' || rc=$?",
 			fmt.Sprintf("if [ \"$rc\" -eq %d ]; then echo \"$doc_name: release {{ releaseId }} failed on the host, which rolled back and wrote its receipt; pulumi up reports the reason\" >&2; exit 0; fi", ReportedFailure),
@@ -186,7 +203,7 @@ var hostDocuments = []hostDocument{
 		description: "Bring the Slipway compose stack back to the release before the current one (health-gated).",
 		timeout:     RollbackTimeout,
 		commands: []string{
-			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_WAIT_TIMEOUT=%d", LockWait, UpWait),
+			fmt.Sprintf("export SLIPWAY_LOCK_WAIT=%d SLIPWAY_WAIT_TIMEOUT=%d SLIPWAY_MIGRATE_TIMEOUT=%d SLIPWAY_SETTLE_SECONDS=%d", LockWait, UpWait, MigrateTimeout, SettleSeconds),
 			"exec " + ReleaseScript + " rollback",
 		},
 	},

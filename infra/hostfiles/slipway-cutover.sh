@@ -123,13 +123,20 @@ old_addr=""
 if [ -n "$active" ]; then old_addr="$(model "$dir" "api-$active")"; fi
 
 # IMDS: what may reach it before (the previous release), during and after the cutover.
+# (Command substitutions, not process substitutions: a labelled service without a fixed address
+# must stop the release here, not silently lose or keep AWS access.)
+prev_imds=""
+if [ -n "$prev" ]; then
+	prev_imds="$(model "$prev" imds)" || die "release $release: the previous release's IMDS addresses are unreadable"
+fi
+new_imds="$(model "$dir" imds)" || die "release $release: a service labelled slipway.imds=allow has no fixed ipv4_address; nothing was changed"
 mapfile -t before < <(
-	if [ -n "$prev" ]; then model "$prev" imds; fi
+	if [ -n "$prev_imds" ]; then echo "$prev_imds"; fi
 	if [ -n "$old_addr" ]; then echo "${old_addr%:*}"; fi
 )
 mapfile -t after < <(
 	{
-		model "$dir" imds
+		if [ -n "$new_imds" ]; then echo "$new_imds"; fi
 		echo "${new_addr%:*}"
 	} | sort -u
 )

@@ -50,9 +50,14 @@ fetch="${SLIPWAY_FETCH:-$(dirname "$(readlink -f "$0")")/slipway-fetch}"
 # The bundle the loader downloaded for this run (empty when run otherwise).
 staged="${SLIPWAY_STAGED:-}"
 imds="${SLIPWAY_IMDS:-/usr/local/sbin/slipway-imds}"
+# The zero-downtime cutover (empty: the one in the bin/ of the release being
+# brought up): it brings a release up (slots, migration, traffic) and owns
+# which containers reach IMDS.
+cutover="${SLIPWAY_CUTOVER:-}"
 # The time budget (seconds), from infra/release.go: the SSM document passes
-# the same numbers and its own timeout covers host wait + lock + pull + 2 x up.
-lock_wait="${SLIPWAY_LOCK_WAIT:-780}"
+# the same numbers and its own timeout covers host wait + lock + pull + 2 x
+# cutover (slipway-cutover.sh: its ups, migration, settle and stop graces).
+lock_wait="${SLIPWAY_LOCK_WAIT:-5554}"
 pull_timeout="${SLIPWAY_PULL_TIMEOUT:-240}"
 wait_timeout="${SLIPWAY_WAIT_TIMEOUT:-240}"
 keep="${SLIPWAY_KEEP_RELEASES:-5}"
@@ -159,64 +164,34 @@ sync_db_password() {
 	log "release $(basename "$dir"): database password applied"
 }
 
-# imds_addresses DIR prints the fixed addresses of the services that release
-# labels slipway.imds=allow (the api and the worker): the containers that may
-# reach the instance metadata service. A labelled service without a fixed
-# address is an error, not a silent loss of AWS access.
-imds_addresses() {
-	compose "$1" config --format json | python3 -c '
-import json, sys
-services = json.load(sys.stdin).get("services", {})
-for name, svc in sorted(services.items()):
-    if (svc.get("labels") or {}).get("slipway.imds") != "allow":
-        continue
-    addrs = [n.get("ipv4_address") for n in (svc.get("networks") or {}).values() if n and n.get("ipv4_address")]
-    if not addrs:
-        sys.exit("service %s is labelled slipway.imds=allow but has no fixed ipv4_address" % name)
-    print("\n".join(addrs))
-'
-}
-
-# imds_allow DIR... lets exactly the labelled services of these releases
-# reach IMDS (slipway-imds.sh): both while one release replaces another,
-# then only the one that runs.
-imds_allow() {
-	local dir out addrs=()
-	for dir in "$@"; do
-		out="$(imds_addresses "$dir")" || return 1
-		if [ -n "$out" ]; then
-			mapfile -t -O "${#addrs[@]}" addrs <<<"$out"
-		fi
-	done
-	"$imds" allow "${addrs[@]}"
-}
-
-# bring_up DIR is the one step that starts a release's containers and waits
-# for them to be healthy. (The zero-downtime cutover, slipway-cutover.sh,
-# replaces exactly this call.)
+# bring_up DIR [PREV_DIR] is the one step that starts a release's containers
+# and waits for them to be healthy: the zero-downtime cutover
+# (slipway-cutover.sh), run on the project directory (compose's hash holds
+# the env files' paths) with PREV_DIR, the release that serves now, for what
+# it ran (its IMDS set, a single-api layout). The cutover sets which
+# containers reach IMDS, before, during and after.
 bring_up() {
 	place "$1" "$project"
-	compose "$project" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout"
+	local run="${cutover:-$project/bin/slipway-cutover}"
+	if [ ! -x "$run" ]; then
+		log "release $(basename "$1"): no cutover ($run)"
+		return 1
+	fi
+	SLIPWAY_WAIT_TIMEOUT="$wait_timeout" SLIPWAY_IMDS="$imds" "$run" "$project" "${2:-none}"
 }
 
-# up DIR [OTHER_DIR] starts a release; OTHER_DIR's services keep their IMDS
-# access while it does (the release being replaced). On failure, $up_failure
-# says which part failed.
+# up DIR [PREV_DIR] starts a release in place of PREV_DIR. On failure,
+# $up_failure says which part failed.
 up_failure=""
 up() {
 	up_failure=""
-	imds_allow "$@" || {
-		up_failure="cannot set which containers reach the instance metadata service"
-		log "release $(basename "$1"): $up_failure"
-		return 1
-	}
 	sync_db_password "$1" || {
 		up_failure="setting the database password failed"
 		return 1
 	}
 	mkdir -p "$maintenance_dir"
 	chmod 0755 "$maintenance_dir"
-	bring_up "$1" || {
+	bring_up "$@" || {
 		up_failure="unhealthy"
 		return 1
 	}
@@ -335,7 +310,6 @@ rollout() {
 			set_link previous "$current"
 		fi
 		set_link current "$id"
-		imds_allow "$root/$id" || log "release $id: could not withdraw IMDS access from the previous release"
 		rm -f "$root/$id/.failed"
 		prune
 		log "release $id is healthy and current"
@@ -363,7 +337,8 @@ rollout() {
 	touch "$root/$id/.failed"
 	if [ -n "$current" ] && [ "$current" != "$id" ]; then
 		log "rolling back to $current"
-		if up "$root/$current"; then
+		# One more cutover: the previous release into the idle slot.
+		if up "$root/$current" "$root/$id"; then
 			outcome="rolled back to $current"
 		else
 			outcome="rollback to $current is unhealthy too: the host needs attention"
@@ -479,7 +454,7 @@ rollback)
 	current="$(link_target current)"
 	[ -n "$previous" ] || die "no previous release to roll back to"
 	log "rolling back from ${current:-nothing} to $previous"
-	up "$root/$previous" || die "release $previous is unhealthy"
+	up "$root/$previous" ${current:+"$root/$current"} || die "release $previous is unhealthy"
 	set_link current "$previous"
 	if [ -n "$current" ]; then set_link previous "$current"; fi
 	log "release $previous is current (pulumi up rolls forward again)"

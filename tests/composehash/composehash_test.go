@@ -94,16 +94,20 @@ func TestWhatEachChangeRestarts(t *testing.T) {
 				return
 			}
 		}
-	}); !slices.Equal(got, []string{"api", "db", "proxy", "worker"}) {
+	}); !slices.Equal(got, []string{"api-blue", "api-green", "db", "proxy", "worker"}) {
 		t.Fatalf("base services %v", got)
 	}
 	want := map[string][]string{
-		"api-image":      {"api", "worker"}, // one image runs both
-		"proxy-template": {"proxy"},
+		// One image runs both slots and the worker; the cutover starts only the idle slot
+		// and stops the serving one after traffic moved (slipway-cutover.sh).
+		"api-image": {"api-blue", "api-green", "worker"},
+		// The template is a host directory the cutover writes, not part of any service's
+		// configuration: nginx reloads it gracefully (slipway-proxy-reload), nothing restarts.
+		"proxy-template": {},
 		"worker-setting": {"worker"},
-		"db-password":    {"api", "db", "worker"}, // db's secret, and the api's and worker's copy
+		"db-password":    {"api-blue", "api-green", "db", "worker"}, // db's secret, and the API's and worker's copy
 		"origin-secret":  {"proxy"},
-		"datadog-on":     {"api", "datadog-agent", "docker-socket-proxy", "worker"},
+		"datadog-on":     {"api-blue", "api-green", "datadog-agent", "docker-socket-proxy", "worker"},
 		"postgres-image": {"db"},
 		"backups-on":     {"db"},
 	}

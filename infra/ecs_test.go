@@ -571,7 +571,6 @@ func TestHostWithRDS(t *testing.T) {
 	}
 }
 
-
 // Routine changes (a bigger database class or disk, longer backups, more
 // tasks, other task sizes) leave every input that would replace the RDS
 // instance or the load balancer as it was (terraform-provider-aws

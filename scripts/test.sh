@@ -96,7 +96,7 @@ KUMO_BIN="$(bash tools/kumo.sh)"
 section "Go: vet, then every Go test (config, infra under mocks, review stacks on the real engine)"
 go vet ./...
 # Formatting is part of the code: a file gofmt would change fails the run.
-unformatted="$(gofmt -l $(git ls-files '*.go'))"
+unformatted="$(git ls-files -z '*.go' | xargs -0 gofmt -l)"
 [ -z "$unformatted" ] || { echo "test.sh: gofmt would change: $unformatted" >&2; exit 1; }
 # -count=1: some tests drive external tools (pulumi, cloud-init, shellcheck)
 # the Go test cache cannot see, so a cached pass would prove nothing.

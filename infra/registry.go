@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ecr"
 	"github.com/pulumi/pulumi-docker/sdk/v4/go/docker"
@@ -97,6 +98,29 @@ func stablePath(dir string) string {
 	return dir
 }
 
+// holdsTag says whether the repository holds an image under tag, by
+// ecr.getImage (through the provider, so its region, credentials and
+// allowed accounts apply). It is the plain form of the invoke, called in an
+// apply of the repository's name, on purpose: the Output form turns the
+// lookup's failure into the program's, and a missing tag is an answer
+// here, not a failure: pulumi-aws v6 has no invoke that lists a
+// repository's tags (ecr.getImages arrives with v7). The provider reports
+// a missing tag as ECR's ImageNotFoundException (wrapped in its "reading
+// ECR Images" error); older provider versions said "Your query returned
+// no results". Any other error (no access, throttling) fails the update:
+// guessing "not held" would push onto an immutable tag, guessing "held"
+// would deploy a digest that may not exist.
+func holdsTag(ctx *pulumi.Context, repository, tag string, opts ...pulumi.InvokeOption) (bool, error) {
+	_, err := ecr.GetImage(ctx, &ecr.GetImageArgs{RepositoryName: repository, ImageTag: &tag}, opts...)
+	switch {
+	case err == nil:
+		return true, nil
+	case strings.Contains(err.Error(), "ImageNotFoundException"), strings.Contains(err.Error(), "Your query returned no results"):
+		return false, nil
+	}
+	return false, fmt.Errorf("looking up tag %s in ECR repository %s: %w", tag, repository, err)
+}
+
 // NewRegistry creates one repository per image and builds and pushes the
 // images. The image tags are derived from the build contexts, so an
 // unchanged app/<name> keeps its tag, is not pushed again from any machine
@@ -166,17 +190,11 @@ func NewRegistry(ctx *pulumi.Context, name string, args RegistryArgs, opts ...pu
 		// checkout it would push an unchanged context onto its existing
 		// IMMUTABLE tag, which ECR refuses. The tag is the content, so a
 		// repository that holds it holds this image: then nothing is
-		// pushed. pulumi-aws v6 has no invoke that lists a repository's
-		// tags without failing (ecr.getImage fails with
-		// ImageNotFoundException on a missing tag; ecr.getImages arrives
-		// with v7), so the lookup is getRepository's mostRecentImageTags:
-		// the tags of the newest image, which is what the last `pulumi up`
-		// pushed. A context reverted to an older image's content is not
-		// seen and is pushed (ECR refuses; see docs/release.md).
-		held := ecr.LookupRepositoryOutput(ctx, ecr.LookupRepositoryOutputArgs{
-			Name: repo.Name,
-		}, parent).MostRecentImageTags().ApplyT(func(tags []string) bool {
-			return slices.Contains(tags, tag)
+		// pushed. That includes a context reverted to an older image's
+		// content that ECR still keeps (the lifecycle policy keeps the
+		// last KeepTagged), not only the newest image.
+		held := repo.Name.ApplyT(func(name string) (bool, error) {
+			return holdsTag(ctx, name, tag, parent)
 		}).(pulumi.BoolOutput)
 		// Built for the host's platform and pushed by `pulumi up` unless
 		// the repository holds the tag. The image is registered either

@@ -91,3 +91,32 @@ func TestRegistryDoesNotPushAHeldTag(t *testing.T) {
 		}
 	}
 }
+
+// A revert: the context's content is that of an older image the
+// repository still keeps, and a newer image was pushed since. Its tag is
+// held although it is not the newest image's, so nothing is pushed onto
+// the immutable tag and the stack runs the older image's digest.
+func TestRegistryDoesNotPushAnOlderHeldTag(t *testing.T) {
+	first := deploy(t, "dev")
+	api, ok := first.Find("docker:index/image:Image", "api")
+	if !ok {
+		t.Fatal("no api image")
+	}
+	older := "sha256:" + strings.Repeat("cd", 32)
+	files := stackFiles(t, "dev")
+	cloud := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+	cloud.Image("api", tagOf(t, api), older)
+	cloud.Image("api", strings.Repeat("9", 24), "sha256:"+strings.Repeat("3", 64)) // newer
+	res, err := cloud.Run(program.Build, files, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, _ := res.Find("docker:index/image:Image", "api")
+	if img.In("skipPush") != true {
+		t.Errorf("api: skipPush = %v with its tag held by an older image, want true (ECR refuses a push onto an immutable tag)", img.In("skipPush"))
+	}
+	repo, _ := res.Find("aws:ecr/repository:Repository", "api")
+	if got, want := imageDigests(t, res)["api"], mockcloud.Str(repo.Out("repositoryUrl"))+"@"+older; got != want {
+		t.Errorf("api: the stack runs %s, want the older image's %s", got, want)
+	}
+}

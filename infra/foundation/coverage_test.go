@@ -71,13 +71,9 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 			one("cloudfront:GetCachePolicy", "arn:aws:cloudfront::"+acct+":cache-policy/658327ea-f89d-4fab-a63d-7e88639e58f6", nil)),
 		"cloudfront.LookupOriginRequestPolicyOutput": append(star("cloudfront:ListOriginRequestPolicies"),
 			one("cloudfront:GetOriginRequestPolicy", "arn:aws:cloudfront::"+acct+":origin-request-policy/b689b0a8-53d0-40ab-baf2-68738e2966ac", nil)),
-		// The registry's look-ups of a tag (registry.go, issue 13): the
-		// newest image's tags, then the tag's digest.
-		"ecr.LookupRepositoryOutput": {
-			one("ecr:DescribeRepositories", repo.Out("arn").(string), nil),
-			one("ecr:DescribeImages", repo.Out("arn").(string), nil),
-			one("ecr:ListTagsForResource", repo.Out("arn").(string), nil),
-		},
+		// The registry's look-ups of a tag (registry.go, issue 13): whether
+		// the repository holds it (the plain invoke), then its digest.
+		"ecr.GetImage":       {one("ecr:DescribeImages", repo.Out("arn").(string), nil)},
 		"ecr.GetImageOutput": {one("ecr:DescribeImages", repo.Out("arn").(string), nil)},
 		// cluster.go: each ECS service read back after its deploy (ecs
 		// mode only), to fail when the circuit breaker rolled it back.
@@ -98,13 +94,14 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 const zoneID = "Z5B396150AB112"
 
 // programInvokes lists the invoke functions the app program's source
-// (package infra) calls.
+// (package infra) calls: the Output forms, and the plain forms (called as
+// pkg.GetX(ctx, &pkg.GetXArgs{...}), as registry.go's holdsTag does).
 func programInvokes(t *testing.T) []string {
 	files, err := filepath.Glob("../*.go")
 	if err != nil {
 		t.Fatal(err)
 	}
-	re := regexp.MustCompile(`\b([a-z0-9]+\.(?:Get|Lookup)[A-Za-z0-9]*Output)\(`)
+	re := regexp.MustCompile(`\b([a-z0-9]+\.(?:Get|Lookup)[A-Za-z0-9]*Output)\(|\b([a-z0-9]+\.(?:Get|Lookup)[A-Za-z0-9]*)\(ctx, &[a-z0-9]+\.`)
 	seen := map[string]bool{}
 	for _, f := range files {
 		if strings.HasSuffix(f, "_test.go") {
@@ -115,7 +112,7 @@ func programInvokes(t *testing.T) []string {
 			t.Fatal(err)
 		}
 		for _, m := range re.FindAllStringSubmatch(string(b), -1) {
-			seen[m[1]] = true
+			seen[m[1]+m[2]] = true
 		}
 	}
 	out := []string{}

@@ -32,6 +32,9 @@ const stopFile = args['stop-file'];
 const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const latencies = [];
 const failures = {};
+const unanswered = [];
+// Names unique to this run, so a check in the database cannot match an earlier run's writes.
+const run = `${process.pid}-${Date.now()}`;
 let sent = 0;
 let stopping = false;
 const started = Date.now();
@@ -63,10 +66,17 @@ function once(method, path, body, expected) {
       res.on('error', (err) => done(err.code || 'response error'));
     });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
-    // A reset on a reused keep-alive connection before any byte of response: the server closed
-    // the connection as idle as this request went out (a reload does that), and never read it.
-    // Counted as failed all the same, under its own name.
-    req.on('error', (err) => done(`${err.code || err.message}${req.reusedSocket && !answered ? ' (reused idle keep-alive connection)' : ''}`));
+    // A connection error is named by when it happened. "reused idle keep-alive connection": the
+    // request went out on a connection the server had just closed as idle (a reload does that)
+    // and got no byte of response; the server never read it. "new connection" and "during the
+    // response" are failures with no such excuse. Writes that got no answer are listed by name
+    // (unanswered), so a test can check in the database that none was applied.
+    req.on('error', (err) => {
+      const kind = answered ? 'during the response' : req.reusedSocket ? 'reused idle keep-alive connection' : 'new connection';
+      if (!answered && method === 'POST' && unanswered.length < 1000) unanswered.push(body.name);
+      if (process.env.LOADGEN_DEBUG) console.error('loadgen:', JSON.stringify({ code: err.code, message: err.message, method, path, kind, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
+      done(`${err.code || err.message} (${kind})`);
+    });
     req.end(payload);
   });
 }
@@ -79,7 +89,7 @@ async function client(n) {
     sent++;
     const op = (i++ + n) % 5;
     if (op < 2 || mine.length === 0) {
-      const item = await once('POST', '/api/items', { name: `load ${n}-${i}`, description: 'bench' }, 201);
+      const item = await once('POST', '/api/items', { name: `load ${run} ${n}-${i}`, description: 'bench' }, 201);
       if (item) mine.push(item.id);
       if (mine.length > 50) mine.shift();
     } else if (op < 4) {
@@ -100,5 +110,5 @@ Promise.all(Array.from({ length: clients }, (_, n) => client(n))).then(() => {
   const sorted = latencies.sort((a, b) => a - b);
   const p99 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.ceil(sorted.length * 0.99) - 1)] : 0;
   const failed = Object.values(failures).reduce((a, b) => a + b, 0);
-  console.log(JSON.stringify({ requests: sorted.length, failed, p99: Math.round(p99), clients, failures, seconds: (Date.now() - started) / 1000 }));
+  console.log(JSON.stringify({ requests: sorted.length, failed, p99: Math.round(p99), clients, failures, unanswered, seconds: (Date.now() - started) / 1000 }));
 });

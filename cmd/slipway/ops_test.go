@@ -288,6 +288,9 @@ func TestOpsECSStackThroughRunOps(t *testing.T) {
 	if code != 0 || !strings.Contains(stdout, "the next `pulumi up` deploys the code at HEAD again") {
 		t.Fatalf("rollback: exit %d\n%s\n%s", code, stdout, stderr)
 	}
+	if n := len(f.Sent("RegisterTaskDefinition")); n != 0 || len(f.Sent("UpdateService")) != 2 {
+		t.Errorf("RegisterTaskDefinition %d (revision 1 is ACTIVE: none needed), UpdateService %d", n, len(f.Sent("UpdateService")))
+	}
 	for _, u := range f.Sent("UpdateService") {
 		if !strings.HasSuffix(u.Body["taskDefinition"].(string), ":1") || u.Region != "eu-west-1" {
 			t.Errorf("UpdateService %v signed for %s", u.Body, u.Region)

@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -177,13 +178,76 @@ func parseTaskDefinition(arn string) (family string, revision int, ok bool) {
 	return m[1], revision, err == nil
 }
 
+// healthyHistory is the task definitions of the service's SUCCESSFUL
+// deployments, newest first: ECS's deployment history
+// (ListServiceDeployments with status SUCCESSFUL, then
+// DescribeServiceRevisions for each target revision's task definition). A
+// deployment the circuit breaker rolled back is ROLLBACK_SUCCESSFUL, not
+// SUCCESSFUL: its task definition never served healthy. Empty when ECS
+// keeps no history for the service.
+func (o *Ops) healthyHistory(ctx context.Context, service string) ([]string, error) {
+	var deployments []ecstypes.ServiceDeploymentBrief
+	var token *string
+	for {
+		out, err := o.AWS.ECS.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{
+			Cluster:    aws.String(o.Outputs.ClusterName),
+			Service:    aws.String(service),
+			Status:     []ecstypes.ServiceDeploymentStatus{ecstypes.ServiceDeploymentStatusSuccessful},
+			MaxResults: aws.Int32(100),
+			NextToken:  token,
+		})
+		if err != nil {
+			if code := apiCode(err); code == "UnknownOperationException" || code == "InvalidAction" {
+				return nil, nil // an endpoint without the history: fall back
+			}
+			return nil, o.ecsError("ecs ListServiceDeployments "+service, err)
+		}
+		deployments = append(deployments, out.ServiceDeployments...)
+		if aws.ToString(out.NextToken) == "" {
+			break
+		}
+		token = out.NextToken
+	}
+	// Newest first, whatever order the pages came in.
+	when := func(d ecstypes.ServiceDeploymentBrief) time.Time {
+		if d.StartedAt != nil {
+			return *d.StartedAt
+		}
+		return aws.ToTime(d.CreatedAt)
+	}
+	sort.SliceStable(deployments, func(i, j int) bool { return when(deployments[i]).After(when(deployments[j])) })
+	var revisions []string
+	for _, d := range deployments {
+		if d.Status == ecstypes.ServiceDeploymentStatusSuccessful && aws.ToString(d.TargetServiceRevisionArn) != "" {
+			revisions = append(revisions, aws.ToString(d.TargetServiceRevisionArn))
+		}
+	}
+	taskDefinitions := map[string]string{}
+	for start := 0; start < len(revisions); start += 20 { // DescribeServiceRevisions takes 20
+		chunk := revisions[start:min(start+20, len(revisions))]
+		out, err := o.AWS.ECS.DescribeServiceRevisions(ctx, &ecs.DescribeServiceRevisionsInput{ServiceRevisionArns: chunk})
+		if err != nil {
+			return nil, o.ecsError("ecs DescribeServiceRevisions", err)
+		}
+		for _, r := range out.ServiceRevisions {
+			taskDefinitions[aws.ToString(r.ServiceRevisionArn)] = aws.ToString(r.TaskDefinition)
+		}
+	}
+	var out []string
+	for _, r := range revisions {
+		if td := taskDefinitions[r]; td != "" {
+			out = append(out, td)
+		}
+	}
+	return out, nil
+}
+
 // previousRevision is the family's highest revision below current, ACTIVE
-// or INACTIVE: Pulumi deregisters a task definition it replaces, so the
-// revision the previous `pulumi up` deployed is INACTIVE once the current
-// one is in service (ListTaskDefinitions of the family, newest first, in
-// both states). active says which state it is in.
-func (o *Ops) previousRevision(ctx context.Context, family string, current int) (arn string, active bool, err error) {
-	best := 0
+// or INACTIVE (ListTaskDefinitions of the family, newest first, in both
+// states): what rollback falls back to when ECS's deployment history has
+// no other healthy deployment.
+func (o *Ops) previousRevision(ctx context.Context, family string, current int) (string, error) {
+	best, arn := 0, ""
 	for _, status := range []ecstypes.TaskDefinitionStatus{ecstypes.TaskDefinitionStatusActive, ecstypes.TaskDefinitionStatusInactive} {
 		var token *string
 		for {
@@ -194,12 +258,12 @@ func (o *Ops) previousRevision(ctx context.Context, family string, current int) 
 				NextToken:    token,
 			})
 			if err != nil {
-				return "", false, o.ecsError("ecs ListTaskDefinitions "+family, err)
+				return "", o.ecsError("ecs ListTaskDefinitions "+family, err)
 			}
 			for _, a := range out.TaskDefinitionArns {
 				// The prefix also matches longer families (…-api2).
 				if f, rev, ok := parseTaskDefinition(a); ok && f == family && rev < current && rev > best {
-					best, arn, active = rev, a, status == ecstypes.TaskDefinitionStatusActive
+					best, arn = rev, a
 				}
 			}
 			if aws.ToString(out.NextToken) == "" {
@@ -209,16 +273,43 @@ func (o *Ops) previousRevision(ctx context.Context, family string, current int) 
 		}
 	}
 	if best == 0 {
-		return "", false, fmt.Errorf("task definition family %s has no revision before %d: nothing to roll back to", family, current)
+		return "", fmt.Errorf("task definition family %s has no revision before %d: nothing to roll back to", family, current)
 	}
-	return arn, active, nil
+	return arn, nil
 }
 
-// reregister registers an INACTIVE revision's definition again as the
-// family's newest revision (ECS refuses to point a service at an
-// INACTIVE revision), with the same containers, sizes, roles, volumes
-// and tags.
-func (o *Ops) reregister(ctx context.Context, arn string) (string, error) {
+// rollbackTarget is the task definition to roll the service back to, and
+// how it was found: the newest one other than current that a SUCCESSFUL
+// deployment of the service rolled out (healthyHistory), else the
+// family's previous revision, whose health is then not known (ECS's
+// circuit breaker still guards the rollback's own deployment).
+func (o *Ops) rollbackTarget(ctx context.Context, service, current string) (arn, how string, err error) {
+	family, rev, ok := parseTaskDefinition(current)
+	if !ok {
+		return "", "", fmt.Errorf("service %s runs task definition %q, not an ECS task definition ARN", service, current)
+	}
+	history, err := o.healthyHistory(ctx, service)
+	if err != nil {
+		return "", "", err
+	}
+	for _, td := range history {
+		if f, _, ok := parseTaskDefinition(td); ok && f == family && td != current {
+			return td, "last deployed healthy (ECS deployment history)", nil
+		}
+	}
+	arn, err = o.previousRevision(ctx, family, rev)
+	if err != nil {
+		return "", "", fmt.Errorf("service %s: no other successful deployment in ECS's deployment history, and %w", service, err)
+	}
+	return arn, "the family's previous revision: ECS's deployment history has no other successful deployment, so its health is not known", nil
+}
+
+// activeRevision is arn itself when it is ACTIVE, else its definition
+// registered again as the family's newest revision: ECS refuses to point
+// a service at an INACTIVE revision, and Pulumi deregisters every
+// revision it replaces. Same containers, sizes, roles, volumes and tags
+// (DescribeTaskDefinition with its tags, RegisterTaskDefinition).
+func (o *Ops) activeRevision(ctx context.Context, arn string) (string, error) {
 	out, err := o.AWS.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{
 		TaskDefinition: aws.String(arn),
 		Include:        []ecstypes.TaskDefinitionField{ecstypes.TaskDefinitionFieldTags},
@@ -227,6 +318,9 @@ func (o *Ops) reregister(ctx context.Context, arn string) (string, error) {
 		return "", o.ecsError("ecs DescribeTaskDefinition "+lastPart(arn), err)
 	}
 	td := out.TaskDefinition
+	if td.Status == ecstypes.TaskDefinitionStatusActive {
+		return arn, nil
+	}
 	reg, err := o.AWS.ECS.RegisterTaskDefinition(ctx, &ecs.RegisterTaskDefinitionInput{
 		Family:                  td.Family,
 		ContainerDefinitions:    td.ContainerDefinitions,
@@ -256,14 +350,16 @@ func (o *Ops) reregister(ctx context.Context, arn string) (string, error) {
 // ecsRollbackStep is one service's rollback.
 type ecsRollbackStep struct {
 	key, service string
-	// from is what ran, previous the revision before it, target what the
-	// service is updated to (previous, or its re-registered copy).
-	from, previous, target string
+	// from is what ran, previous the task definition to go back to (how
+	// says how it was found), target what the service is updated to
+	// (previous, or its re-registered copy).
+	from, previous, how, target string
 }
 
 // ecsRollback points the api and worker services back at the task
-// definition revision before the one they run (previousRevision), waits
-// until both are stable on it, and says what the next `pulumi up` does.
+// definition each last deployed healthy before the one it runs
+// (rollbackTarget), waits until both are stable on it, and says what the
+// next `pulumi up` does.
 func (o *Ops) ecsRollback(ctx context.Context) error {
 	services, err := o.describeServices(ctx, ECSServices...)
 	if err != nil {
@@ -278,31 +374,24 @@ func (o *Ops) ecsRollback(ctx context.Context) error {
 				aws.ToString(s.ServiceName), lastPart(aws.ToString(d.TaskDefinition)), d.RolloutState, o.Target.Stack)
 		}
 		from := aws.ToString(s.TaskDefinition)
-		family, rev, ok := parseTaskDefinition(from)
-		if !ok {
-			return fmt.Errorf("service %s runs task definition %q, not an ECS task definition ARN", aws.ToString(s.ServiceName), from)
-		}
-		prev, active, err := o.previousRevision(ctx, family, rev)
+		prev, how, err := o.rollbackTarget(ctx, aws.ToString(s.ServiceName), from)
 		if err != nil {
-			return fmt.Errorf("service %s: %w", aws.ToString(s.ServiceName), err)
+			return err
 		}
-		steps = append(steps, ecsRollbackStep{key: k, service: aws.ToString(s.ServiceName), from: from, previous: prev, target: prev})
-		if !active {
-			steps[len(steps)-1].target = ""
-		}
+		steps = append(steps, ecsRollbackStep{key: k, service: aws.ToString(s.ServiceName), from: from, previous: prev, how: how})
 	}
 	// Registered only once both services have a revision to go back to.
 	for i, st := range steps {
-		if st.target != "" {
-			continue
-		}
-		arn, err := o.reregister(ctx, st.previous)
+		arn, err := o.activeRevision(ctx, st.previous)
 		if err != nil {
 			return err
 		}
 		steps[i].target = arn
-		fmt.Fprintf(o.stderr(), "%s: %s is deregistered (Pulumi replaced it); registered its definition again as %s\n",
-			st.key, lastPart(st.previous), lastPart(arn))
+		fmt.Fprintf(o.stderr(), "%s: going back to %s (%s)\n", st.key, lastPart(st.previous), st.how)
+		if arn != st.previous {
+			fmt.Fprintf(o.stderr(), "%s: %s is deregistered (Pulumi replaced it); registered its definition again as %s\n",
+				st.key, lastPart(st.previous), lastPart(arn))
+		}
 	}
 	for _, st := range steps {
 		if _, err := o.AWS.ECS.UpdateService(ctx, &ecs.UpdateServiceInput{
@@ -324,7 +413,7 @@ func (o *Ops) ecsRollback(ctx context.Context) error {
 		if st.target != st.previous {
 			fmt.Fprintf(w, " (the definition of %s)", lastPart(st.previous))
 		}
-		fmt.Fprintln(w)
+		fmt.Fprintf(w, ": %s\n", st.how)
 	}
 	fmt.Fprintf(w, "Pulumi still records %s and %s: the next `pulumi up` deploys the code at HEAD again "+
 		"(with no change at HEAD, run it as `pulumi up --refresh`: a plain up finds ECS running another task definition than it deployed and fails its check). "+

@@ -4,7 +4,8 @@ package ops
 // fake (fakeaws, ecs.go there) for every ECS and WAFv2 call, through the
 // real SDK clients Connect builds (signing, JSON 1.1, error decoding):
 // kumo 0.33.1 answers UpdateService but not DescribeServices,
-// DescribeTaskDefinition, ListTaskDefinitions or ListTasks, and no WAFv2
+// DescribeTaskDefinition, ListTaskDefinitions, ListTasks or
+// ListServiceDeployments, and no WAFv2
 // (TestKumoLacksTheECSAndWAFCalls), and the SDK sends all of a service's
 // calls to one endpoint. `slipway logs` on an ECS stack runs against kumo
 // (TestKumoLogsOnECSReadsTheTaskStreams). ECS Exec sessions run against
@@ -37,11 +38,14 @@ const (
 	tdPrefix          = "arn:aws:ecs:us-east-1:123456789012:task-definition/"
 )
 
-// newECSOps is an operator of an ECS stack whose api service runs
-// slipway-<stack>-api:12 (11 and 10 deregistered by Pulumi, a longer
-// family slipway-<stack>-api-canary:11 ACTIVE beside it) and whose worker
-// runs slipway-<stack>-worker:6 (5 still ACTIVE), both stable, with the
-// maintenance pattern set off.
+// newECSOps is an operator of an ECS stack, both services stable, the
+// maintenance pattern set off:
+//   - api runs slipway-<stack>-api:12; its deployment history: 9 and 10
+//     SUCCESSFUL, 11 ROLLBACK_SUCCESSFUL (the circuit breaker undid it),
+//     12 SUCCESSFUL; Pulumi deregistered 9, 10 and 11;
+//   - worker runs slipway-<stack>-worker:6, has no deployment history, 4
+//     and 5 deregistered; a longer family slipway-<stack>-worker-canary
+//     has an ACTIVE revision 5 (matched by the prefix, not the family).
 func newECSOps(t *testing.T, stack string) (*fakeaws.Server, opsRun) {
 	t.Helper()
 	f := fakeaws.New(t)
@@ -56,16 +60,19 @@ func newECSOps(t *testing.T, stack string) (*fakeaws.Server, opsRun) {
 	image := func(n int) string {
 		return fmt.Sprintf("123456789012.dkr.ecr.us-east-1.amazonaws.com/slipway-api@sha256:%04d", n)
 	}
-	for rev, status := range map[int]string{10: "INACTIVE", 11: "INACTIVE", 12: "ACTIVE"} {
+	for rev, status := range map[int]string{9: "INACTIVE", 10: "INACTIVE", 11: "INACTIVE", 12: "ACTIVE"} {
 		f.AddTaskDefinition(api, rev, status, map[string]string{"db-setup": image(rev), "migrate": image(rev), "api": image(rev)})
 	}
-	f.AddTaskDefinition(api+"-canary", 11, "ACTIVE", map[string]string{"api": image(999)})
-	for rev, status := range map[int]string{4: "INACTIVE", 5: "ACTIVE", 6: "ACTIVE"} {
+	for rev, status := range map[int]string{4: "INACTIVE", 5: "INACTIVE", 6: "ACTIVE"} {
 		f.AddTaskDefinition(worker, rev, status, map[string]string{"worker": image(100 + rev)})
 	}
+	f.AddTaskDefinition(worker+"-canary", 5, "ACTIVE", map[string]string{"worker": image(999)})
 	f.ECSServices = []*fakeaws.ECSService{
 		{Cluster: testCluster, Name: testAPIService, Status: "ACTIVE", TaskDefinition: tdPrefix + api + ":12", Desired: 2, StableAfter: 3,
 			Deployments: []map[string]any{fakeaws.Deployment("PRIMARY", tdPrefix+api+":12", "COMPLETED", 2, 2)},
+			History: []fakeaws.ServiceDeployment{{TaskDefinition: tdPrefix + api + ":9", Status: "SUCCESSFUL"},
+				{TaskDefinition: tdPrefix + api + ":10", Status: "SUCCESSFUL"}, {TaskDefinition: tdPrefix + api + ":11", Status: "ROLLBACK_SUCCESSFUL"},
+				{TaskDefinition: tdPrefix + api + ":12", Status: "SUCCESSFUL"}},
 			Tasks: []fakeaws.ECSTask{
 				{ID: "0aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", LastStatus: "PENDING", ExecEnabled: true, ExecAgent: "PENDING"},
 				{ID: "1bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb", LastStatus: "RUNNING", ExecEnabled: true, ExecAgent: "RUNNING"},
@@ -150,31 +157,41 @@ func TestFakeECSStatusPrintsEachServiceDeploymentAndImages(t *testing.T) {
 	}
 }
 
-func TestFakeECSRollbackGoesToThePreviousRevisionAndWaitsUntilStable(t *testing.T) {
+func TestFakeECSRollbackGoesToTheLastHealthyRevisionAndWaitsUntilStable(t *testing.T) {
 	f, r := newECSOps(t, "dev")
-	f.ECSPageSize = 1 // every ListTaskDefinitions page holds one revision
+	f.ECSPageSize = 1 // every page of ListTaskDefinitions and ListServiceDeployments holds one
 	if err := r.ops.Rollback(context.Background()); err != nil {
 		t.Fatalf("Rollback: %v\nstderr: %s", err, r.stderr)
 	}
-	// api:11 is INACTIVE (Pulumi deregistered it): its definition is
-	// registered again as api:13, the family's next revision.
+	// api: the newest SUCCESSFUL deployment before 12 is 10 (11 was
+	// rolled back by the circuit breaker); worker: no history, so the
+	// family's previous revision, 5. Both are INACTIVE: their definitions
+	// are registered again as each family's next revision.
+	for _, l := range f.Sent("ListServiceDeployments") {
+		if fmt.Sprint(l.Body["status"]) != "[SUCCESSFUL]" || l.Body["cluster"] != testCluster {
+			t.Errorf("ListServiceDeployments %v", l.Body)
+		}
+	}
 	regs := f.Sent("RegisterTaskDefinition")
-	if len(regs) != 1 {
-		t.Fatalf("RegisterTaskDefinition calls = %d, want 1 (api's; worker:5 is ACTIVE)", len(regs))
+	if len(regs) != 2 {
+		t.Fatalf("RegisterTaskDefinition calls = %d, want 2", len(regs))
 	}
 	reg := regs[0].Body
 	if reg["family"] != "slipway-dev-api" || reg["executionRoleArn"] != "arn:aws:iam::123456789012:role/slipway/slipway-dev-api-execution" ||
 		reg["cpu"] != "256" || reg["networkMode"] != "awsvpc" || fmt.Sprint(reg["tags"]) != "[map[key:stack value:dev]]" {
 		t.Errorf("registered %v", reg)
 	}
-	if got := fmt.Sprint(reg["containerDefinitions"]); !strings.Contains(got, "slipway-api@sha256:0011") || strings.Contains(got, "sha256:0012") {
-		t.Errorf("registered containers %s, want api:11's images", got)
+	if got := fmt.Sprint(reg["containerDefinitions"]); !strings.Contains(got, "slipway-api@sha256:0010") || strings.Contains(got, "sha256:0012") {
+		t.Errorf("registered api containers %s, want api:10's images", got)
+	}
+	if got := fmt.Sprint(regs[1].Body["containerDefinitions"]); regs[1].Body["family"] != "slipway-dev-worker" || !strings.Contains(got, "slipway-api@sha256:0105") {
+		t.Errorf("registered worker %v, want worker:5's definition", regs[1].Body)
 	}
 	updates := f.Sent("UpdateService")
 	if len(updates) != 2 {
 		t.Fatalf("UpdateService calls = %d, want 2", len(updates))
 	}
-	for i, want := range []struct{ service, td string }{{testAPIService, "slipway-dev-api:13"}, {testWorkerService, "slipway-dev-worker:5"}} {
+	for i, want := range []struct{ service, td string }{{testAPIService, "slipway-dev-api:13"}, {testWorkerService, "slipway-dev-worker:7"}} {
 		b := updates[i].Body
 		if b["cluster"] != testCluster || b["service"] != want.service || b["taskDefinition"] != tdPrefix+want.td {
 			t.Errorf("UpdateService %d: %v, want %s -> %s", i, b, want.service, want.td)
@@ -183,14 +200,15 @@ func TestFakeECSRollbackGoesToThePreviousRevisionAndWaitsUntilStable(t *testing.
 			t.Errorf("UpdateService %d sent more than cluster, service and taskDefinition: %v", i, b)
 		}
 	}
-	// Both kinds of ListTaskDefinitions of each family, newest first.
+	// The family's revisions were listed for the worker only, in both
+	// states, newest first.
 	var lists []string
 	for _, l := range f.Sent("ListTaskDefinitions") {
 		if l.Body["nextToken"] == nil {
 			lists = append(lists, fmt.Sprint(l.Body["familyPrefix"], " ", l.Body["status"], " ", l.Body["sort"]))
 		}
 	}
-	if strings.Join(lists, ", ") != "slipway-dev-api ACTIVE DESC, slipway-dev-api INACTIVE DESC, slipway-dev-worker ACTIVE DESC, slipway-dev-worker INACTIVE DESC" {
+	if strings.Join(lists, ", ") != "slipway-dev-worker ACTIVE DESC, slipway-dev-worker INACTIVE DESC" {
 		t.Errorf("ListTaskDefinitions: %v", lists)
 	}
 	// Waited: the api's deployment completes on the third poll.
@@ -202,8 +220,8 @@ func TestFakeECSRollbackGoesToThePreviousRevisionAndWaitsUntilStable(t *testing.
 	}
 	out := r.stdout.String()
 	for _, want := range []string{
-		"api    slipway-dev-api:12 -> slipway-dev-api:13 (the definition of slipway-dev-api:11)",
-		"worker slipway-dev-worker:6 -> slipway-dev-worker:5\n",
+		"api    slipway-dev-api:12 -> slipway-dev-api:13 (the definition of slipway-dev-api:10): last deployed healthy (ECS deployment history)\n",
+		"worker slipway-dev-worker:6 -> slipway-dev-worker:7 (the definition of slipway-dev-worker:5): the family's previous revision: ECS's deployment history has no other successful deployment, so its health is not known\n",
 		"Pulumi still records slipway-dev-api:12 and slipway-dev-worker:6: the next `pulumi up` deploys the code at HEAD again",
 		"`pulumi up --refresh`",
 	} {
@@ -507,6 +525,10 @@ func TestKumoLacksTheECSAndWAFCalls(t *testing.T) {
 		},
 		"DescribeTaskDefinition": func() error {
 			_, err := c.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String("f:1")})
+			return err
+		},
+		"ListServiceDeployments": func() error {
+			_, err := c.ListServiceDeployments(ctx, &ecs.ListServiceDeploymentsInput{Cluster: aws.String("c"), Service: aws.String("s")})
 			return err
 		},
 		"ListTasks": func() error {

@@ -3,7 +3,8 @@ package fakeaws
 // ECS and AWS WAF (wafv2) for the ECS profile's operations. kumo 0.33.1
 // serves part of ECS (CreateCluster, RegisterTaskDefinition,
 // CreateService, UpdateService) but not DescribeServices,
-// DescribeTaskDefinition, ListTaskDefinitions or ListTasks, and no WAFv2
+// DescribeTaskDefinition, ListTaskDefinitions, ListTasks or the
+// deployment history (ListServiceDeployments), and no WAFv2
 // at all (internal/ops TestKumoLacksTheECSAndWAFCalls pins that); the SDK
 // reaches one endpoint per service, so every ECS and WAFv2 call of the
 // tests runs here. Both speak AWS JSON 1.1 like SSM (X-Amz-Target
@@ -19,6 +20,9 @@ package fakeaws
 //     with ECSService.FailRollout, fails and is rolled back by the
 //     circuit breaker to the previous task definition;
 //   - RegisterTaskDefinition adds the family's next revision, ACTIVE;
+//   - ListServiceDeployments answers the service's history filtered by
+//     status, oldest first, paged; DescribeServiceRevisions takes at most
+//     20 ARNs and names each revision's task definition;
 //   - ListTaskDefinitions filters by familyPrefix (a prefix, as ECS does)
 //     and status (default ACTIVE), sorts by revision, and pages by
 //     ECSPageSize;
@@ -68,7 +72,19 @@ type ECSService struct {
 	FailRollout bool
 	// Tasks: its tasks (ListTasks, DescribeTasks).
 	Tasks []ECSTask
-	polls int
+	// History: its service deployments, oldest first
+	// (ListServiceDeployments, DescribeServiceRevisions); a finished
+	// rollout adds one.
+	History []ServiceDeployment
+	polls   int
+}
+
+// ServiceDeployment is one entry of a service's deployment history.
+type ServiceDeployment struct {
+	// TaskDefinition is its target revision's task definition ARN.
+	TaskDefinition string
+	// Status: SUCCESSFUL, ROLLBACK_SUCCESSFUL, STOPPED...
+	Status string
 }
 
 // ECSTask is a task of a service.
@@ -187,15 +203,17 @@ func (f *Server) advance(s *ECSService) {
 	if s.FailRollout {
 		// The circuit breaker: the failed deployment goes, a new PRIMARY
 		// on the previous task definition takes over.
-		old := s.Deployments[1]["taskDefinition"].(string)
+		old, failed := s.Deployments[1]["taskDefinition"].(string), s.TaskDefinition
 		s.TaskDefinition = old
 		d := Deployment("PRIMARY", old, "FAILED", s.Desired, s.Desired)
 		d["rolloutStateReason"] = "ECS deployment circuit breaker: tasks failed to start."
 		s.Deployments = []map[string]any{d}
 		s.FailRollout = false
+		s.History = append(s.History, ServiceDeployment{TaskDefinition: failed, Status: "ROLLBACK_SUCCESSFUL"})
 		return
 	}
 	s.Deployments = []map[string]any{Deployment("PRIMARY", s.TaskDefinition, "COMPLETED", s.Desired, s.Desired)}
+	s.History = append(s.History, ServiceDeployment{TaskDefinition: s.TaskDefinition, Status: "SUCCESSFUL"})
 }
 
 func (f *Server) serveECS(w http.ResponseWriter, op string, body map[string]any) {
@@ -341,6 +359,70 @@ func (f *Server) serveECS(w http.ResponseWriter, op string, body map[string]any)
 			}
 		}
 		f.answer(w, map[string]any{"tasks": tasks, "failures": []any{}})
+	case "ListServiceDeployments":
+		var s *ECSService
+		for _, x := range f.ECSServices {
+			if x.Cluster == str("cluster") && x.Name == str("service") {
+				s = x
+			}
+		}
+		if s == nil {
+			f.fail(w, 400, "ServiceNotFoundException", "Service not found.")
+			return
+		}
+		want := map[string]bool{}
+		for _, st := range body["status"].([]any) {
+			want[st.(string)] = true
+		}
+		var match []any
+		for i, h := range s.History {
+			if len(want) > 0 && !want[h.Status] {
+				continue
+			}
+			// One deployment a day, oldest first (the order is the
+			// caller's to sort).
+			at := float64(1764547200 + 86400*i)
+			match = append(match, map[string]any{
+				"serviceDeploymentArn":     fmt.Sprintf("%sservice-deployment/%s/%s/d%d", ecsARN, s.Cluster, s.Name, i),
+				"serviceArn":               ecsARN + "service/" + s.Cluster + "/" + s.Name,
+				"clusterArn":               ecsARN + "cluster/" + s.Cluster,
+				"targetServiceRevisionArn": fmt.Sprintf("%sservice-revision/%s/%s/%d", ecsARN, s.Cluster, s.Name, i),
+				"status":                   h.Status, "createdAt": at, "startedAt": at, "finishedAt": at + 600,
+			})
+		}
+		start, _ := strconv.Atoi(str("nextToken"))
+		size := f.ECSPageSize
+		if size <= 0 {
+			size = 20
+		}
+		out := map[string]any{"serviceDeployments": append([]any{}, match[min(start, len(match)):min(start+size, len(match))]...)}
+		if start+size < len(match) {
+			out["nextToken"] = strconv.Itoa(start + size)
+		}
+		f.answer(w, out)
+	case "DescribeServiceRevisions":
+		arns := body["serviceRevisionArns"].([]any)
+		if len(arns) > 20 {
+			f.fail(w, 400, "InvalidParameterException", "at most 20 service revision ARNs")
+			return
+		}
+		revisions, failures := []any{}, []any{}
+		for _, a := range arns {
+			found := false
+			for _, s := range f.ECSServices {
+				for i, h := range s.History {
+					if a == fmt.Sprintf("%sservice-revision/%s/%s/%d", ecsARN, s.Cluster, s.Name, i) {
+						found = true
+						revisions = append(revisions, map[string]any{"serviceRevisionArn": a, "serviceArn": ecsARN + "service/" + s.Cluster + "/" + s.Name,
+							"clusterArn": ecsARN + "cluster/" + s.Cluster, "taskDefinition": h.TaskDefinition, "launchType": "FARGATE"})
+					}
+				}
+			}
+			if !found {
+				failures = append(failures, map[string]any{"arn": a, "reason": "MISSING"})
+			}
+		}
+		f.answer(w, map[string]any{"serviceRevisions": revisions, "failures": failures})
 	default:
 		f.fail(w, 400, "InvalidAction", "the fake does not serve ECS "+op)
 	}

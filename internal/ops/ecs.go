@@ -120,8 +120,9 @@ func primary(s ecstypes.Service) (ecstypes.Deployment, bool) {
 }
 
 // ecsStatus prints, per service, what ECS runs: the counts, the task
-// definition, each deployment's state, and the images of the task
-// definition in service (DescribeTaskDefinition).
+// definition, each deployment's state, the previous release (what
+// rollback would go back to: rollbackTarget, read-only), and the images
+// of the task definition in service (DescribeTaskDefinition).
 func (o *Ops) ecsStatus(ctx context.Context) error {
 	w := o.stdout()
 	fmt.Fprintf(w, "stack %s (class %s), ECS cluster %s, region %s\n", o.Target.Stack, o.Target.Class, o.Outputs.ClusterName, o.AWS.Region)
@@ -153,6 +154,12 @@ func (o *Ops) ecsStatus(ctx context.Context) error {
 			fmt.Fprintf(w, "  deployment %s %s: rollout %s%s; desired %d, running %d, pending %d, failed tasks %d\n",
 				aws.ToString(d.Status), lastPart(aws.ToString(d.TaskDefinition)), orUnknown(string(d.RolloutState)), reason,
 				d.DesiredCount, d.RunningCount, d.PendingCount, d.FailedTasks)
+		}
+		// The previous release: what `slipway rollback` would go back to.
+		if prev, how, err := o.rollbackTarget(ctx, aws.ToString(s.ServiceName), td); err != nil {
+			fmt.Fprintf(w, "  previous: none to roll back to (%v)\n", err)
+		} else {
+			fmt.Fprintf(w, "  previous: %s, %s (slipway rollback goes back to it)\n", lastPart(prev), how)
 		}
 		def, err := o.AWS.ECS.DescribeTaskDefinition(ctx, &ecs.DescribeTaskDefinitionInput{TaskDefinition: aws.String(td)})
 		if err != nil {

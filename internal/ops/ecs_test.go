@@ -125,6 +125,8 @@ func TestFakeECSStatusPrintsEachServiceDeploymentAndImages(t *testing.T) {
 		"container migrate  123456789012.dkr.ecr.us-east-1.amazonaws.com/slipway-api@sha256:0012",
 		"container worker   123456789012.dkr.ecr.us-east-1.amazonaws.com/slipway-api@sha256:0106",
 		"image api",
+		"previous: slipway-dev-api:10, last deployed healthy (ECS deployment history) (slipway rollback goes back to it)",
+		"previous: slipway-dev-worker:5, the family's previous revision",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stdout lacks %q:\n%s", want, out)
@@ -136,6 +138,9 @@ func TestFakeECSStatusPrintsEachServiceDeploymentAndImages(t *testing.T) {
 	ds := f.Sent("DescribeServices")
 	if len(ds) != 1 || ds[0].Body["cluster"] != testCluster || fmt.Sprint(ds[0].Body["services"]) != "["+testAPIService+" "+testWorkerService+"]" {
 		t.Errorf("DescribeServices: %+v", ds)
+	}
+	if n := len(f.Sent("UpdateService")) + len(f.Sent("RegisterTaskDefinition")); n != 0 {
+		t.Errorf("status changed something (%d calls)", n)
 	}
 	var described []string
 	for _, d := range f.Sent("DescribeTaskDefinition") {

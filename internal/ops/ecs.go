@@ -516,7 +516,7 @@ func (o *Ops) ecsMaintenance(ctx context.Context, on bool) error {
 	}
 	if on {
 		fmt.Fprintf(o.stdout(), "maintenance on for stack %s: the WAF's maintenance rule (pattern set %s = %s) answers 503 with Retry-After; health endpoints still answer. "+
-			"WAF applies it within about a minute. End it with `slipway maintenance off --stack %s`.\n", o.Target.Stack, set.Name, pattern, o.Target.Stack)
+			"AWS WAF applies it everywhere within seconds. End it with `slipway maintenance off --stack %s`.\n", o.Target.Stack, set.Name, pattern, o.Target.Stack)
 	} else {
 		fmt.Fprintf(o.stdout(), "maintenance off for stack %s: the WAF's maintenance rule matches nothing again (pattern set %s = %s); the load balancer serves the application.\n",
 			o.Target.Stack, set.Name, pattern)

@@ -439,6 +439,10 @@ func (o *Ops) waitStable(ctx context.Context, steps []ecsRollbackStep) error {
 		keys[i] = st.key
 	}
 	deadline := time.Now().Add(o.timeout())
+	// seen: the target was PRIMARY once. Before that, another PRIMARY is
+	// DescribeServices lagging behind UpdateService; after it, the
+	// circuit breaker's rollback.
+	seen := map[string]bool{}
 	for {
 		services, err := o.describeServices(ctx, keys...)
 		if err != nil {
@@ -448,10 +452,12 @@ func (o *Ops) waitStable(ctx context.Context, steps []ecsRollbackStep) error {
 		for _, st := range steps {
 			s := services[st.key]
 			d, ok := primary(s)
+			onTarget := ok && aws.ToString(d.TaskDefinition) == st.target
+			seen[st.key] = seen[st.key] || onTarget
 			switch {
-			case !ok:
+			case !ok || (!onTarget && !seen[st.key]):
 				stable = false
-			case aws.ToString(d.TaskDefinition) != st.target || d.RolloutState == ecstypes.DeploymentRolloutStateFailed:
+			case !onTarget || d.RolloutState == ecstypes.DeploymentRolloutStateFailed:
 				return fmt.Errorf("%w: the rollback of service %s to %s did not hold: ECS's deployment is %s on %s (%s); the circuit breaker keeps the service serving. See why: aws ecs describe-services --cluster %s --services %s --region %s (events)",
 					ErrServiceUnreachable, st.service, lastPart(st.target), d.RolloutState, lastPart(aws.ToString(d.TaskDefinition)),
 					aws.ToString(d.RolloutStateReason), o.Outputs.ClusterName, st.service, o.AWS.Region)

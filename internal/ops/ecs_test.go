@@ -250,6 +250,20 @@ func TestFakeECSRollbackTheCircuitBreakerUndidIsAnError(t *testing.T) {
 	}
 }
 
+// DescribeServices may still show the old deployment right after
+// UpdateService: that is waited out, not taken for the circuit breaker.
+func TestFakeECSRollbackWaitsOutALaggingDescribeServices(t *testing.T) {
+	f, r := newECSOps(t, "dev")
+	f.Service(testAPIService).Lag = 2
+	f.Service(testWorkerService).Lag = 1
+	if err := r.ops.Rollback(context.Background()); err != nil {
+		t.Fatalf("Rollback: %v", err)
+	}
+	if s := f.Service(testAPIService); s.TaskDefinition != tdPrefix+"slipway-dev-api:13" || s.Deployments[0]["rolloutState"] != "COMPLETED" {
+		t.Errorf("api: %s %v", s.TaskDefinition, s.Deployments)
+	}
+}
+
 func TestFakeECSRollbackStillRollingAtTimeout(t *testing.T) {
 	f, r := newECSOps(t, "dev")
 	f.Service(testAPIService).StableAfter = 1 << 30

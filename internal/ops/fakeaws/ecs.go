@@ -32,6 +32,7 @@ package fakeaws
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"sort"
 	"strconv"
@@ -70,6 +71,10 @@ type ECSService struct {
 	// FailRollout: the next deployment fails and the circuit breaker rolls
 	// back to the task definition before it.
 	FailRollout bool
+	// Lag: DescribeServices answers what the service was before the last
+	// UpdateService for this many polls (ECS is eventually consistent).
+	Lag    int
+	before map[string]any
 	// Tasks: its tasks (ListTasks, DescribeTasks).
 	Tasks []ECSTask
 	// History: its service deployments, oldest first
@@ -236,6 +241,11 @@ func (f *Server) serveECS(w http.ResponseWriter, op string, body map[string]any)
 				failures = append(failures, map[string]any{"arn": ecsARN + "service/" + str("cluster") + "/" + n.(string), "reason": "MISSING"})
 				continue
 			}
+			if found.Lag > 0 && found.before != nil {
+				found.Lag--
+				services = append(services, found.before)
+				continue
+			}
 			f.advance(found)
 			services = append(services, f.serviceJSON(found))
 		}
@@ -324,6 +334,8 @@ func (f *Server) serveECS(w http.ResponseWriter, op string, body map[string]any)
 			f.fail(w, 400, "ClientException", "TaskDefinition is inactive")
 			return
 		}
+		s.before = f.serviceJSON(s)
+		s.before["deployments"] = []any{maps.Clone(s.Deployments[0])}
 		old := s.Deployments[0]
 		old["status"] = "ACTIVE"
 		s.TaskDefinition = d.ARN()

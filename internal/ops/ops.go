@@ -40,7 +40,9 @@ var (
 	// ErrNoCredentials: the AWS SDK found no credentials (or could not
 	// refresh them) before any call was made.
 	ErrNoCredentials = errors.New("no AWS credentials")
-	// ErrNotDeployed: the stack has no outputs, or no instanceId.
+	// ErrNotDeployed: the stack has no outputs, or neither instanceId
+	// (host) nor clusterName (ecs); on ECS also a cluster, service or
+	// WAF pattern set that AWS does not have.
 	ErrNotDeployed = errors.New("stack is not deployed")
 	// ErrHostUnreachable: the host is not registered with SSM, its agent
 	// is not online, or a command was never delivered.

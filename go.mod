@@ -13,7 +13,11 @@ require (
 	gopkg.in/yaml.v3 v3.0.1
 )
 
-require github.com/pulumi/pulumi-docker/sdk/v4 v4.10.0
+require (
+	github.com/aws/aws-sdk-go-v2/service/ecs v1.90.0
+	github.com/aws/aws-sdk-go-v2/service/wafv2 v1.72.0
+	github.com/pulumi/pulumi-docker/sdk/v4 v4.10.0
+)
 
 require (
 	github.com/aws/aws-sdk-go-v2/aws/protocol/eventstream v1.7.16 // indirect

@@ -33,8 +33,12 @@ const opsUsage = `usage (from a workstation, with AWS credentials and the stack'
 Every command reads the stack's outputs with the Pulumi CLI (pulumi stack output)
 and runs only the foundation's host documents slipway-<class>-*. shell and psql
 need the AWS CLI v2 and the session-manager-plugin on PATH.
+On an ECS stack (slipway:compute=ecs) the same commands act through ECS and AWS
+WAF instead: rollback and status on the api and worker services, maintenance on
+the WAF's maintenance pattern set, shell through ECS Exec into an api task; psql
+says what to run instead (the tasks have no psql client).
 Flags for all: --stack S (required), --region R (default: the stack's region),
---timeout D (wait for a host command, default 30m).
+--timeout D (wait for a host command or an ECS rollback, default 30m).
 `
 
 // opsCommands are the subcommands runOps serves.
@@ -84,7 +88,7 @@ func opsMain(command string, args []string, deps opsDeps, stdout, stderr io.Writ
 	fs.Usage = func() { fmt.Fprint(stderr, opsUsage) }
 	stack := fs.String("stack", "", "the stack (dev, prod, pr-<n>)")
 	region := fs.String("region", "", "AWS region (default: the stack's, from its outputs)")
-	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for a host command")
+	timeout := fs.Duration("timeout", 30*time.Minute, "how long to wait for a host command or an ECS rollback")
 	since := fs.Duration("since", 10*time.Minute, "logs: how far back to start")
 	follow := fs.Bool("follow", false, "logs: keep printing new events")
 

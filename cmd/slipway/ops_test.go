@@ -248,3 +248,106 @@ func TestOpsStatusThroughMainWithThePulumiCLI(t *testing.T) {
 		t.Errorf("exit %d: %s", code, stderr.String())
 	}
 }
+
+// An ECS stack (slipway:compute=ecs) through runOps: the same commands,
+// answered by the fake's ECS and WAFv2 (kumo serves neither the calls
+// they read with nor WAFv2: internal/ops TestKumoLacksTheECSAndWAFCalls),
+// through the real SDK clients; no SSM call is made.
+func ecsTestDeps(t *testing.T) (opsDeps, *fakeaws.Server) {
+	t.Helper()
+	deps, f := opsTestDeps(t, nil)
+	fakeaws.EnvECS(t, f.HTTP.URL)
+	f.Clusters["cluster-4f3e2d1"] = true
+	td := "arn:aws:ecs:us-east-1:123456789012:task-definition/"
+	for _, fam := range []string{"slipway-dev-api", "slipway-dev-worker"} {
+		f.AddTaskDefinition(fam, 1, "ACTIVE", map[string]string{"api": "r/slipway-api@sha256:0001"})
+		f.AddTaskDefinition(fam, 2, "ACTIVE", map[string]string{"api": "r/slipway-api@sha256:0002"})
+	}
+	for svc, fam := range map[string]string{"cluster-api-1": "slipway-dev-api", "cluster-worker-1": "slipway-dev-worker"} {
+		f.ECSServices = append(f.ECSServices, &fakeaws.ECSService{Cluster: "cluster-4f3e2d1", Name: svc, Status: "ACTIVE",
+			TaskDefinition: td + fam + ":2", Desired: 1, StableAfter: 1,
+			Deployments: []map[string]any{fakeaws.Deployment("PRIMARY", td+fam+":2", "COMPLETED", 1, 1)}})
+	}
+	f.PatternSets["ps-1"] = &fakeaws.PatternSet{Name: "slipway-dev-maintenance", Scope: "REGIONAL", Regexes: []string{"^$"}, LockToken: "t0"}
+	deps.outputs = func(context.Context, string, string) (ops.Outputs, error) {
+		return ops.Outputs{Compute: ops.ComputeECS, ClusterName: "cluster-4f3e2d1", Region: "eu-west-1",
+			Services:        map[string]string{"api": "cluster-api-1", "worker": "cluster-worker-1"},
+			TaskDefinitions: map[string]string{"api": td + "slipway-dev-api:2", "worker": td + "slipway-dev-worker:2"},
+			Maintenance:     ops.MaintenanceSet{Name: "slipway-dev-maintenance", ID: "ps-1", Scope: "REGIONAL"}}, nil
+	}
+	return deps, f
+}
+
+func TestOpsECSStackThroughRunOps(t *testing.T) {
+	deps, f := ecsTestDeps(t)
+	code, stdout, stderr := runOpsTest(t, deps, "status", "--stack", "dev")
+	if code != 0 || !strings.Contains(stdout, "service api (cluster-api-1): desired 1, running 1, pending 0, task definition slipway-dev-api:2") {
+		t.Fatalf("status: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	code, stdout, stderr = runOpsTest(t, deps, "rollback", "--stack", "dev")
+	if code != 0 || !strings.Contains(stdout, "the next `pulumi up` deploys the code at HEAD again") {
+		t.Fatalf("rollback: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if n := len(f.Sent("RegisterTaskDefinition")); n != 0 || len(f.Sent("UpdateService")) != 2 {
+		t.Errorf("RegisterTaskDefinition %d (revision 1 is ACTIVE: none needed), UpdateService %d", n, len(f.Sent("UpdateService")))
+	}
+	for _, u := range f.Sent("UpdateService") {
+		if !strings.HasSuffix(u.Body["taskDefinition"].(string), ":1") || u.Region != "eu-west-1" {
+			t.Errorf("UpdateService %v signed for %s", u.Body, u.Region)
+		}
+	}
+	if code, stdout, stderr = runOpsTest(t, deps, "maintenance", "on", "--stack", "dev"); code != 0 || !strings.Contains(stdout, "maintenance on for stack dev") {
+		t.Fatalf("maintenance: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if got := f.PatternSetNow("ps-1").Regexes; len(got) != 1 || got[0] != "^/" {
+		t.Errorf("pattern set = %v", got)
+	}
+	if n := len(f.Sent("SendCommand")) + len(f.Sent("DescribeInstanceInformation")); n != 0 {
+		t.Errorf("an ECS stack's commands called SSM %d times", n)
+	}
+}
+
+func TestOpsECSErrorsAsTheOperatorReadsThem(t *testing.T) {
+	t.Run("no credentials", func(t *testing.T) {
+		deps, f := ecsTestDeps(t)
+		t.Setenv("AWS_ACCESS_KEY_ID", "")
+		t.Setenv("AWS_SECRET_ACCESS_KEY", "")
+		code, _, stderr := runOpsTest(t, deps, "maintenance", "off", "--stack", "dev")
+		if code != 1 || !strings.Contains(stderr, "slipway maintenance: no AWS credentials") || len(f.Requests()) != 0 {
+			t.Errorf("exit %d, %d requests: %s", code, len(f.Requests()), stderr)
+		}
+	})
+	t.Run("not deployed", func(t *testing.T) {
+		deps, f := ecsTestDeps(t)
+		delete(f.Clusters, "cluster-4f3e2d1")
+		code, _, stderr := runOpsTest(t, deps, "rollback", "--stack", "dev")
+		if code != 1 || !strings.Contains(stderr, "slipway rollback: stack is not deployed: ECS has no cluster cluster-4f3e2d1 in eu-west-1") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
+	t.Run("service does not answer", func(t *testing.T) {
+		deps, f := ecsTestDeps(t)
+		f.ECSServices[0].Status = "INACTIVE"
+		code, _, stderr := runOpsTest(t, deps, "status", "--stack", "dev")
+		if code != 1 || !strings.Contains(stderr, "slipway status: ECS service does not answer: service cluster-api-1 in cluster cluster-4f3e2d1 is INACTIVE") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+	})
+	t.Run("psql", func(t *testing.T) {
+		deps, f := ecsTestDeps(t)
+		dir := t.TempDir()
+		for _, tool := range []string{"aws", "session-manager-plugin"} {
+			if err := os.WriteFile(filepath.Join(dir, tool), []byte("#!/bin/sh\nexit 0\n"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Setenv("PATH", dir)
+		code, _, stderr := runOpsTest(t, deps, "psql", "--stack", "dev")
+		if code != 1 || !strings.Contains(stderr, "slipway psql: no psql client on ECS") || !strings.Contains(stderr, "slipway shell --stack dev") {
+			t.Errorf("exit %d: %s", code, stderr)
+		}
+		if len(f.Requests()) != 0 {
+			t.Errorf("%d requests", len(f.Requests()))
+		}
+	})
+}

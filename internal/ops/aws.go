@@ -10,7 +10,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/cloudwatchlogs"
+	"github.com/aws/aws-sdk-go-v2/service/ecs"
 	"github.com/aws/aws-sdk-go-v2/service/ssm"
+	"github.com/aws/aws-sdk-go-v2/service/wafv2"
 	"github.com/aws/smithy-go"
 )
 
@@ -27,12 +29,33 @@ type LogsAPI interface {
 	FilterLogEvents(context.Context, *cloudwatchlogs.FilterLogEventsInput, ...func(*cloudwatchlogs.Options)) (*cloudwatchlogs.FilterLogEventsOutput, error)
 }
 
+// ECSAPI is the part of ECS the operations call on an ECS stack.
+type ECSAPI interface {
+	DescribeServices(context.Context, *ecs.DescribeServicesInput, ...func(*ecs.Options)) (*ecs.DescribeServicesOutput, error)
+	DescribeTaskDefinition(context.Context, *ecs.DescribeTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.DescribeTaskDefinitionOutput, error)
+	ListTaskDefinitions(context.Context, *ecs.ListTaskDefinitionsInput, ...func(*ecs.Options)) (*ecs.ListTaskDefinitionsOutput, error)
+	RegisterTaskDefinition(context.Context, *ecs.RegisterTaskDefinitionInput, ...func(*ecs.Options)) (*ecs.RegisterTaskDefinitionOutput, error)
+	UpdateService(context.Context, *ecs.UpdateServiceInput, ...func(*ecs.Options)) (*ecs.UpdateServiceOutput, error)
+	ListTasks(context.Context, *ecs.ListTasksInput, ...func(*ecs.Options)) (*ecs.ListTasksOutput, error)
+	DescribeTasks(context.Context, *ecs.DescribeTasksInput, ...func(*ecs.Options)) (*ecs.DescribeTasksOutput, error)
+	ListServiceDeployments(context.Context, *ecs.ListServiceDeploymentsInput, ...func(*ecs.Options)) (*ecs.ListServiceDeploymentsOutput, error)
+	DescribeServiceRevisions(context.Context, *ecs.DescribeServiceRevisionsInput, ...func(*ecs.Options)) (*ecs.DescribeServiceRevisionsOutput, error)
+}
+
+// WAFAPI is the part of AWS WAF (wafv2) maintenance calls on an ECS stack.
+type WAFAPI interface {
+	GetRegexPatternSet(context.Context, *wafv2.GetRegexPatternSetInput, ...func(*wafv2.Options)) (*wafv2.GetRegexPatternSetOutput, error)
+	UpdateRegexPatternSet(context.Context, *wafv2.UpdateRegexPatternSetInput, ...func(*wafv2.Options)) (*wafv2.UpdateRegexPatternSetOutput, error)
+}
+
 // AWS holds the clients of one region, made after the credentials were
 // found to work.
 type AWS struct {
 	Region string
 	SSM    SSMAPI
 	Logs   LogsAPI
+	ECS    ECSAPI
+	WAF    WAFAPI
 }
 
 // credentialsWait bounds the credential check: the SDK's default chain
@@ -51,8 +74,9 @@ type Config struct {
 // instance role) and retrieves the credentials before any call, so that
 // "no credentials" is said as such, not as the first call's signing error
 // (or as the Pulumi CLI's, whose S3 backend needs them too). The SDK also
-// honours AWS_ENDPOINT_URL_SSM and AWS_ENDPOINT_URL_CLOUDWATCH_LOGS, which
-// the tests use to reach kumo and the fake.
+// honours AWS_ENDPOINT_URL_SSM, AWS_ENDPOINT_URL_CLOUDWATCH_LOGS,
+// AWS_ENDPOINT_URL_ECS and AWS_ENDPOINT_URL_WAFV2, which the tests use to
+// reach kumo and the fake.
 func LoadConfig(ctx context.Context) (*Config, error) {
 	cfg, err := config.LoadDefaultConfig(ctx)
 	if err != nil {
@@ -70,20 +94,23 @@ func LoadConfig(ctx context.Context) (*Config, error) {
 	return &Config{cfg: cfg}, nil
 }
 
-// Clients makes the SSM and CloudWatch Logs clients of the region (the
-// stack's); "" means the configuration's own (AWS_REGION, the profile).
+// Clients makes the SSM, CloudWatch Logs, ECS and WAFv2 clients of the
+// region (the stack's); "" means the configuration's own (AWS_REGION, the
+// profile). Making a client calls nothing.
 func (c *Config) Clients(region string) (*AWS, error) {
 	cfg := c.cfg.Copy()
 	if region != "" {
 		cfg.Region = region
 	}
 	if cfg.Region == "" {
-		return nil, errors.New("no AWS region: the stack's outputs name none (no ssmSessionCommand output); pass --region or set AWS_REGION")
+		return nil, errors.New("no AWS region: the stack's outputs name none (no region, ssmSessionCommand or ecsExecCommand output); pass --region or set AWS_REGION")
 	}
 	return &AWS{
 		Region: cfg.Region,
 		SSM:    ssm.NewFromConfig(cfg),
 		Logs:   cloudwatchlogs.NewFromConfig(cfg),
+		ECS:    ecs.NewFromConfig(cfg),
+		WAF:    wafv2.NewFromConfig(cfg),
 	}, nil
 }
 

@@ -119,13 +119,18 @@ func (o *Ops) logGroup(ctx context.Context, opts LogsOptions) (string, error) {
 	if !slices.Contains(opts.Services, opts.Service) {
 		return "", fmt.Errorf("no log group for service %q: the services that log to CloudWatch are %s", opts.Service, strings.Join(opts.Services, ", "))
 	}
+	if o.Outputs.Compute == ComputeECS && !slices.Contains(ECSServices, opts.Service) {
+		// The groups exist in both modes; on ECS only the tasks write,
+		// to streams <container>/<container>/<task id> (awslogs-stream-prefix
+		// is the container's name: db-setup, migrate and api in api's group).
+		return "", fmt.Errorf("stack %s runs on ECS: only %s log there (there is no %s service: the load balancer and its WAF stand in for the proxy, "+
+			"and the database is RDS, whose log group is /aws/rds/instance/%s-%s-db/postgresql)",
+			o.Target.Stack, strings.Join(ECSServices, " and "), opts.Service, orDefault(opts.Project, "slipway"), o.Target.Stack)
+	}
 	if g := o.Outputs.LogGroups[opts.Service]; g != "" {
 		return g, nil
 	}
-	project := opts.Project
-	if project == "" {
-		project = "slipway"
-	}
+	project := orDefault(opts.Project, "slipway")
 	prefix := project + "-" + o.Target.Stack + "-logs-" + opts.Service + "-"
 	named := regexp.MustCompile("^" + regexp.QuoteMeta(prefix) + "[0-9a-f]{8}$")
 	var found []string
@@ -158,4 +163,11 @@ func (o *Ops) logGroup(ctx context.Context, opts LogsOptions) (string, error) {
 		return "", fmt.Errorf("several log groups match %s<8 hex> in %s (%s): export the stack's logGroups output to choose",
 			prefix, o.AWS.Region, strings.Join(found, ", "))
 	}
+}
+
+func orDefault(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -289,3 +289,35 @@ func TestFakeLogsFollowsNextToken(t *testing.T) {
 		t.Errorf("FilterLogEvents calls = %d, want 3 (one per page)", n)
 	}
 }
+
+// On an ECS stack the tasks write to the same groups (infra/cluster.go:
+// awslogs, awslogs-stream-prefix = the container's name), so streams are
+// <container>/<container>/<task id>: db-setup, migrate and api share the
+// api group. Against kumo, as the host's.
+func TestKumoLogsOnECSReadsTheTaskStreams(t *testing.T) {
+	r, c := kumoOps(t, "prod")
+	r.ops.Outputs = Outputs{Compute: ComputeECS, ClusterName: "cluster-1", Region: "us-east-1",
+		LogGroups: map[string]string{"api": "slipway-prod-logs-api-0a1b2c3d", "worker": "slipway-prod-logs-worker-4e5f6a7b",
+			"proxy": "slipway-prod-logs-proxy-8c9d0e1f", "db": "slipway-prod-logs-db-2a3b4c5d"}}
+	now := time.Now()
+	task := "3f2e1d0c9b8a47f6a5b4c3d2e1f0a9b8"
+	putEvents(t, c, "slipway-prod-logs-api-0a1b2c3d", "db-setup/db-setup/"+task, times(now.Add(-3*time.Minute), 1, time.Second), "role ready")
+	putEvents(t, c, "slipway-prod-logs-api-0a1b2c3d", "migrate/migrate/"+task, times(now.Add(-2*time.Minute), 2, time.Second), "migrated")
+	putEvents(t, c, "slipway-prod-logs-api-0a1b2c3d", "api/api/"+task, times(now.Add(-time.Minute), 3, time.Second), "listening")
+	if err := r.ops.Logs(context.Background(), LogsOptions{Service: "api", Services: logServices}); err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(r.stdout.String()), "\n")
+	if len(lines) != 6 || !strings.Contains(lines[0], " db-setup/db-setup/"+task+" role ready 000") ||
+		!strings.Contains(lines[1], " migrate/migrate/"+task+" migrated 000") || !strings.Contains(lines[5], " api/api/"+task+" listening 002") {
+		t.Fatalf("stdout:\n%s", r.stdout)
+	}
+	// No proxy and no db container on ECS: said, with where to look.
+	for _, svc := range []string{"proxy", "db"} {
+		err := r.ops.Logs(context.Background(), LogsOptions{Service: svc, Services: logServices})
+		if err == nil || !strings.Contains(err.Error(), "stack prod runs on ECS: only api and worker log there") ||
+			!strings.Contains(err.Error(), "/aws/rds/instance/slipway-prod-db/postgresql") {
+			t.Errorf("%s: err = %v", svc, err)
+		}
+	}
+}

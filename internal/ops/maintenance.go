@@ -13,7 +13,14 @@ const MaintenanceModeParameter = "mode"
 // maintenance document: with it on, nginx answers 503 with Retry-After and
 // a small page, while the health endpoints keep answering (so the
 // readiness alarm and the release's health gate are unaffected).
+//
+// On an ECS stack the load balancer's web ACL has the maintenance rule;
+// this sets the regular expressions of the pattern set it matches (ecs.go,
+// ecsMaintenance).
 func (o *Ops) Maintenance(ctx context.Context, on bool) error {
+	if o.Outputs.Compute == ComputeECS {
+		return o.ecsMaintenance(ctx, on)
+	}
 	mode := "off"
 	if on {
 		mode = "on"

@@ -14,9 +14,16 @@
 // that pattern right before SendCommand (hostdoc.go). It never sends
 // AWS-RunShellScript or any other generic document.
 //
+// A stack with slipway:compute=ecs has no host: its outputs name a cluster
+// (Outputs.Compute is ecs) and each command acts through the ECS API
+// instead (ecs.go: DescribeServices, UpdateService, ECS Exec) and, for
+// maintenance, the WAF's regex pattern set (wafv2). No host document is
+// sent on an ECS stack.
+//
 // One file per command family: outputs.go (the stack's outputs),
 // aws.go (credentials and clients), hostdoc.go (running a host document),
-// rollback.go, maintenance.go, status.go, logs.go, session.go (shell, psql).
+// ecs.go (the ECS and WAF calls of an ECS stack), rollback.go,
+// maintenance.go, status.go, logs.go, session.go (shell, psql).
 package ops
 
 import (
@@ -33,7 +40,9 @@ var (
 	// ErrNoCredentials: the AWS SDK found no credentials (or could not
 	// refresh them) before any call was made.
 	ErrNoCredentials = errors.New("no AWS credentials")
-	// ErrNotDeployed: the stack has no outputs, or no instanceId.
+	// ErrNotDeployed: the stack has no outputs, or neither instanceId
+	// (host) nor clusterName (ecs); on ECS also a cluster, service or
+	// WAF pattern set that AWS does not have.
 	ErrNotDeployed = errors.New("stack is not deployed")
 	// ErrHostUnreachable: the host is not registered with SSM, its agent
 	// is not online, or a command was never delivered.
@@ -46,6 +55,13 @@ var (
 	// ErrMissingTool: shell and psql need the AWS CLI and the
 	// session-manager-plugin on PATH.
 	ErrMissingTool = errors.New("missing tool")
+	// ErrServiceUnreachable: on an ECS stack, the cluster or a service is
+	// not active, has no running task to open a session in, or its
+	// deployment did not become stable.
+	ErrServiceUnreachable = errors.New("ECS service does not answer")
+	// ErrNoPsqlClient: no task of an ECS stack has a psql client (the api
+	// image ships node and node-postgres only); psql says what to run.
+	ErrNoPsqlClient = errors.New("no psql client on ECS")
 )
 
 // Target is the stack an operation acts on.

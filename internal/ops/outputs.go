@@ -26,10 +26,45 @@ const (
 	OutputLogGroups = "logGroups"
 	// OutputRegion is the stack's region.
 	OutputRegion = "region"
+
+	// ECS mode (slipway:compute=ecs, infra/cluster.go computeOutputs).
+	OutputClusterName          = "clusterName"
+	OutputAPITaskDefinition    = "apiTaskDefinition"
+	OutputWorkerTaskDefinition = "workerTaskDefinition"
+	// OutputECSExecCommand is "aws ecs execute-command --cluster <name>
+	// ... --region <region>": it names the region as ssmSessionCommand does.
+	OutputECSExecCommand = "ecsExecCommand"
+	OutputAPIService     = "apiService"
+	OutputWorkerService  = "workerService"
+	// OutputMaintenance is {"patternSetName", "patternSetId", "scope"}:
+	// the WAF regex pattern set the maintenance rule matches (CONTRACT.md).
+	OutputMaintenance = "maintenance"
 )
+
+// Compute is what runs the stack's workload, decided from its outputs.
+type Compute string
+
+const (
+	// ComputeHost: the single EC2 host (instanceId), operated through
+	// the foundation's host documents and Session Manager.
+	ComputeHost Compute = "host"
+	// ComputeECS: the ECS cluster's api and worker services
+	// (clusterName), operated through the ECS and WAFv2 APIs.
+	ComputeECS Compute = "ecs"
+)
+
+// ECSServices are the ECS services every ECS stack runs, in order.
+var ECSServices = []string{"api", "worker"}
+
+// MaintenanceSet is the WAF regex pattern set of the maintenance rule.
+type MaintenanceSet struct {
+	Name, ID, Scope string
+}
 
 // Outputs are what the last `pulumi up` of the stack exported.
 type Outputs struct {
+	// Compute is host (InstanceID set) or ecs (ClusterName set).
+	Compute      Compute
 	InstanceID   string
 	ReleaseID    string
 	ImageDigests map[string]string
@@ -37,22 +72,48 @@ type Outputs struct {
 	// when that output is absent.
 	Region    string
 	LogGroups map[string]string
+
+	// ECS mode only.
+	ClusterName string
+	// Services and TaskDefinitions are by service (api, worker): the ECS
+	// service names and the task definitions the last up deployed.
+	Services        map[string]string
+	TaskDefinitions map[string]string
+	// Maintenance is the maintenance rule's pattern set; zero when the
+	// stack exports none.
+	Maintenance MaintenanceSet
 }
 
 var regionFlag = regexp.MustCompile(`--region\s+([a-z0-9-]+)`)
 
 // ParseOutputs reads the outputs `pulumi stack output --json` printed. A
-// stack without outputs or without instanceId is not deployed.
+// stack without outputs, or with neither instanceId (host) nor clusterName
+// (ecs), is not deployed.
 func ParseOutputs(stack string, raw map[string]any) (Outputs, error) {
 	if len(raw) == 0 {
 		return Outputs{}, fmt.Errorf("%w: stack %s has no outputs (never deployed, or destroyed): run `pulumi up --stack %s` first",
 			ErrNotDeployed, stack, stack)
 	}
-	o := Outputs{ImageDigests: map[string]string{}, LogGroups: map[string]string{}}
+	o := Outputs{ImageDigests: map[string]string{}, LogGroups: map[string]string{},
+		Services: map[string]string{}, TaskDefinitions: map[string]string{}}
 	o.InstanceID, _ = raw[OutputInstanceID].(string)
-	if !strings.HasPrefix(o.InstanceID, "i-") {
-		return Outputs{}, fmt.Errorf("%w: stack %s has no %s output (its last update did not create the host): run `pulumi up --stack %s`",
-			ErrNotDeployed, stack, OutputInstanceID, stack)
+	o.ClusterName, _ = raw[OutputClusterName].(string)
+	switch {
+	case strings.HasPrefix(o.InstanceID, "i-"):
+		o.Compute = ComputeHost
+	case o.ClusterName != "":
+		o.Compute = ComputeECS
+	default:
+		return Outputs{}, fmt.Errorf("%w: stack %s has no %s output (host) nor %s output (ecs): its last update did not create the host or the cluster: run `pulumi up --stack %s`",
+			ErrNotDeployed, stack, OutputInstanceID, OutputClusterName, stack)
+	}
+	if o.Compute == ComputeECS {
+		o.Services["api"], _ = raw[OutputAPIService].(string)
+		o.Services["worker"], _ = raw[OutputWorkerService].(string)
+		o.TaskDefinitions["api"], _ = raw[OutputAPITaskDefinition].(string)
+		o.TaskDefinitions["worker"], _ = raw[OutputWorkerTaskDefinition].(string)
+		m := asMap(raw[OutputMaintenance])
+		o.Maintenance = MaintenanceSet{Name: m["patternSetName"], ID: m["patternSetId"], Scope: m["scope"]}
 	}
 	o.ReleaseID, _ = raw[OutputReleaseID].(string)
 	for k, v := range asMap(raw[OutputImageDigests]) {
@@ -62,9 +123,11 @@ func ParseOutputs(stack string, raw map[string]any) (Outputs, error) {
 		o.LogGroups[k] = v
 	}
 	o.Region, _ = raw[OutputRegion].(string)
-	if cmd, ok := raw[OutputSessionCommand].(string); ok && o.Region == "" {
-		if m := regionFlag.FindStringSubmatch(cmd); m != nil {
-			o.Region = m[1]
+	for _, key := range []string{OutputSessionCommand, OutputECSExecCommand} {
+		if cmd, ok := raw[key].(string); ok && o.Region == "" {
+			if m := regionFlag.FindStringSubmatch(cmd); m != nil {
+				o.Region = m[1]
+			}
 		}
 	}
 	return o, nil

@@ -115,9 +115,24 @@ func TestPulumiCLIReadOutputs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.InstanceID != "i-0fedcba9876543210" || o.ReleaseID != "0123456789abcdef0123" || o.Region != "eu-west-1" ||
+	if o.Compute != ComputeHost || o.InstanceID != "i-0fedcba9876543210" || o.ReleaseID != "0123456789abcdef0123" || o.Region != "eu-west-1" ||
 		o.ImageDigests["db"] != "r/slipway-db@sha256:2" || len(o.LogGroups) != 0 {
 		t.Errorf("outputs = %+v", o)
+	}
+
+	// An ECS stack's outputs (slipway:compute=ecs), as the CLI prints them.
+	p.importOutputs("dev", map[string]any{
+		"clusterName":    "cluster-4f3e2d1",
+		"ecsExecCommand": "aws ecs execute-command --cluster cluster-4f3e2d1 --task <task-id> --container api --interactive --command /bin/sh --region sa-east-1",
+		"apiService":     "cluster-api-7a6b5c4", "workerService": "cluster-worker-3d2e1f0",
+		"maintenance": map[string]any{"patternSetName": "slipway-dev-maintenance", "patternSetId": "a1b2", "scope": "REGIONAL"},
+	})
+	o, err = ReadOutputs(ctx, p.dir, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Compute != ComputeECS || o.Region != "sa-east-1" || o.Services["worker"] != "cluster-worker-3d2e1f0" || o.Maintenance.ID != "a1b2" {
+		t.Errorf("ECS outputs = %+v", o)
 	}
 }
 
@@ -125,5 +140,39 @@ func TestParseOutputsLogGroups(t *testing.T) {
 	o, err := ParseOutputs("dev", map[string]any{"instanceId": "i-1", "logGroups": map[string]any{"api": "g-api"}})
 	if err != nil || o.LogGroups["api"] != "g-api" || o.Region != "" {
 		t.Fatalf("%+v %v", o, err)
+	}
+}
+
+func TestParseOutputsECS(t *testing.T) {
+	raw := map[string]any{
+		"clusterName":          "cluster-4f3e2d1",
+		"apiTaskDefinition":    "arn:aws:ecs:eu-central-1:123456789012:task-definition/slipway-dev-api:12",
+		"workerTaskDefinition": "arn:aws:ecs:eu-central-1:123456789012:task-definition/slipway-dev-worker:6",
+		"ecsExecCommand":       "aws ecs execute-command --cluster cluster-4f3e2d1 --task <task-id> --container api --interactive --command /bin/sh --region eu-central-1",
+		"apiService":           "cluster-api-7a6b5c4",
+		"workerService":        "cluster-worker-3d2e1f0",
+		"maintenance":          map[string]any{"patternSetName": "slipway-dev-maintenance", "patternSetId": "a1b2", "scope": "REGIONAL"},
+		"imageDigests":         map[string]any{"api": "r/slipway-api@sha256:1"},
+	}
+	o, err := ParseOutputs("dev", raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o.Compute != ComputeECS || o.ClusterName != "cluster-4f3e2d1" || o.Region != "eu-central-1" ||
+		o.Services["api"] != "cluster-api-7a6b5c4" || o.Services["worker"] != "cluster-worker-3d2e1f0" ||
+		o.TaskDefinitions["worker"] != "arn:aws:ecs:eu-central-1:123456789012:task-definition/slipway-dev-worker:6" ||
+		o.Maintenance != (MaintenanceSet{Name: "slipway-dev-maintenance", ID: "a1b2", Scope: "REGIONAL"}) ||
+		o.ImageDigests["api"] != "r/slipway-api@sha256:1" {
+		t.Errorf("outputs = %+v", o)
+	}
+	// The host's outputs still make a host stack.
+	h, err := ParseOutputs("dev", map[string]any{"instanceId": "i-1"})
+	if err != nil || h.Compute != ComputeHost {
+		t.Errorf("host outputs: %+v %v", h, err)
+	}
+	// Neither: not deployed, naming both.
+	_, err = ParseOutputs("dev", map[string]any{"vpcId": "vpc-1"})
+	if !errors.Is(err, ErrNotDeployed) || !strings.Contains(err.Error(), "no instanceId output (host) nor clusterName output (ecs)") {
+		t.Errorf("err = %v", err)
 	}
 }

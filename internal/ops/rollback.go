@@ -11,7 +11,13 @@ import (
 // not changed by it: the stack's outputs (releaseId) and the release's
 // association still name the release of HEAD, so the next `pulumi up`
 // rolls that out again. The message says so.
+//
+// On an ECS stack it points the api and worker services back at their
+// previous task definition revisions instead (ecs.go, ecsRollback).
 func (o *Ops) Rollback(ctx context.Context) error {
+	if o.Outputs.Compute == ComputeECS {
+		return o.ecsRollback(ctx)
+	}
 	if _, err := o.runHostDocument(ctx, KindRollback, nil); err != nil {
 		return err
 	}

@@ -61,19 +61,47 @@ func (o *Ops) PsqlArgs() []string {
 	return append(o.ShellArgs(), "--document-name", "AWS-StartInteractiveCommand", "--parameters", string(params))
 }
 
-// Shell opens a shell on the stack's host.
-func (o *Ops) Shell(ctx context.Context) error { return o.session(ctx, o.ShellArgs()) }
-
-// Psql opens psql in the db container as the application's role.
-func (o *Ops) Psql(ctx context.Context) error { return o.session(ctx, o.PsqlArgs()) }
-
-func (o *Ops) session(ctx context.Context, args []string) error {
+// Shell opens a shell on the stack's host; on an ECS stack, in a running
+// api task's api container through ECS Exec:
+//
+//	aws ecs execute-command --cluster <c> --task <arn> --container api --interactive --command /bin/sh --region <r>
+//
+// which needs the same AWS CLI and session-manager-plugin.
+func (o *Ops) Shell(ctx context.Context) error {
 	if err := CheckSessionTools(); err != nil {
 		return err
 	}
+	if o.Outputs.Compute == ComputeECS {
+		task, err := o.execTask(ctx)
+		if err != nil {
+			return err
+		}
+		return o.run(ctx, o.ECSShellArgs(task))
+	}
+	return o.session(ctx, o.ShellArgs())
+}
+
+// Psql opens psql in the db container as the application's role. On an
+// ECS stack no task has psql: it says so and what to run instead.
+func (o *Ops) Psql(ctx context.Context) error {
+	if o.Outputs.Compute == ComputeECS {
+		return o.ecsPsql()
+	}
+	if err := CheckSessionTools(); err != nil {
+		return err
+	}
+	return o.session(ctx, o.PsqlArgs())
+}
+
+func (o *Ops) session(ctx context.Context, args []string) error {
 	if err := o.checkHost(ctx); err != nil {
 		return err
 	}
+	return o.run(ctx, args)
+}
+
+// run execs the AWS CLI with the terminal attached.
+func (o *Ops) run(ctx context.Context, args []string) error {
 	cmd := exec.CommandContext(ctx, "aws", args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
 	if o.Stdout != nil {

@@ -10,7 +10,13 @@ import (
 // status document: the current and previous release and each service's
 // health. The two can differ, after a rollback or a failed rollout; the
 // host's answer is what runs.
+//
+// On an ECS stack the answer is ECS's: each service's counts, task
+// definition, deployments and images (ecs.go, ecsStatus).
 func (o *Ops) Status(ctx context.Context) error {
+	if o.Outputs.Compute == ComputeECS {
+		return o.ecsStatus(ctx)
+	}
 	w := o.stdout()
 	fmt.Fprintf(w, "stack %s (class %s), instance %s, region %s\n", o.Target.Stack, o.Target.Class, o.Outputs.InstanceID, o.AWS.Region)
 	fmt.Fprintf(w, "deployed by the last pulumi up: release %s\n", orUnknown(o.Outputs.ReleaseID))

@@ -16,7 +16,8 @@
 //     (SSM records it a moment later), then the scripted statuses.
 //
 // It also plays FilterLogEvents with NextToken paging, which kumo does not
-// implement (kumo truncates at Limit and returns no token).
+// implement (kumo truncates at Limit and returns no token), and the ECS and
+// WAFv2 calls of the ECS profile (ecs.go).
 package fakeaws
 
 import (
@@ -66,6 +67,15 @@ type Server struct {
 	// LogPages: FilterLogEvents answers by NextToken ("" first).
 	LogPages map[string]map[string]any
 
+	// ECS (ecs.go): the clusters by name, their services, the task
+	// definitions of every family, and ListTaskDefinitions' page size.
+	Clusters        map[string]bool
+	ECSServices     []*ECSService
+	TaskDefinitions []*ECSTaskDefinition
+	ECSPageSize     int
+	// PatternSets: WAF regex pattern sets by id (ecs.go).
+	PatternSets map[string]*PatternSet
+
 	// HTTP serves the fake; HTTP.URL is the endpoint.
 	HTTP *httptest.Server
 }
@@ -76,7 +86,8 @@ var stackPatterns = map[string]*regexp.Regexp{
 
 // New starts the fake, closed when the test ends.
 func New(t testing.TB) *Server {
-	f := &Server{Instances: map[string]string{}, Documents: map[string]bool{}}
+	f := &Server{Instances: map[string]string{}, Documents: map[string]bool{},
+		Clusters: map[string]bool{}, PatternSets: map[string]*PatternSet{}}
 	f.HTTP = httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(f.HTTP.Close)
 	return f
@@ -109,6 +120,10 @@ func (f *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	f.requests = append(f.requests, req)
 	switch service + "." + op {
+	case "AmazonEC2ContainerServiceV20141113." + op:
+		f.serveECS(w, op, body)
+	case "AWSWAF_20190729." + op:
+		f.serveWAF(w, op, body)
 	case "AmazonSSM.DescribeInstanceInformation":
 		f.describe(w, body)
 	case "AmazonSSM.SendCommand":
@@ -228,21 +243,31 @@ func Env(t testing.TB, ssmURL, logsURL string) {
 	t.Helper()
 	none := filepath.Join(t.TempDir(), "none")
 	for k, v := range map[string]string{
-		"AWS_ACCESS_KEY_ID":                   "AKIAFAKEOPSTEST00000",
-		"AWS_SECRET_ACCESS_KEY":               "fake-secret-for-the-test",
-		"AWS_SESSION_TOKEN":                   "",
-		"AWS_PROFILE":                         "",
-		"AWS_DEFAULT_PROFILE":                 "",
-		"AWS_CONFIG_FILE":                     none,
-		"AWS_SHARED_CREDENTIALS_FILE":         none,
-		"AWS_EC2_METADATA_DISABLED":           "true",
-		"AWS_REGION":                          "",
-		"AWS_DEFAULT_REGION":                  "",
-		"AWS_ENDPOINT_URL":                    "",
-		"AWS_ENDPOINT_URL_SSM":                ssmURL,
-		"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS":    logsURL,
+		"AWS_ACCESS_KEY_ID":                "AKIAFAKEOPSTEST00000",
+		"AWS_SECRET_ACCESS_KEY":            "fake-secret-for-the-test",
+		"AWS_SESSION_TOKEN":                "",
+		"AWS_PROFILE":                      "",
+		"AWS_DEFAULT_PROFILE":              "",
+		"AWS_CONFIG_FILE":                  none,
+		"AWS_SHARED_CREDENTIALS_FILE":      none,
+		"AWS_EC2_METADATA_DISABLED":        "true",
+		"AWS_REGION":                       "",
+		"AWS_DEFAULT_REGION":               "",
+		"AWS_ENDPOINT_URL":                 "",
+		"AWS_ENDPOINT_URL_SSM":             ssmURL,
+		"AWS_ENDPOINT_URL_CLOUDWATCH_LOGS": logsURL,
+		// Set by EnvECS; never the machine's own.
+		"AWS_ENDPOINT_URL_ECS":                "http://127.0.0.1:1",
+		"AWS_ENDPOINT_URL_WAFV2":              "http://127.0.0.1:1",
 		"AWS_IGNORE_CONFIGURED_ENDPOINT_URLS": "",
 	} {
 		t.Setenv(k, v)
 	}
+}
+
+// EnvECS points the SDK's ECS and WAFv2 clients at url (after Env).
+func EnvECS(t testing.TB, url string) {
+	t.Helper()
+	t.Setenv("AWS_ENDPOINT_URL_ECS", url)
+	t.Setenv("AWS_ENDPOINT_URL_WAFV2", url)
 }

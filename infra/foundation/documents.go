@@ -40,7 +40,7 @@ import (
 // part of the one step rather than a step of its own so that a refusal
 // cannot be followed by a later step under any step-failure semantics.
 
-// documentClasses are the environment classes (CONTRACT: dev, review,
+// documentClasses are the environment classes (dev, review,
 // prod; a class is the app stacks' profile, stacks.ProfileOf).
 var documentClasses = []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod}
 

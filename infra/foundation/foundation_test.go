@@ -17,7 +17,7 @@ const (
 )
 
 // The subjects each role trusts, pinned: exactly one GitHub environment
-// per role (CONTRACT.md). A change here is a change to who can deploy.
+// per role (docs/ci.md). A change here is a change to who can deploy.
 var pinnedSubjects = map[string]string{
 	foundation.ProdDeployRole: "repo:acme/slipway:environment:production",
 	foundation.DevDeployRole:  "repo:acme/slipway:environment:dev",

@@ -15,7 +15,7 @@ const AppProject = "slipway"
 // prod, pr-<n> -> review (stacks.ProfileOf).
 var Classes = []stacks.Profile{stacks.Dev, stacks.Review, stacks.Prod}
 
-// The fixed physical names (CONTRACT.md). A foundation is one per account,
+// The fixed physical names. A foundation is one per account,
 // so fixed names cannot collide, and the app stacks derive them instead
 // of reading another stack's outputs: an app stack needs no credentials
 // for the foundation's state, only the account it already runs in.
@@ -72,7 +72,7 @@ type ciRole struct {
 }
 
 // ciRoles are the CI roles per class. The GitHub environments carry the
-// protection (CONTRACT.md, docs/ci.md): production and dev admit the
+// protection (docs/ci.md): production and dev admit the
 // main branch only (production with required reviewers); review and
 // dev-preview admit any branch, which is why their roles reach only
 // review stacks and a read of dev.

@@ -13,7 +13,7 @@ import (
 	"slipway/stacks"
 )
 
-// The CI identities of the CONTRACT, written once: each GitHub environment,
+// The CI identities (docs/ci.md), written once: each GitHub environment,
 // the OIDC subject a job in it presents, the role that trusts exactly that
 // subject, and the environment class whose state and secrets it reaches.
 // No role trusts `pull_request` or a branch ref, so a job without an
@@ -293,7 +293,7 @@ func jobEnvironment(t *testing.T, j workflowJob) string {
 	return env
 }
 
-// Every environment a job holds is one of the CONTRACT's, each job with a
+// Every environment a job holds is one of those, each job with a
 // cloud identity holds one (its OIDC subject is the environment's, the only
 // kind any role trusts), and the identity it takes is its environment's: the
 // role from the environment variable AWS_ROLE_ARN, the backend from
@@ -307,7 +307,7 @@ func TestWorkflowEnvironmentsMapToTheContractSubjects(t *testing.T) {
 			env := jobEnvironment(t, j)
 			spec, known := workflowEnvironments[env]
 			if env != "" && !known {
-				t.Errorf("%s: environment %q is not one of the CONTRACT's (no role trusts its subject)", where, env)
+				t.Errorf("%s: environment %q is not one of the CI identities (no role trusts its subject)", where, env)
 				continue
 			}
 			used[env] = true

@@ -5,7 +5,7 @@ package ops
 // cluster's api and worker services (the stack's clusterName, apiService
 // and workerService outputs) and, for maintenance, through AWS WAF on the
 // maintenance rule's regex pattern set (the maintenance output, shape
-// fixed in CONTRACT.md).
+// set by infra/cluster.go, computeOutputs).
 
 import (
 	"context"
@@ -23,7 +23,7 @@ import (
 	waftypes "github.com/aws/aws-sdk-go-v2/service/wafv2/types"
 )
 
-// The maintenance pattern set's two states (CONTRACT.md): "off" never
+// The maintenance pattern set's two states: "off" never
 // matches a URI path, "on" matches every path.
 const (
 	MaintenanceOffPattern = "^$"

@@ -32,7 +32,7 @@ const (
 var hostDocumentName = regexp.MustCompile(`^slipway-(dev|review|prod)-(rollback|maintenance|status)$`)
 
 // DocumentName is the foundation's document of the class and kind,
-// slipway-<class>-<kind> (CONTRACT.md), refused unless it is one of the
+// slipway-<class>-<kind> (infra/foundation/documents.go), refused unless it is one of the
 // names above.
 func DocumentName(class stacks.Profile, kind DocumentKind) (string, error) {
 	name := "slipway-" + string(class) + "-" + string(kind)

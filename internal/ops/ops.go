@@ -6,7 +6,7 @@
 // that the host answers SSM before running anything there.
 //
 // What acts on the host runs only the foundation's host documents,
-// slipway-<class>-<kind> (CONTRACT.md; infra/foundation/documents.go on the
+// slipway-<class>-<kind> (infra/foundation/documents.go on the
 // workflows branch): the environment class is fixed inside the document,
 // its parameters are validated by allowedPattern, and the document refuses a
 // host whose stack tag is not of its class. This package can send no other

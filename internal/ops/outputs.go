@@ -37,7 +37,7 @@ const (
 	OutputAPIService     = "apiService"
 	OutputWorkerService  = "workerService"
 	// OutputMaintenance is {"patternSetName", "patternSetId", "scope"}:
-	// the WAF regex pattern set the maintenance rule matches (CONTRACT.md).
+	// the WAF regex pattern set the maintenance rule matches (infra/cluster.go, computeOutputs).
 	OutputMaintenance = "maintenance"
 )
 

@@ -61,7 +61,7 @@ func grants(doc []statement, action string) (bool, string) {
 
 var foundationRules = []Rule{
 	{
-		ID: "SLW-FND-001", Severity: Error, Reference: "Slipway design (CI trust, CONTRACT.md)",
+		ID: "SLW-FND-001", Severity: Error, Reference: "Slipway design (CI trust, docs/ci.md)",
 		Title: "GitHub OIDC roles trust exactly one GitHub environment: never a pull request, a branch or a pattern",
 		Fix:   `trust StringEquals token.actions.githubusercontent.com:sub "repo:<owner>/<name>:environment:<env>" (infra/foundation, names.go)`,
 		Types: []string{tRole},
@@ -97,7 +97,7 @@ var foundationRules = []Rule{
 		},
 	},
 	{
-		ID: "SLW-FND-002", Severity: Error, Reference: "Slipway design (secrets provider per class, CONTRACT.md)",
+		ID: "SLW-FND-002", Severity: Error, Reference: "Slipway design (secrets provider per class, docs/ci.md)",
 		Title: "A class's secrets key is used only by that class's CI roles and the administrators: no account-wide or public grant, no other CI role",
 		Fix:   "key policy without the root (kms:*) statement or \"*\" principals; name only role/slipway/slipway-<class>-… roles of its class and administrators",
 		Types: []string{tKey},
@@ -174,7 +174,7 @@ var foundationRules = []Rule{
 		check: func(e *eval) { refuseActions(e, trustWrites) },
 	},
 	{
-		ID: "SLW-FND-005", Severity: Error, Reference: "Slipway design (Pulumi state per class, CONTRACT.md)",
+		ID: "SLW-FND-005", Severity: Error, Reference: "Slipway design (Pulumi state per class, docs/ci.md)",
 		Title: "The foundation's state buckets are versioned and encrypted with KMS",
 		Fix:   "add a BucketVersioningV2 (Enabled) and SSE aws:kms with the class's key",
 		Types: []string{tBucketV2}, Scope: FoundationOnly,

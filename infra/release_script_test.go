@@ -556,7 +556,7 @@ type scriptEnv struct {
 	// migrationFailure: <release id>:<error>, the error that release's
 	// migration fails with in the stand-in.
 	migrationFailure string
-	fullLog     string // every stand-in log line so far
+	fullLog          string // every stand-in log line so far
 }
 
 // receipt reads the receipt the host wrote for a release (nil if none).

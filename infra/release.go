@@ -300,14 +300,44 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	// next attempt, a new parameter of the association, so it is replaced
 	// and rolls out again; a healthy one keeps its attempt and runs
 	// nothing. Read in preview too (it changes nothing).
+	//
+	// And which attempt the last rollout began (release/attempt, written
+	// below before the association runs): an attempt that began and left
+	// no receipt is retried as the next one too. That is the association
+	// that failed before the release script could report (the host never
+	// finished its bootstrap, the class check refused, a missing document)
+	// or was cut short: the provider then keeps the failed association in
+	// state and would only update it, without waiting. Sound because the
+	// marker is written before the association and read before the marker
+	// is: a receipt can only be missing for an attempt that began, and
+	// another attempt at the same release is a rollout the host can always
+	// run again (the loader takes the stored release; an unchanged release
+	// is a cutover into the idle slot). At worst an update stopped between
+	// the marker and the association costs one extra rollout.
 	receipts := args.ParameterPath + receiptsDir
 	before := ssm.GetParametersByPathOutput(ctx, ssm.GetParametersByPathOutputArgs{
 		Path: pulumi.String(receipts),
 	}, parent)
-	attempt := pulumi.All(r.ID, before.Names(), before.Values()).ApplyT(func(v []any) string {
+	markerName := args.ParameterPath + releaseDir + "attempt"
+	markers := ssm.GetParametersByPathOutput(ctx, ssm.GetParametersByPathOutputArgs{
+		Path: pulumi.String(strings.TrimSuffix(args.ParameterPath+releaseDir, "/")),
+	}, parent)
+	attempt := pulumi.All(r.ID, before.Names(), before.Values(), markers.Names(), markers.Values()).ApplyT(func(v []any) string {
 		rc, _ := findReceipt(receipts, v[0].(string), v[1].([]string), v[2].([]string))
-		return nextAttempt(rc)
+		return nextAttempt(rc, startedAttempt(markerName, v[0].(string), v[3].([]string), v[4].([]string)))
 	}).(pulumi.StringOutput)
+	marker, err := ssm.NewParameter(ctx, "release-attempt", &ssm.ParameterArgs{
+		Name: pulumi.String(markerName),
+		Type: pulumi.String("String"),
+		Value: pulumi.All(r.ID, attempt).ApplyT(func(v []any) (string, error) {
+			b, err := json.Marshal(rolloutMarker{ReleaseID: v[0].(string), Attempt: v[1].(string)})
+			return string(b), err
+		}).(pulumi.StringOutput),
+		Description: pulumi.String("Slipway " + args.Stack + ": the release and attempt the last rollout began"),
+	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam}), pulumi.DeleteBeforeReplace(true))
+	if err != nil {
+		return nil, err
+	}
 
 	assoc, err := ssm.NewAssociation(ctx, "rollout", &ssm.AssociationArgs{
 		Name: pulumi.String(foundation.HostDocumentName(class, foundation.DocumentRollout)),
@@ -320,7 +350,7 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		MaxConcurrency:               pulumi.String("1"),
 		MaxErrors:                    pulumi.String("0"),
 		ComplianceSeverity:           pulumi.String("HIGH"),
-	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam}),
+	}, parent, pulumi.DependsOn([]pulumi.Resource{idParam, marker}),
 		pulumi.ReplaceOnChanges([]string{"parameters", "targets"}),
 		pulumi.DeleteBeforeReplace(true))
 	if err != nil {
@@ -336,9 +366,9 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 	after := ssm.GetParametersByPathOutput(ctx, ssm.GetParametersByPathOutputArgs{
 		Path: assoc.AssociationId.ApplyT(func(string) string { return receipts }).(pulumi.StringOutput),
 	}, parent)
-	r.Status = pulumi.All(r.ID, attempt, after.Names(), after.Values()).ApplyT(func(v []any) (string, error) {
+	r.Status = pulumi.All(r.ID, attempt, after.Names(), after.Values(), assoc.URN()).ApplyT(func(v []any) (string, error) {
 		rc, found := findReceipt(receipts, v[0].(string), v[2].([]string), v[3].([]string))
-		return checkReceipt(v[0].(string), v[1].(string), rc, found)
+		return checkReceipt(v[0].(string), v[1].(string), rc, found, string(v[4].(pulumi.URN)))
 	}).(pulumi.StringOutput)
 
 	r.Images = pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput()).ApplyT(func(v []any) map[string]string {
@@ -380,30 +410,63 @@ func findReceipt(path, id string, names, values []string) (receipt, bool) {
 	return receipt{}, false
 }
 
+// rolloutMarker is release/attempt: the attempt the last rollout began.
+type rolloutMarker struct {
+	ReleaseID string `json:"releaseId"`
+	Attempt   string `json:"attempt"`
+}
+
+// startedAttempt is the attempt the marker says the last rollout of release
+// id began (0 for none, or the marker of another release).
+func startedAttempt(name, id string, names, values []string) int {
+	for i, n := range names {
+		if n != name || i >= len(values) {
+			continue
+		}
+		var m rolloutMarker
+		if json.Unmarshal([]byte(values[i]), &m) != nil || m.ReleaseID != id {
+			return 0
+		}
+		if n, err := strconv.Atoi(m.Attempt); err == nil && n > 0 {
+			return n
+		}
+	}
+	return 0
+}
+
 // nextAttempt is the attempt the rollout of a release runs as: 1 for a
-// release the host never reported, the same attempt for one it reported
-// healthy (nothing to run again), the next one after a failure (a retry).
-func nextAttempt(rc receipt) string {
+// release never tried, the same attempt for one the host reported healthy
+// (nothing to run again), the next one after a failure (a retry), and the
+// next one after an attempt that began (started, from the marker) and left
+// no receipt: its association failed before the host could report.
+func nextAttempt(rc receipt, started int) string {
 	n, err := strconv.Atoi(rc.Attempt)
 	if err != nil || n < 1 {
-		return "1"
+		n = 0
 	}
-	if rc.Status == "healthy" {
+	switch {
+	case started > n:
+		return strconv.Itoa(started + 1)
+	case n == 0:
+		return "1"
+	case rc.Status == "healthy":
 		return strconv.Itoa(n)
 	}
 	return strconv.Itoa(n + 1)
 }
 
 // checkReceipt is `pulumi up`'s verdict: healthy only when the host says
-// this attempt at this release is.
-func checkReceipt(id, attempt string, rc receipt, found bool) (string, error) {
+// this attempt at this release is. urn is the association's, for the
+// command that re-runs it.
+func checkReceipt(id, attempt string, rc receipt, found bool, urn string) (string, error) {
+	retry := fmt.Sprintf("A plain `pulumi up` retries it (the next attempt), as does `pulumi up --replace '%s'`.", urn)
 	if !found {
-		return "", fmt.Errorf("release %s: the host wrote no receipt for it; the rollout did not run to its end "+
-			"(see the association's output in the SSM console: the host never finished its bootstrap, or the receipt could not be written); "+
-			"re-run with `pulumi up --replace <urn of the aws:ssm/association:Association>`", id)
+		return "", fmt.Errorf("release %s: the host wrote no receipt for attempt %s; the rollout did not run to its end "+
+			"(see the association's output in the SSM console: the host never finished its bootstrap, or the receipt could not be written). %s",
+			id, attempt, retry)
 	}
 	if rc.Attempt != attempt {
-		return "", fmt.Errorf("release %s: the host's receipt is of attempt %q, not of this rollout's attempt %s", id, rc.Attempt, attempt)
+		return "", fmt.Errorf("release %s: the host's receipt is of attempt %q, not of this rollout's attempt %s. %s", id, rc.Attempt, attempt, retry)
 	}
 	if rc.Status == "healthy" {
 		return "healthy", nil
@@ -412,6 +475,9 @@ func checkReceipt(id, attempt string, rc receipt, found bool) (string, error) {
 	fmt.Fprintf(&b, "release %s failed on the host (attempt %s): %s", id, attempt, rc.Reason)
 	if rc.Service != "" {
 		fmt.Fprintf(&b, "\nservice %s failed; its last log lines:", rc.Service)
+	} else if len(rc.Logs) > 0 {
+		// No service failed (a failed migration): the release's own output.
+		b.WriteString("\nthe release's last output lines on the host:")
 	}
 	for _, l := range rc.Logs {
 		b.WriteString("\n  " + l)

@@ -58,6 +58,9 @@ type dockerState struct {
 	// started (their own image) and stopped (exited).
 	Images  map[string]string
 	Stopped map[string]bool
+	// Sick: services whose running container is unhealthy (FAKE_UNHEALTHY
+	// names the image or <release id>/<service>).
+	Sick map[string]bool
 	// DBPassword is the database's password: set from POSTGRES_PASSWORD
 	// only when the data directory is initialised (the first db), changed
 	// only by ALTER ROLE, as with the real image.
@@ -140,6 +143,9 @@ func fakeDocker(args []string) int {
 	if st.Stopped == nil {
 		st.Stopped = map[string]bool{}
 	}
+	if st.Sick == nil {
+		st.Sick = map[string]bool{}
+	}
 	hashes, images, err := serviceHashes(dir)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "fake docker:", err)
@@ -192,7 +198,7 @@ func fakeDocker(args []string) int {
 		if slices.Contains(args, "--format") {
 			for name := range st.Running {
 				health := "healthy"
-				if unhealthy(st.Images[name]) {
+				if st.Sick[name] {
 					health = "unhealthy"
 				}
 				b, _ := json.Marshal(map[string]any{"Service": name, "State": "running", "Health": health, "Image": st.Images[name]})
@@ -276,6 +282,13 @@ func fakeDocker(args []string) int {
 			fmt.Fprintln(os.Stderr, "migration failed: the database is not running")
 			return 1
 		}
+		// As src/migrate.js reports a failed migration (Postgres's message).
+		if id, msg, _ := strings.Cut(os.Getenv("FAKE_MIGRATION_FAIL"), ":"); id == releaseName(dir) {
+			logLine("migrate %s %s failed", releaseName(dir), args[4])
+			fmt.Println("migrating: 0003-owner")
+			fmt.Fprintln(os.Stderr, "migration failed: "+msg)
+			return 1
+		}
 		logLine("migrate %s %s", releaseName(dir), args[4])
 		return 0
 	case "stop":
@@ -336,6 +349,7 @@ func fakeDocker(args []string) int {
 		for _, name := range named {
 			if h := hashes[name]; st.Running[name] != h || force {
 				recreated = append(recreated, name)
+				st.Sick[name] = unhealthy(images[name]) || unhealthy(releaseName(dir)+"/"+name)
 			}
 			st.Running[name] = hashes[name]
 			st.Images[name] = images[name]
@@ -361,7 +375,7 @@ func fakeDocker(args []string) int {
 		}
 		healthy := true
 		for _, name := range named {
-			if unhealthy(images[name]) {
+			if st.Sick[name] {
 				fmt.Fprintf(os.Stderr, "container slipway-%s-1 is unhealthy\n", name)
 				healthy = false
 			}
@@ -539,7 +553,10 @@ type scriptEnv struct {
 	// attempt is the rollout document's SLIPWAY_ATTEMPT ("" outside it).
 	attempt     string
 	receiptFail bool
-	fullLog     string // every stand-in log line so far
+	// migrationFailure: <release id>:<error>, the error that release's
+	// migration fails with in the stand-in.
+	migrationFailure string
+	fullLog          string // every stand-in log line so far
 }
 
 // receipt reads the receipt the host wrote for a release (nil if none).
@@ -633,6 +650,7 @@ func (e *scriptEnv) runCode(args ...string) (string, int) {
 		"FAKE_BUNDLES="+e.bundles,
 		"FAKE_UNHEALTHY="+e.unhealthy,
 		"FAKE_PULL_FAIL="+e.pullFailure,
+		"FAKE_MIGRATION_FAIL="+e.migrationFailure,
 	)
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
@@ -653,6 +671,13 @@ func (e *scriptEnv) log() []string {
 	e.fullLog += string(b)
 	_ = os.Remove(filepath.Join(e.state, "log"))
 	return upsOf(string(b))
+}
+
+// lines returns the stand-in's raw log lines since the last call.
+func (e *scriptEnv) lines() []string {
+	b, _ := os.ReadFile(filepath.Join(e.state, "log"))
+	e.log()
+	return strings.Split(strings.TrimSpace(string(b)), "\n")
 }
 
 // upsOf sums the stand-in's log per release brought up: the cutover's
@@ -901,7 +926,8 @@ func TestReleaseScriptWritesReceipts(t *testing.T) {
 		!strings.Contains(fmt.Sprint(logs[len(logs)-1]), "the last line of api-blue") {
 		t.Errorf("failed receipt: %v", r)
 	}
-	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api-blue;") || !strings.Contains(reason, "rolled back to "+a) {
+	if reason, _ := r["reason"].(string); !strings.Contains(reason, "unhealthy: api-blue; release "+c+": api-blue is not healthy; still serving the previous release;") ||
+		!strings.Contains(reason, "rolled back to "+a) {
 		t.Errorf("failed receipt's reason: %q", reason)
 	}
 	if e.link("current") != a {
@@ -925,6 +951,182 @@ func TestReleaseScriptWritesReceipts(t *testing.T) {
 	e.store(c)
 	if out, code := e.runCode(c); code != 1 || !strings.Contains(out, "could not write its receipt") {
 		t.Errorf("failed, receipt refused: exit %d\n%s", code, out)
+	}
+}
+
+// A failed migration: the receipt's reason is the cutover's own last line,
+// the migration's error in it, so `pulumi up` fails with that error; its log
+// lines are the migration's output (no service was started, so no service's
+// logs are shown for it); the serving slot is never touched.
+func TestReleaseScriptReportsTheMigrationsError(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixture(t, e.bundles, "a")
+	b := releaseFixture(t, e.bundles, "b")
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release:\n%s", out)
+	}
+	e.log()
+
+	e.store(b)
+	e.attempt = "1"
+	e.migrationFailure = b + `:relation "nobody" does not exist`
+	out, code := e.runCode(b)
+	if code != foundation.ReportedFailure {
+		t.Fatalf("a failed migration exits %d, want %d:\n%s", code, foundation.ReportedFailure, out)
+	}
+	r := e.receipt(b)
+	want := "release " + b + `: migration failed: relation "nobody" does not exist; still serving the previous release; rolled back to ` + a
+	if r["status"] != "failed" || r["reason"] != want || r["service"] != "" {
+		t.Errorf("receipt of a failed migration: %v\nwant reason %q", r, want)
+	}
+	logs := fmt.Sprint(r["logs"])
+	if !strings.Contains(logs, `migration failed: relation "nobody" does not exist`) || !strings.Contains(logs, "migrating: 0003-owner") {
+		t.Errorf("the receipt's log lines are not the migration's output: %s", logs)
+	}
+	lines := e.lines()
+	if !slices.Contains(lines, "migrate "+b+" api-green failed") || slices.ContainsFunc(lines, func(l string) bool {
+		return strings.HasPrefix(l, "up "+b) && !strings.HasPrefix(l, "up "+b+" recreate= ")
+	}) {
+		t.Errorf("the failed migration's release started an application service: %v", lines)
+	}
+	if e.link("current") != a {
+		t.Errorf("current=%s after a failed migration", e.link("current"))
+	}
+}
+
+// A new worker that is not healthy: the cutover starts the previous
+// release's worker again from the one project directory (compose's hash
+// holds the env files' paths; the stand-in refuses an `up` anywhere else),
+// with the previous release's files there for that `up`, so the release
+// script's rollback finds the worker unchanged and does not recreate it a
+// second time. The project directory holds the new release's files again
+// afterwards (for the rollback to replace), with nothing left aside.
+func TestReleaseScriptRestoresThePreviousWorkerFromTheProjectDirectory(t *testing.T) {
+	e := newScriptEnv(t)
+	a := releaseFixture(t, e.bundles, "a")
+	b := releaseFixture(t, e.bundles, "b") // a new API image: api and worker change
+	e.store(a)
+	if out, ok := e.run(a); !ok {
+		t.Fatalf("first release:\n%s", out)
+	}
+	e.log()
+	e.unhealthy = b + "/worker"
+	e.store(b)
+	out, ok := e.run(b)
+	if ok {
+		t.Fatalf("a release with an unhealthy worker succeeded:\n%s", out)
+	}
+	lines := e.lines()
+	bad := slices.Index(lines, "up "+b+" recreate=worker remove= healthy=false")
+	back := slices.Index(lines, "up "+a+" recreate=worker remove= healthy=true")
+	rollback := slices.IndexFunc(lines, func(l string) bool { return strings.HasPrefix(l, "migrate "+a) })
+	if bad < 0 || back < bad || rollback < back {
+		t.Fatalf("the cutover did not start the previous worker again, from the project directory, before the rollback: %v\n%s", lines, out)
+	}
+	for _, l := range lines[back+1:] {
+		if strings.HasPrefix(l, "up ") && strings.Contains(l, "worker") {
+			t.Errorf("the rollback recreated the worker once more: %q in %v", l, lines)
+		}
+	}
+	var st dockerState
+	raw, _ := os.ReadFile(filepath.Join(e.state, "state.json"))
+	_ = json.Unmarshal(raw, &st)
+	want, _, err := serviceHashes(filepath.Join(e.releases, a))
+	if err != nil || st.Running["worker"] != want["worker"] || st.Sick["worker"] {
+		t.Errorf("the worker that runs: %s (sick %v), want %s of %s (%v)", st.Running["worker"], st.Sick["worker"], want["worker"], a, err)
+	}
+	project := filepath.Join(filepath.Dir(e.releases), "project")
+	if id, _ := os.ReadFile(filepath.Join(project, "id")); strings.TrimSpace(string(id)) != a {
+		t.Errorf("after the rollback the project directory holds %q, want %s", id, a)
+	}
+	if _, err := os.Stat(project + ".cutover-aside"); !os.IsNotExist(err) {
+		t.Errorf("the cutover left its set-aside copy: %v", err)
+	}
+	if !strings.Contains(out, "release "+b+": the worker is not healthy; still serving the previous release") || e.link("current") != a {
+		t.Errorf("current=%s\n%s", e.link("current"), out)
+	}
+}
+
+// legacyRelease turns a rendered release into one made before the cutover:
+// no bin/slipway-cutover, a single api service (api-blue's address) instead
+// of the two slots.
+func legacyRelease(t *testing.T, bundles, id string) {
+	t.Helper()
+	dir := filepath.Join(bundles, id)
+	if err := os.Remove(filepath.Join(dir, "bin", "slipway-cutover")); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, "compose.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var doc map[string]any
+	if err := yaml.Unmarshal(raw, &doc); err != nil {
+		t.Fatal(err)
+	}
+	services := doc["services"].(map[string]any)
+	services["api"] = services["api-blue"]
+	delete(services, "api-blue")
+	delete(services, "api-green")
+	out, err := yaml.Marshal(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "compose.yaml"), out, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A release made before the cutover existed (no bin/slipway-cutover; `slipway
+// rollback` can reach one) comes up as such releases did: `docker compose up
+// --detach --remove-orphans --wait` from the project directory, said in the
+// log, with its own IMDS set; the slots go as orphans and the cutover's state
+// is reset, so the next cutover starts from a single-api host (api-green
+// first, the old api removed).
+func TestReleaseScriptBringsUpAReleaseWithoutACutover(t *testing.T) {
+	e := newScriptEnv(t)
+	old := releaseFixture(t, e.bundles, "a")
+	legacyRelease(t, e.bundles, old)
+	b := releaseFixture(t, e.bundles, "b")
+	e.store(old)
+	out, ok := e.run(old)
+	if !ok {
+		t.Fatalf("a release without a cutover failed:\n%s", out)
+	}
+	if !strings.Contains(out, "release "+old+" has no bin/slipway-cutover (made before the cutover): bringing it up with docker compose up --wait") {
+		t.Errorf("the fallback is not logged:\n%s", out)
+	}
+	if got := e.events(); !slices.Equal(got, []string{
+		"imds allow 198.18.100.10 198.18.100.11",
+		"up " + old,
+		"imds allow 198.18.100.10 198.18.100.11",
+	}) {
+		t.Errorf("first release without a cutover: %v", got)
+	}
+	e.store(b)
+	if out, ok := e.run(b); !ok {
+		t.Fatalf("the cutover from a single-api release:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-green,worker remove=api healthy=true"}) {
+		t.Errorf("from the single api to the slots: %v", ups)
+	}
+	out, ok = e.run("rollback")
+	if !ok || e.link("current") != old {
+		t.Fatalf("rollback to a release without a cutover: current=%s\n%s", e.link("current"), out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + old + " recreate=api,worker remove=api-green healthy=true"}) {
+		t.Errorf("rollback to the single api: %v", ups)
+	}
+	if _, err := os.Stat(filepath.Join(e.state, "cutover", "active-slot")); !os.IsNotExist(err) {
+		t.Errorf("the cutover's active slot outlived the single-api release: %v", err)
+	}
+	e.store(b)
+	if out, ok := e.run(b); !ok {
+		t.Fatalf("rolling forward again:\n%s", out)
+	}
+	if ups := e.log(); !slices.Equal(ups, []string{"up " + b + " recreate=api-green,worker remove=api healthy=true"}) {
+		t.Errorf("forward again from the single api: %v", ups)
 	}
 }
 

@@ -293,13 +293,14 @@ func TestReleaseBundle(t *testing.T) {
 		if pol, _ := res.Find("aws:s3/bucketPolicy:BucketPolicy", "releases"); !strings.Contains(pol.Str("policy"), "aws:SecureTransport") {
 			t.Errorf("%s: the release store allows plain HTTP: %s", stack, pol.Str("policy"))
 		}
-		// Only the release id, the bucket's name and secrets are parameters,
-		// each with a fixed name: deleted before any replacement.
+		// Only the release id, the bucket's name, the attempt marker and
+		// secrets are parameters, each with a fixed name: deleted before any
+		// replacement.
 		for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
 			if !p.DeleteBeforeReplace {
 				t.Errorf("%s: parameter %s (a fixed name) is not deleted before it is replaced", stack, p.Str("name"))
 			}
-			if rest := strings.TrimPrefix(p.Str("name"), "/slipway/"+stack+"/"); rest != "release/id" && rest != "release/bucket" && !strings.HasPrefix(rest, "secrets/") {
+			if rest := strings.TrimPrefix(p.Str("name"), "/slipway/"+stack+"/"); rest != "release/id" && rest != "release/bucket" && rest != "release/attempt" && !strings.HasPrefix(rest, "secrets/") {
 				t.Errorf("%s: parameter %s", stack, p.Str("name"))
 			}
 		}
@@ -347,9 +348,14 @@ func TestReleaseBundle(t *testing.T) {
 		if out := res.Outputs["releaseId"]; out.Secret || out.Value != id.Str("value") || !regexp.MustCompile(`^[0-9a-f]{20}$`).MatchString(id.Str("value")) {
 			t.Errorf("%s: releaseId output %+v, parameter %q", stack, out, id.Str("value"))
 		}
-		// The id is written after the bundle, its bucket and the secrets.
+		// The id is written after the bundle, its bucket and the secrets;
+		// the attempt marker after the id (just before the rollout).
+		marker := param(t, res, "/slipway/"+stack+"/release/attempt")
+		if !slices.Contains(marker.Dependencies, id.URN) {
+			t.Errorf("%s: the attempt marker does not wait for the release id", stack)
+		}
 		for _, p := range append(res.ByType("aws:ssm/parameter:Parameter"), obj) {
-			if p.URN != id.URN && !slices.Contains(id.Dependencies, p.URN) {
+			if p.URN != id.URN && p.URN != marker.URN && !slices.Contains(id.Dependencies, p.URN) {
 				t.Errorf("%s: release id does not wait for %s", stack, p.Name)
 			}
 		}
@@ -685,6 +691,25 @@ func TestReleaseUpFollowsTheHostsReceipt(t *testing.T) {
 		}
 	}
 
+	// A failed migration: no service failed; the reason is the cutover's
+	// last line, the migration's error in it, and the lines are its output.
+	migration := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+	migration.FailRollouts("", "release "+id+`: migration failed: relation "nobody" does not exist; still serving the previous release; rolled back to 0011223344556677aabb`,
+		"slipway-cutover: release "+id+": migrating (api-green image, node src/migrate.js)", `migration failed: relation "nobody" does not exist`)
+	_, err = migration.Run(program.Build, files, false)
+	if err == nil {
+		t.Fatal("pulumi up succeeded while the host reported a failed migration")
+	}
+	for _, want := range []string{"release " + id + " failed on the host (attempt 1): release " + id + `: migration failed: relation "nobody" does not exist; still serving the previous release`,
+		"the release's last output lines on the host:\n  slipway-cutover: release " + id + ": migrating", "\n  migration failed: relation \"nobody\" does not exist\n"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("the failed migration's error does not say %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "service  failed") {
+		t.Errorf("a failed migration is reported as a failed service:\n%v", err)
+	}
+
 	receipt := func(status, attempt string) string {
 		b, _ := json.Marshal(map[string]any{"releaseId": id, "status": status, "attempt": attempt, "service": "api", "logs": []string{"x"}})
 		return string(b)
@@ -745,6 +770,74 @@ func TestReleaseUpFollowsTheHostsReceipt(t *testing.T) {
 	}
 	if found != 2 {
 		t.Errorf("the host role lacks the receipt or bundle grant:\n%s", policy)
+	}
+}
+
+// An attempt that began and left no receipt (the association failed before
+// the release script ran: a host that never finished its bootstrap, a
+// refused class check) is retried by a plain `pulumi up`: the program marks
+// the attempt it begins (release/attempt, written before the association)
+// and the next run, finding that attempt without a receipt, runs the next
+// one, a new parameter that replaces the association. When the host writes
+// no receipt, `pulumi up` fails saying so, with the association's real URN
+// in the command that re-runs it.
+func TestReleaseRetriesAnAttemptThatLeftNoReceipt(t *testing.T) {
+	files := stackFiles(t, "dev")
+	lost := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+	lost.LoseReceipts()
+	res, err := lost.Run(program.Build, files, false)
+	if err == nil {
+		t.Fatal("pulumi up succeeded while the host wrote no receipt")
+	}
+	assoc := one(t, res, "aws:ssm/association:Association")
+	id := assoc.Str("parameters.releaseId")
+	if !strings.HasPrefix(assoc.URN, "urn:pulumi:dev::slipway::") || !strings.Contains(err.Error(), "`pulumi up --replace '"+assoc.URN+"'`") ||
+		!strings.Contains(err.Error(), "the host wrote no receipt for attempt 1") || !strings.Contains(err.Error(), "A plain `pulumi up` retries it") {
+		t.Errorf("the no-receipt error does not name the association's URN %q:\n%v", assoc.URN, err)
+	}
+	// The marker: this release, attempt 1, written before the association.
+	var marker mockcloud.Resource
+	for _, p := range res.ByType("aws:ssm/parameter:Parameter") {
+		if p.Str("name") == "/slipway/dev/release/attempt" {
+			marker = p
+		}
+	}
+	if marker.Str("value") != `{"releaseId":"`+id+`","attempt":"1"}` || !marker.DeleteBeforeReplace || !slices.Contains(assoc.Dependencies, marker.URN) {
+		t.Fatalf("the attempt marker: %q (deleteBeforeReplace %v), association depends on %v", marker.Str("value"), marker.DeleteBeforeReplace, assoc.Dependencies)
+	}
+
+	attemptWith := func(held map[string]string) string {
+		t.Helper()
+		c := mockcloud.New("slipway", "dev", files.Values["aws:region"])
+		for k, v := range held {
+			c.Parameter(k, v)
+		}
+		res, err := c.Run(program.Build, files, false)
+		if err != nil {
+			t.Fatalf("held %v: %v", held, err)
+		}
+		return one(t, res, "aws:ssm/association:Association").Str("parameters.attempt")
+	}
+	mark := func(rid, attempt string) string { return `{"releaseId":"` + rid + `","attempt":"` + attempt + `"}` }
+	rec := func(status, attempt string) string {
+		return `{"releaseId":"` + id + `","status":"` + status + `","attempt":"` + attempt + `"}`
+	}
+	const markerPath, receiptPath = "/slipway/dev/release/attempt", "/slipway/dev/receipts/"
+	for _, c := range []struct {
+		name string
+		held map[string]string
+		want string
+	}{
+		{"attempt 1 began, no receipt: retried", map[string]string{markerPath: mark(id, "1")}, "2"},
+		{"attempt 3 began, the receipt is of attempt 2: retried", map[string]string{markerPath: mark(id, "3"), receiptPath + id: rec("failed", "2")}, "4"},
+		{"attempt 2 healthy: kept", map[string]string{markerPath: mark(id, "2"), receiptPath + id: rec("healthy", "2")}, "2"},
+		{"attempt 2 failed: retried", map[string]string{markerPath: mark(id, "2"), receiptPath + id: rec("failed", "2")}, "3"},
+		{"another release's marker: a first attempt", map[string]string{markerPath: mark("ffffffffffffffffffff", "5")}, "1"},
+		{"no marker (a stack from before it), attempt 2 healthy: kept", map[string]string{receiptPath + id: rec("healthy", "2")}, "2"},
+	} {
+		if got := attemptWith(c.held); got != c.want {
+			t.Errorf("%s: attempt %s, want %s", c.name, got, c.want)
+		}
 	}
 }
 

@@ -196,6 +196,11 @@ test('a failing migration: the release fails with the migration error, the old v
     '0003-owner.js': "module.exports = { version: 3, name: 'owner', sql: 'ALTER TABLE items ADD COLUMN owner uuid REFERENCES nobody (id)' };",
   });
   const r = await failsAndOldServes(host.release(broken), /migration failed: relation "nobody" does not exist; still serving the previous release/);
+  // Exit 3: the migration failed, no application service was touched; the release script puts
+  // this last line (the migration's error) in the receipt's reason, and the migration's output in
+  // its log lines (infra's TestReleaseScriptReportsTheMigrationsError).
+  assert.equal(r.code, 3, r.output);
+  assert.match(r.output, /^migration failed: relation "nobody" does not exist$/m, 'the migration\'s own output is on stderr');
   assert.doesNotMatch(r.output, /starting api-/, 'the new slot was never started');
   // the shipped migrations (the outbox, 2, the last) and not the failing 3
   assert.equal((await pgQuery('SELECT max(version) AS v FROM schema_migrations')).rows[0].v, 2);
@@ -205,7 +210,8 @@ test('a destructive migration without contract: true is refused by the release',
   const destructive = host.image({
     '0003-drop-description.js': "module.exports = { version: 3, name: 'drop description', sql: 'ALTER TABLE items DROP COLUMN description' };",
   });
-  await failsAndOldServes(host.release(destructive), /migration failed: migration 3 \(drop description\) is destructive and not marked as the contract step/);
+  const r = await failsAndOldServes(host.release(destructive), /migration failed: migration 3 \(drop description\) is destructive and not marked as the contract step/);
+  assert.equal(r.code, 3, r.output);
   const cols = (await pgQuery("SELECT column_name FROM information_schema.columns WHERE table_name = 'items'")).rows.map((x) => x.column_name);
   assert.ok(cols.includes('description'));
 });

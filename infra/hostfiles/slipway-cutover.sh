@@ -6,7 +6,8 @@
 #
 # Exit 0: the release in <release-dir> serves. Non-zero: it does not, the previous release
 # still serves (the API slot, the worker and the slot nginx sends traffic to as they were), and the last line
-# on stderr says why (a failed migration's own error included).
+# on stderr says why (a failed migration's own error included). Exit 3: the migration failed, so no
+# application service was touched (the caller reports the migration's output, not a service's logs).
 #
 # The API runs in two slots, compose services api-blue and api-green, each on its own fixed
 # address. One slot serves; a release:
@@ -59,7 +60,11 @@ prev="$2"
 [ -f "$dir/compose.yaml" ] || die "$dir has no compose.yaml"
 if [ "$prev" = none ]; then prev=""; fi
 if [ -n "$prev" ] && [ ! -f "$prev/compose.yaml" ]; then prev=""; fi
-release="$(basename "$dir")"
+# The release's id (the bundle's id file; the release script runs this on its one project
+# directory, whose name says nothing), else the directory's name.
+release=""
+if [ -f "$dir/id" ]; then release="$(tr -d '[:space:]' <"$dir/id")"; fi
+if [ -z "$release" ]; then release="$(basename "$dir")"; fi
 
 compose() {
 	local d="$1"
@@ -142,14 +147,40 @@ mapfile -t after < <(
 )
 imds_set() { "$imds" allow "$@" >&2; }
 
+# previous_worker starts the previous release's worker again. From <release-dir>'s own path,
+# never from <previous-release-dir>: compose's config hash holds the env files' absolute paths,
+# and the release script brings every release up from one project directory (a worker started
+# from elsewhere would be recreated by the next `up` there, the rollback's included). So the
+# previous release's files stand at that path for this one `up` (the new release's set aside and
+# put back after): the worker's configuration is then exactly the one the previous release gives
+# it in the project directory, and the release script's rollback finds it unchanged. Without a
+# worker in the previous release, the new one is stopped.
+previous_worker() {
+	if [ -z "$prev" ] || [[ " $(model "$prev" has) " != *" worker "* ]]; then
+		compose "$dir" stop worker >&2 || log "stopping the new worker failed"
+		return 0
+	fi
+	local aside="$dir.cutover-aside" rc=0
+	rm -rf "$aside"
+	mv -T "$dir" "$aside" || {
+		log "cannot set $dir aside: the previous release's worker was not started again"
+		return 0
+	}
+	if cp -a "$prev/." "$dir"; then
+		compose "$dir" up --detach --no-deps --wait --wait-timeout "$wait_timeout" worker >&2 || rc=$?
+	else
+		rc=1
+	fi
+	rm -rf "$dir"
+	mv -T "$aside" "$dir"
+	if [ "$rc" -ne 0 ]; then log "the previous release's worker did not come back healthy"; fi
+}
+
 # undo [worker]: back to the previous release's app services (what steps 3-5 changed).
 undo() {
 	log "release $release: putting the previous release back"
 	compose "$dir" stop "api-$new" >&2 || true
-	if [ "${1:-}" = worker ] && [ -n "$prev" ] && has worker; then
-		compose "$prev" up --detach --no-deps --wait --wait-timeout "$wait_timeout" worker >&2 ||
-			log "the previous release's worker did not come back healthy"
-	fi
+	if [ "${1:-}" = worker ] && has worker; then previous_worker; fi
 	imds_set "${before[@]}" || true
 }
 
@@ -168,7 +199,8 @@ log "release $release: migrating (api-$new image, node src/migrate.js)"
 if ! (cd "$dir" && timeout "$migrate_timeout" docker compose run --rm --no-deps -T "api-$new" node src/migrate.js) >"$out" 2>&1; then
 	cat "$out" >&2
 	reason="$(sed -n 's/^migration failed: //p' "$out" | tail -n 1)"
-	die "release $release: migration failed: ${reason:-see the output above}; still serving the previous release"
+	log "release $release: migration failed: ${reason:-see the output above}; still serving the previous release"
+	exit 3
 fi
 cat "$out" >&2
 

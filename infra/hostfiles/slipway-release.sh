@@ -72,6 +72,10 @@ maintenance_dir="${SLIPWAY_MAINTENANCE_DIR:-/srv/slipway/maintenance}"
 log_lines=20
 # The compose project's one directory (see above).
 project="${SLIPWAY_PROJECT_DIR:-/var/lib/slipway/project}"
+# The cutover's state (its active slot; the slot flag nginx reads), reset when
+# a release from before the cutover is brought up (bring_up).
+cutover_state="${SLIPWAY_CUTOVER_STATE:-/var/lib/slipway/cutover}"
+proxy_state="${SLIPWAY_PROXY_STATE:-/srv/slipway/proxy}"
 
 log() { echo "slipway-release: $*" >&2; }
 die() {
@@ -164,20 +168,92 @@ sync_db_password() {
 	log "release $(basename "$dir"): database password applied"
 }
 
+# imds_addresses DIR prints the fixed addresses of the services that release
+# labels slipway.imds=allow: the containers that may reach the instance
+# metadata service. A labelled service without a fixed address is an error,
+# not a silent loss of AWS access. (Only for a release without a cutover,
+# which sets the IMDS set itself.)
+imds_addresses() {
+	compose "$1" config --format json | python3 -c '
+import json, sys
+services = json.load(sys.stdin).get("services", {})
+for name, svc in sorted(services.items()):
+    if (svc.get("labels") or {}).get("slipway.imds") != "allow":
+        continue
+    addrs = [n.get("ipv4_address") for n in (svc.get("networks") or {}).values() if n and n.get("ipv4_address")]
+    if not addrs:
+        sys.exit("service %s is labelled slipway.imds=allow but has no fixed ipv4_address" % name)
+    print("\n".join(addrs))
+'
+}
+
+# imds_allow DIR... lets exactly the labelled services of these releases reach
+# IMDS (slipway-imds.sh).
+imds_allow() {
+	local dir out addrs=()
+	for dir in "$@"; do
+		out="$(imds_addresses "$dir")" || return 1
+		if [ -n "$out" ]; then
+			mapfile -t -O "${#addrs[@]}" addrs <<<"$out"
+		fi
+	done
+	"$imds" allow "${addrs[@]}"
+}
+
+# bring_up_without_cutover DIR [PREV_DIR] brings up a release made before the
+# cutover existed (its bin/ has no slipway-cutover; `slipway rollback` can
+# reach one) the way such releases were brought up: `docker compose up
+# --wait` from the project directory, which recreates its single api in place
+# (requests fail until it is healthy) and removes the slots as orphans. The
+# IMDS set is its own, and the cutover's state is reset, so the next cutover
+# starts from a single-api host (api-green first, slipway-cutover.sh).
+bring_up_without_cutover() {
+	local name
+	name="$(basename "$1")"
+	log "release $name has no bin/slipway-cutover (made before the cutover): bringing it up with docker compose up --wait, which recreates its api in place"
+	imds_allow "$project" ${2:+"$2"} || {
+		log "release $name: cannot set which containers reach the instance metadata service"
+		return 1
+	}
+	compose "$project" up --detach --remove-orphans --wait --wait-timeout "$wait_timeout" || {
+		log "release $name: docker compose up --wait failed"
+		return 1
+	}
+	rm -f "$cutover_state/active-slot" "$proxy_state/slot/green"
+	imds_allow "$project" || log "release $name: could not withdraw IMDS access from the release it replaced"
+}
+
 # bring_up DIR [PREV_DIR] is the one step that starts a release's containers
 # and waits for them to be healthy: the zero-downtime cutover
 # (slipway-cutover.sh), run on the project directory (compose's hash holds
 # the env files' paths) with PREV_DIR, the release that serves now, for what
 # it ran (its IMDS set, a single-api layout). The cutover sets which
-# containers reach IMDS, before, during and after.
+# containers reach IMDS, before, during and after. Its output goes to stderr
+# and to DIR/.cutover.log; on failure $cutover_code is its exit code and
+# $cutover_reason its last line (why it failed: a failed migration's own
+# error included), which the receipt carries.
+cutover_reason=""
+cutover_code=0
 bring_up() {
+	cutover_reason=""
+	cutover_code=0
 	place "$1" "$project"
-	local run="${cutover:-$project/bin/slipway-cutover}"
+	local run="${cutover:-$project/bin/slipway-cutover}" out="$1/.cutover.log"
+	if [ ! -e "$run" ] && [ -z "$cutover" ]; then
+		bring_up_without_cutover "$@"
+		return
+	fi
 	if [ ! -x "$run" ]; then
 		log "release $(basename "$1"): no cutover ($run)"
 		return 1
 	fi
-	SLIPWAY_WAIT_TIMEOUT="$wait_timeout" SLIPWAY_IMDS="$imds" "$run" "$project" "${2:-none}"
+	SLIPWAY_WAIT_TIMEOUT="$wait_timeout" SLIPWAY_IMDS="$imds" SLIPWAY_CUTOVER_STATE="$cutover_state" SLIPWAY_PROXY_STATE="$proxy_state" \
+		"$run" "$project" "${2:-none}" 2>&1 | tee "$out" >&2 || cutover_code=$?
+	if [ "$cutover_code" -ne 0 ]; then
+		# At most 700 characters: the receipt's reason holds 1000, and the outcome follows.
+		cutover_reason="$(tail -n 1 "$out" | sed 's/^slipway-cutover: //' | cut -c 1-700)"
+		return 1
+	fi
 }
 
 # up DIR [PREV_DIR] starts a release in place of PREV_DIR. On failure,
@@ -320,19 +396,23 @@ rollout() {
 		return 0
 	fi
 
-	local failure="$up_failure" services="" service="" outcome
+	local failure="$up_failure" services="" service="" outcome logs="$root/$id/.failure.log"
 	log "release $id is unhealthy:"
 	compose "$root/$id" ps --all >&2 || true
-	if [ "$failure" = unhealthy ]; then
+	: >"$logs"
+	if [ "$failure" = unhealthy ] && [ "$cutover_code" -eq 3 ]; then
+		# The migration failed (the cutover touched no application service):
+		# its own error is the reason, its output the log lines.
+		failure="$cutover_reason"
+		tail -n "$log_lines" "$root/$id/.cutover.log" >"$logs"
+	elif [ "$failure" = unhealthy ]; then
 		services="$(failed_services "$root/$id")"
 		service="${services%% *}"
-		failure="unhealthy: ${services:-no service reported unhealthy (timed out)}"
-	fi
-	# The failing service's last lines, taken before the rollback replaces it.
-	if [ -n "$service" ]; then
-		compose "$root/$id" logs --no-color --tail "$log_lines" "$service" >"$root/$id/.failure.log" 2>&1 || true
-	else
-		: >"$root/$id/.failure.log"
+		failure="unhealthy: ${services:-no service reported unhealthy (timed out)}${cutover_reason:+; $cutover_reason}"
+		# The failing service's last lines, taken before the rollback replaces it.
+		if [ -n "$service" ]; then
+			compose "$root/$id" logs --no-color --tail "$log_lines" "$service" >"$logs" 2>&1 || true
+		fi
 	fi
 	touch "$root/$id/.failed"
 	if [ -n "$current" ] && [ "$current" != "$id" ]; then
@@ -347,7 +427,7 @@ rollout() {
 		outcome="nothing to roll back to (no earlier healthy release on this host)"
 	fi
 	log "$outcome"
-	fail "$id" "$service" "$failure; $outcome" "$root/$id/.failure.log"
+	fail "$id" "$service" "$failure; $outcome" "$logs"
 }
 
 # status prints the current and previous release, each service's state and

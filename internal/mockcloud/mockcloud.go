@@ -64,6 +64,7 @@ type Cloud struct {
 	// parameters held before the run and how rollouts fail (ssm.go).
 	parameters map[string]string
 	failure    *rolloutFailure
+	noReceipts bool
 }
 
 // New returns an empty cloud for a project's stack whose default region is

@@ -35,6 +35,14 @@ func (c *Cloud) FailRollouts(service, reason string, logs ...string) {
 	c.failure = &rolloutFailure{service, reason, logs}
 }
 
+// LoseReceipts makes the offline host write no receipt for this run's
+// rollouts, as when the document failed before the release script ran.
+func (c *Cloud) LoseReceipts() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.noReceipts = true
+}
+
 type rolloutFailure struct {
 	service, reason string
 	logs            []string
@@ -77,9 +85,12 @@ func (c *Cloud) heldParameters() map[string]string {
 	for k, v := range c.parameters {
 		out[k] = v
 	}
-	failure := c.failure
+	failure, lost := c.failure, c.noReceipts
 	c.mu.Unlock()
 	for _, r := range c.Resources() {
+		if lost {
+			break
+		}
 		if r.Type != "aws:ssm/association:Association" || !strings.HasSuffix(r.Str("name"), "-rollout") {
 			continue
 		}

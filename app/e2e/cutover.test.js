@@ -113,7 +113,9 @@ test('a new nginx template is a graceful reload: same master, no 5xx, no timeout
   const excused = /^(ECONNRESET|EPIPE) \(reused idle keep-alive connection\)$/;
   const other = Object.entries(load.failures).filter(([k]) => !excused.test(k));
   assert.deepEqual(other, [], JSON.stringify(load));
-  assert.ok(load.failed <= 8, JSON.stringify(load));
+  // At most one per client: each client holds one connection, each old worker closes it once,
+  // and the client's next connection reaches a new worker (the old ones closed their listeners).
+  assert.ok(load.failed <= load.clients, JSON.stringify(load));
   const db = h.superuserClient(host.pg, host.db.database);
   await db.connect();
   try {

@@ -51,14 +51,17 @@ const (
 // base-backup script (their timers run the current release's copy), and the
 // restore script (the bootstrap links /usr/local/sbin/slipway-db-restore to
 // the current release's copy). Both backup scripts do nothing on a stack
-// without backups (no SLIPWAY_BACKUP_BUCKET in the db's environment).
+// without backups (no SLIPWAY_BACKUP_BUCKET in the db's environment). The
+// move to RDS travels too, so the operator runs the host's own copy
+// (docs/scaling.md, "Moving the data"); it does nothing unless run.
 var releaseScripts = map[string]string{
-	"bin/slipway-release":    "slipway-release.sh",
-	"bin/slipway-cutover":    "slipway-cutover.sh",
-	"bin/slipway-fetch":      "slipway-fetch.py",
-	"bin/slipway-metrics":    "slipway-metrics.py",
-	"bin/slipway-backup":     "slipway-backup.sh",
-	"bin/slipway-db-restore": "slipway-db-restore.sh",
+	"bin/slipway-release":     "slipway-release.sh",
+	"bin/slipway-cutover":     "slipway-cutover.sh",
+	"bin/slipway-fetch":       "slipway-fetch.py",
+	"bin/slipway-metrics":     "slipway-metrics.py",
+	"bin/slipway-backup":      "slipway-backup.sh",
+	"bin/slipway-db-restore":  "slipway-db-restore.sh",
+	"bin/slipway-move-to-rds": "slipway-move-to-rds.sh",
 }
 
 // rdsScripts are the host scripts a host + rds release carries besides

@@ -4,7 +4,9 @@
 # Run it on the host, as root, through Session Manager (docs/scaling.md, "Moving the data"):
 #
 #   aws ssm start-session --target <instanceId>
-#   sudo slipway-move-to-rds            # the stack's values come from the environment below
+#   sudo -i
+#   /var/lib/slipway/releases/current/bin/slipway-move-to-rds   # it travels with every release;
+#                                       # the stack's values come from the environment below
 #
 # What it does, in order, stopping at the first problem:
 #   1. checks both servers answer and the target database holds no tables yet;

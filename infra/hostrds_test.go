@@ -189,6 +189,14 @@ func TestHostRDSReleasePointsAtRDS(t *testing.T) {
 			settings["containerDataDir"] != "/srv/slipway/data/postgres" {
 			t.Errorf("%s: database.json %v", stack, settings)
 		}
+		// The move marks the directory db-setup looks in.
+		move, err := os.ReadFile(moveScript)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(move), `marker="${SLIPWAY_MOVED_MARKER:-`+settings["containerDataDir"]+`/MOVED-TO-RDS}"`) {
+			t.Errorf("%s: the move script's default marker is not in %s, where db-setup looks", stack, settings["containerDataDir"])
+		}
 		// The cutover of this release runs db-setup first.
 		for path, file := range map[string]string{"bin/slipway-cutover": "slipway-rds-cutover.sh",
 			"bin/slipway-compose-cutover": "slipway-cutover.sh", "bin/slipway-db-setup": "slipway-db-setup.py"} {
@@ -488,8 +496,12 @@ func TestRDSCutoverRunsDBSetupFirst(t *testing.T) {
 	setup := stub("db-setup", `echo "db-setup $*" >>"`+log+`"; echo "slipway-db-setup: checked" >&2
 [ -z "${FAIL:-}" ] || { echo "slipway-db-setup: db-setup failed: RDS said no" >&2; exit 1; }`)
 	cutover := stub("cutover", `echo "cutover $* ${SLIPWAY_WAIT_TIMEOUT:-}" >>"`+log+`"`)
+	project := filepath.Join(dir, "project")
+	if err := os.Mkdir(project, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	run := func(extra ...string) (string, error) {
-		cmd := exec.Command("bash", "hostfiles/slipway-rds-cutover.sh", "/project", "/releases/old")
+		cmd := exec.Command("bash", "hostfiles/slipway-rds-cutover.sh", project, "/releases/old")
 		cmd.Env = append(os.Environ(), append([]string{"SLIPWAY_DB_SETUP=" + setup, "SLIPWAY_COMPOSE_CUTOVER=" + cutover,
 			"SLIPWAY_WAIT_TIMEOUT=240"}, extra...)...)
 		out, err := cmd.CombinedOutput()
@@ -498,7 +510,7 @@ func TestRDSCutoverRunsDBSetupFirst(t *testing.T) {
 	if out, err := run(); err != nil {
 		t.Fatalf("%v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(log); string(b) != "db-setup /project\ncutover /project /releases/old 240\n" {
+	if b, _ := os.ReadFile(log); string(b) != "db-setup "+project+"\ncutover "+project+" /releases/old 240\n" {
 		t.Errorf("ran:\n%s", b)
 	}
 	_ = os.Remove(log)
@@ -506,7 +518,7 @@ func TestRDSCutoverRunsDBSetupFirst(t *testing.T) {
 	if err == nil || !strings.Contains(lastLine(out), "db-setup on RDS failed: db-setup failed: RDS said no; nothing was changed") {
 		t.Errorf("failing db-setup: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(log); string(b) != "db-setup /project\n" {
+	if b, _ := os.ReadFile(log); string(b) != "db-setup "+project+"\n" {
 		t.Errorf("after a failed db-setup it ran:\n%s", b)
 	}
 	if shellcheck, err := exec.LookPath("shellcheck"); err == nil {

@@ -459,6 +459,10 @@ type secretFile struct {
 // facing proxy and the Datadog agent never see the database password, the
 // database never sees the origin secret, and rotating one secret recreates
 // only the services that read it.
+//
+// In host + rds mode the db file stays (no service reads it there): the
+// parameter keeps its URN, and a container release that a host rolls back
+// to reads its own copy.
 func secretFiles(args ReleaseArgs) []secretFile {
 	out := []secretFile{
 		{"db", "POSTGRES_PASSWORD", args.Database.Password},

@@ -14,10 +14,11 @@
 set -euo pipefail
 
 here="$(dirname "$(readlink -f "$0")")"
-[ $# -eq 2 ] || {
+# The release directory comes first; the rest is the cutover's, passed on as it is.
+if [ $# -lt 1 ] || [ ! -d "$1" ]; then
 	echo "slipway-cutover: usage: slipway-cutover <release-dir> <previous-release-dir|none>" >&2
 	exit 1
-}
+fi
 out="$(mktemp)"
 if ! "${SLIPWAY_DB_SETUP:-$here/slipway-db-setup}" "$1" 2>"$out"; then
 	cat "$out" >&2

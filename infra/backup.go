@@ -88,6 +88,14 @@ type BackupsArgs struct {
 	PermissionsBoundary pulumi.StringInput
 	// AlarmActions are notified when the archiver is unhealthy.
 	AlarmActions []pulumi.StringInput
+	// DatabaseOnRDS is host + rds mode: RDS's automated backups and
+	// point-in-time recovery back the data (rds.go), and no Postgres
+	// container archives once the host's release points at RDS. The
+	// archive, the vault and the volume's daily backups stay (they hold
+	// the data as it was before the move, prod's are locked and
+	// protected); the archiver's alarms stay too, but a host that stopped
+	// publishing archiver metrics (no db container) is no alarm there.
+	DatabaseOnRDS bool
 }
 
 // Backups are the two independent copies of the database that live
@@ -400,7 +408,7 @@ func volumeBackups(ctx *pulumi.Context, name string, args BackupsArgs, b *Backup
 // stops publishing is an alarm too (missing data is breaching).
 func archiverAlarms(ctx *pulumi.Context, name string, args BackupsArgs, b *Backups) error {
 	missing := "notBreaching"
-	if args.Profile.ProtectsData() {
+	if args.Profile.ProtectsData() && !args.DatabaseOnRDS {
 		missing = "breaching"
 	}
 	actions := pulumi.Array{}

@@ -38,6 +38,11 @@ const (
 	bundleProxyEnv      = "proxy.env"
 	bundleComposeEnv    = ".env"
 	bundleProxyTemplate = "proxy/templates/default.conf.template"
+	// bundleDatabase is what the host's db-setup reads in host + rds mode
+	// (the master secret's ARN, the region, RDS's address, the old data
+	// directory): JSON, because an ARN holds characters no env file here
+	// accepts (rds!db-...). Absent with the container database.
+	bundleDatabase = "database.json"
 )
 
 // releaseScripts are the host scripts that travel with each release (bundle
@@ -46,15 +51,40 @@ const (
 // base-backup script (their timers run the current release's copy), and the
 // restore script (the bootstrap links /usr/local/sbin/slipway-db-restore to
 // the current release's copy). Both backup scripts do nothing on a stack
-// without backups (no SLIPWAY_BACKUP_BUCKET in the db's environment).
+// without backups (no SLIPWAY_BACKUP_BUCKET in the db's environment). The
+// move to RDS travels too, so the operator runs the host's own copy
+// (docs/scaling.md, "Moving the data"); it does nothing unless run.
 var releaseScripts = map[string]string{
-	"bin/slipway-release":    "slipway-release.sh",
-	"bin/slipway-cutover":    "slipway-cutover.sh",
-	"bin/slipway-fetch":      "slipway-fetch.py",
-	"bin/slipway-metrics":    "slipway-metrics.py",
-	"bin/slipway-backup":     "slipway-backup.sh",
-	"bin/slipway-db-restore": "slipway-db-restore.sh",
+	"bin/slipway-release":     "slipway-release.sh",
+	"bin/slipway-cutover":     "slipway-cutover.sh",
+	"bin/slipway-fetch":       "slipway-fetch.py",
+	"bin/slipway-metrics":     "slipway-metrics.py",
+	"bin/slipway-backup":      "slipway-backup.sh",
+	"bin/slipway-db-restore":  "slipway-db-restore.sh",
+	"bin/slipway-move-to-rds": "slipway-move-to-rds.sh",
 }
+
+// rdsScripts are the host scripts a host + rds release carries besides
+// releaseScripts. Its bin/slipway-cutover is slipway-rds-cutover.sh: it
+// runs bin/slipway-db-setup (the application's role on RDS, as the master
+// user, before anything migrates) and then the cutover itself, which
+// travels as bin/slipway-compose-cutover. A wrapper because the release
+// script runs bin/slipway-cutover and nothing else (docs/scaling.md); a
+// container release carries neither file, so its bundle is unchanged.
+var rdsScripts = map[string]string{
+	"bin/slipway-cutover":         "slipway-rds-cutover.sh",
+	"bin/slipway-compose-cutover": "slipway-cutover.sh",
+	"bin/slipway-db-setup":        "slipway-db-setup.py",
+}
+
+// The db-setup service of a host + rds release (dbSetupService).
+const (
+	dbSetupServiceName = "db-setup"
+	// dbSetupProfile keeps the service out of `up`, `config` and the
+	// cutover's view of the project: only an explicit `docker compose run
+	// db-setup` (slipway-db-setup.py) starts it.
+	dbSetupProfile = "db-setup"
+)
 
 // imdsLabel marks the services the release lets reach the instance
 // metadata service (slipway-release.sh, imds_addresses).
@@ -114,7 +144,11 @@ func interpolate(s string, vars map[string]string, missing map[string]bool) stri
 // image left unpinned is an error.
 //
 // labels are added to services (service -> label -> value).
-func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFileLogs bool, pins map[string]string, labels map[string]map[string]string) (string, error) {
+//
+// With rds (host + rds mode) the file runs no Postgres container: the db
+// service, its volume and the other services' dependencies on it are
+// removed, and the db-setup service is added (dbSetupService).
+func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFileLogs bool, pins map[string]string, labels map[string]map[string]string, rds bool) (string, error) {
 	var doc map[string]any
 	if err := yaml.Unmarshal(src, &doc); err != nil {
 		return "", fmt.Errorf("compose file: %w", err)
@@ -127,6 +161,11 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 	services, _ := doc["services"].(map[string]any)
 	if len(services) == 0 {
 		return "", fmt.Errorf("compose file has no services")
+	}
+	if rds {
+		if err := withoutContainerDatabase(doc, services); err != nil {
+			return "", err
+		}
 	}
 	for name, raw := range services {
 		svc, _ := raw.(map[string]any)
@@ -196,6 +235,13 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 		}
 		svc["labels"] = l
 	}
+	if rds {
+		api, _ := services["api-blue"].(map[string]any)
+		if api == nil {
+			return "", fmt.Errorf("compose file has no api-blue service for db-setup to run the image of")
+		}
+		services[dbSetupServiceName] = dbSetupService(api)
+	}
 	for name, raw := range services {
 		svc, _ := raw.(map[string]any)
 		image, _ := svc["image"].(string)
@@ -220,6 +266,77 @@ func renderCompose(src []byte, vars map[string]string, profiles []string, jsonFi
 		return "", err
 	}
 	return out.String(), nil
+}
+
+// containerDatabase is the compose service of the Postgres container and
+// its named volume (the data directory on the data volume).
+const (
+	containerDatabase       = "db"
+	containerDatabaseVolume = "pgdata"
+)
+
+// withoutContainerDatabase removes the Postgres container from a compose
+// document: the db service, its volume (only the declaration: the data on
+// the data volume stays where it is, and no compose command removes a
+// bind-mounted directory) and every other service's depends_on entry for
+// it, which compose would otherwise refuse as a dependency on a service
+// that does not exist.
+func withoutContainerDatabase(doc map[string]any, services map[string]any) error {
+	if _, ok := services[containerDatabase]; !ok {
+		return fmt.Errorf("compose file has no %s service to replace with RDS", containerDatabase)
+	}
+	delete(services, containerDatabase)
+	for _, raw := range services {
+		svc, _ := raw.(map[string]any)
+		switch deps := svc["depends_on"].(type) {
+		case map[string]any:
+			delete(deps, containerDatabase)
+			if len(deps) == 0 {
+				delete(svc, "depends_on")
+			}
+		case []any:
+			kept := slices.DeleteFunc(deps, func(d any) bool { return fmt.Sprint(d) == containerDatabase })
+			if len(kept) == 0 {
+				delete(svc, "depends_on")
+			} else {
+				svc["depends_on"] = kept
+			}
+		}
+	}
+	if volumes, ok := doc["volumes"].(map[string]any); ok {
+		delete(volumes, containerDatabaseVolume)
+		if len(volumes) == 0 {
+			delete(doc, "volumes")
+		}
+	}
+	return nil
+}
+
+// dbSetupService is the one-off that creates or updates the application's
+// role and database on RDS as the master user, before a host + rds
+// release migrates: the same step as the ECS API task's db-setup
+// container (dbSetupScript, cluster.go), run from the API's image with the
+// API's settings and secrets (api.env: RDS's address, port and TLS mode;
+// secrets/api.env: the role's password). The master credentials are not in
+// any file: MASTER_USERNAME and MASTER_PASSWORD are passed through from
+// the environment of the one `docker compose run` that slipway-db-setup.py
+// starts with them (it reads them from Secrets Manager just before), and
+// the container is removed when it exits. Under a profile no release
+// enables, so `up`, `config` and the cutover never see it. No fixed
+// address: it cannot reach the instance metadata service (it needs none).
+// The script's $ are escaped ($$): compose interpolates the file again on
+// the host.
+func dbSetupService(api map[string]any) map[string]any {
+	return map[string]any{
+		"image":       api["image"],
+		"profiles":    []any{dbSetupProfile},
+		"command":     []any{"node", "-e", strings.ReplaceAll(dbSetupScript, "$", "$$")},
+		"restart":     "no",
+		"networks":    []any{"app"},
+		"env_file":    []any{"./" + bundleAPIEnv, "./secrets/" + bundleAPIEnv},
+		"environment": []any{"MASTER_USERNAME", "MASTER_PASSWORD"},
+		"logging":     api["logging"],
+	}
 }
 
 // walkStrings applies f to every string value (not to keys, as compose

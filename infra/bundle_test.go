@@ -69,6 +69,12 @@ func testInputs() releaseInputs {
 	}}
 }
 
+// testRDS is an RDS instance as the release sees it in host + rds mode.
+func testRDS() *rdsTarget {
+	return &rdsTarget{address: "slipway-dev-db.abcdefghijkl.eu-west-1.rds.amazonaws.com", port: "5432",
+		masterSecretARN: "arn:aws:secretsmanager:eu-west-1:123456789012:secret:rds!db-0123abcd-4567-89ef-ab12-cd34ef567890-AbCdEf"}
+}
+
 type composeDoc struct {
 	Services map[string]struct {
 		Image       string         `yaml:"image"`
@@ -551,6 +557,8 @@ func bundleVariations(t *testing.T) map[string]map[string]string {
 		"backups-on": {in: func(in *releaseInputs) {
 			in.dbEnv = map[string]string{"SLIPWAY_BACKUP_BUCKET": "slipway-dev-backup-0123abcd", "SLIPWAY_BACKUP_STANZA": "main"}
 		}},
+		// host + rds: no db service; the API and the worker point at RDS.
+		"host-rds": {in: func(in *releaseInputs) { in.rds = testRDS() }},
 	}
 	out := map[string]map[string]string{}
 	for name, v := range variations {
@@ -568,6 +576,9 @@ func bundleVariations(t *testing.T) map[string]map[string]string {
 		}
 		for path := range releaseScripts {
 			delete(files, path) // the scripts are not compose's concern
+		}
+		for path := range rdsScripts {
+			delete(files, path)
 		}
 		for k, s := range secrets {
 			files[k] = s

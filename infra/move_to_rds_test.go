@@ -186,7 +186,8 @@ func newMoveFixture(t *testing.T) *moveFixture {
 		"DST_ADMIN_PASSWORD=rds-master-pw", "DST_APP_USER=app", "DST_APP_PASSWORD=rds-app-pw-0123456789",
 		"SLIPWAY_PG_BIN="+f.src.bin,
 		"SLIPWAY_STOP_WRITERS=touch "+filepath.Join(base, "writers-stopped"),
-		"SLIPWAY_START_WRITERS=touch "+filepath.Join(base, "writers-started"))
+		"SLIPWAY_START_WRITERS=touch "+filepath.Join(base, "writers-started"),
+		"SLIPWAY_MOVED_MARKER="+filepath.Join(base, "MOVED-TO-RDS"))
 	return f
 }
 

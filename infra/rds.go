@@ -22,7 +22,9 @@ const PostgresMajor = "18"
 
 // rdsMasterUser is the master user RDS creates. The application never
 // uses it: it connects as its own role (slipway:dbUser), which the API
-// task's db-setup step creates (cluster.go) or the move script does.
+// task's db-setup step creates (cluster.go), in host + rds mode the host
+// release's db-setup (bundle.go, hostfiles/slipway-db-setup.py), or the
+// move script does.
 const rdsMasterUser = "slipway_admin"
 
 // rdsLogExports are the logs RDS ships to CloudWatch (FSBP RDS.9).
@@ -60,8 +62,10 @@ type Database struct {
 	// master user ({"username","password"}).
 	MasterSecretARN pulumi.StringOutput
 	SecurityGroupID pulumi.IDOutput
-	// MasterSecretGrant lets an ECS execution role inject the master
-	// secret into the db-setup container, and nothing else.
+	// MasterSecretGrant reads the master secret and nothing else: the ECS
+	// API task's execution role injects it into the db-setup container;
+	// in host + rds mode the host role reads it for the release's db-setup
+	// run (slipway.go).
 	MasterSecretGrant Grant
 	AlarmARNs         map[string]pulumi.StringOutput
 }

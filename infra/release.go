@@ -107,6 +107,13 @@ type ReleaseArgs struct {
 	// reach the instance metadata service (pgBackRest's archive-push uses
 	// the instance role): see docs/operations.md.
 	DBEnvironment map[string]pulumi.StringInput
+	// RDS is the stack's RDS instance in host + rds mode, nil with the
+	// container database. The release then runs no Postgres container and
+	// points the API and the worker at RDS (renderBundle); before each
+	// cutover the host creates the application's role there
+	// (slipway-db-setup.py). Its values are outputs of the instance, which
+	// reach the bundle's content like the image digests do.
+	RDS *Database
 }
 
 // Release is a stack's current release: the bundle and secrets in SSM and
@@ -134,6 +141,13 @@ type releaseInputs struct {
 	logGroups map[string]string
 	// dbEnv is added to the db service's settings (backups).
 	dbEnv map[string]string
+	// rds is RDS in host + rds mode, nil with the container database.
+	rds *rdsTarget
+}
+
+// rdsTarget is where a host + rds release finds its database.
+type rdsTarget struct {
+	address, port, masterSecretARN string
 }
 
 // NewRelease renders the bundle, stores it and the secrets in SSM and rolls
@@ -211,7 +225,15 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 		dbEnv[k] = v
 	}
 
-	bundle := pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput(), queue, groups.ToStringMapOutput(), dbEnv.ToStringMapOutput()).ApplyT(
+	database := pulumi.StringMap{}
+	if args.RDS != nil {
+		database["address"] = args.RDS.Address
+		database["port"] = pulumi.Sprintf("%d", args.RDS.Port)
+		database["masterSecretArn"] = args.RDS.MasterSecretARN
+	}
+
+	bundle := pulumi.All(images.ToStringMapOutput(), pins.ToStringMapOutput(), queue, groups.ToStringMapOutput(), dbEnv.ToStringMapOutput(),
+		database.ToStringMapOutput()).ApplyT(
 		func(v []any) (map[string]string, error) {
 			in := releaseInputs{
 				images: v[0].(map[string]string), pins: v[1].(map[string]string),
@@ -219,6 +241,10 @@ func NewRelease(ctx *pulumi.Context, name string, args ReleaseArgs, opts ...pulu
 			}
 			if args.DBEnvironment != nil {
 				in.dbEnv = v[4].(map[string]string)
+			}
+			if args.RDS != nil {
+				db := v[5].(map[string]string)
+				in.rds = &rdsTarget{address: db["address"], port: db["port"], masterSecretARN: db["masterSecretArn"]}
 			}
 			return renderBundle(args, profiles, in)
 		}).(pulumi.StringMapOutput)
@@ -499,6 +525,10 @@ type secretFile struct {
 // facing proxy and the Datadog agent never see the database password, the
 // database never sees the origin secret, and rotating one secret recreates
 // only the services that read it.
+//
+// In host + rds mode the db file stays (no service reads it there): the
+// parameter keeps its URN, and a container release that a host rolls back
+// to reads its own copy.
 func secretFiles(args ReleaseArgs) []secretFile {
 	out := []secretFile{
 		{"db", "POSTGRES_PASSWORD", args.Database.Password},
@@ -548,6 +578,20 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		"DATABASE_NAME": args.Database.Name,
 		"DATABASE_USER": args.Database.User,
 	}
+	if in.rds != nil {
+		if in.dbEnv != nil {
+			return nil, fmt.Errorf("release: archiver settings for a db service, but the database is RDS (no db service runs)")
+		}
+		database["DATABASE_HOST"] = in.rds.address
+		database["DATABASE_PORT"] = in.rds.port
+		// rds.force_ssl refuses plain connections; node-postgres reads
+		// PGSSLMODE (the migration, the API, the worker and db-setup alike).
+		// no-verify, as the ECS tasks (cluster.go): encrypted, but RDS's
+		// certificate is not checked, because the image carries no RDS CA
+		// bundle (app/api has none, and nothing sets NODE_EXTRA_CA_CERTS);
+		// verify-full needs that bundle in the image first (docs/scaling.md).
+		database["PGSSLMODE"] = rdsSSLMode
+	}
 	api := map[string]string{
 		"PORT":       "3000",
 		"AWS_REGION": args.Region,
@@ -593,14 +637,25 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	if in.dbEnv != nil {
 		labels["db"] = map[string]string{imdsLabel: "allow"}
 	}
-	compose, err := renderCompose(args.Compose, vars, profiles, jsonFile, in.pins, labels)
+	compose, err := renderCompose(args.Compose, vars, profiles, jsonFile, in.pins, labels, in.rds != nil)
 	if err != nil {
 		return nil, err
 	}
 	files := map[string]string{bundleProxyTemplate: string(args.ProxyTemplate)}
-	for file, settings := range map[string]map[string]string{
+	envFiles := map[string]map[string]string{
 		bundleDBEnv: db, bundleAPIEnv: api, bundleWorkerEnv: worker, bundleProxyEnv: proxy,
-	} {
+	}
+	scripts := releaseScripts
+	if in.rds != nil {
+		// No db service reads db.env; db-setup reads database.json.
+		delete(envFiles, bundleDBEnv)
+		if files[bundleDatabase], err = databaseSettings(args, in.rds); err != nil {
+			return nil, err
+		}
+		scripts = maps.Clone(releaseScripts)
+		maps.Copy(scripts, rdsScripts)
+	}
+	for file, settings := range envFiles {
 		if files[file], err = envFile("# Settings of stack "+args.Stack+" that the "+strings.TrimSuffix(file, ".env")+
 			" service reads (its secrets are in secrets/).\n", settings); err != nil {
 			return nil, err
@@ -614,7 +669,7 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 	// The host scripts that can change travel with the release: a change
 	// to them is a new release id, never a new host (the bootstrap
 	// installs only the stable loader, slipway-load.py).
-	for path, name := range releaseScripts {
+	for path, name := range scripts {
 		b, err := os.ReadFile(filepath.Join(args.ScriptsDir, name))
 		if err != nil {
 			return nil, fmt.Errorf("release: the host script %s travels with the release: %w", name, err)
@@ -629,6 +684,29 @@ func renderBundle(args ReleaseArgs, profiles []string, in releaseInputs) (map[st
 		return nil, fmt.Errorf("release: the bundle is %d bytes, over Slipway's limit of %d", size, bundleLimit)
 	}
 	return files, nil
+}
+
+// rdsSSLMode is PGSSLMODE for connections to RDS (see renderBundle).
+const rdsSSLMode = "no-verify"
+
+// databaseSettings is database.json, what slipway-db-setup.py reads in
+// host + rds mode: the RDS master secret to read (only that run reads it;
+// the host role may read this one secret), the region, the address the
+// release points at, and the host's old Postgres data directory, which
+// must have been moved (slipway-move-to-rds.sh marks it) before a release
+// that points elsewhere may serve.
+func databaseSettings(args ReleaseArgs, rds *rdsTarget) (string, error) {
+	if rds.address == "" || rds.masterSecretARN == "" {
+		return "", fmt.Errorf("release: RDS has no address or master secret")
+	}
+	b, err := json.MarshalIndent(map[string]string{
+		"address":          rds.address,
+		"port":             rds.port,
+		"masterSecretArn":  rds.masterSecretARN,
+		"region":           args.Region,
+		"containerDataDir": DataDir + "/postgres",
+	}, "", "  ")
+	return string(b) + "\n", err
 }
 
 // taggedImages lists the images of enabled services that the compose file

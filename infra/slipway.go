@@ -160,6 +160,7 @@ func (s *Stack) buildBackups(ctx *pulumi.Context) (err error) {
 		Account:             s.acct,
 		PermissionsBoundary: s.boundaryARN,
 		AlarmActions:        []pulumi.StringInput{s.Alerts.TopicARN},
+		DatabaseOnRDS:       s.cfg.Platform.OnRDS(),
 	}, s.regional)
 	return err
 }
@@ -180,6 +181,11 @@ func (s *Stack) buildHost(ctx *pulumi.Context) error {
 	grants = append(grants, s.ReleaseStore.HostGrants...)
 	if s.Backups != nil {
 		grants = append(grants, s.Backups.Grant, s.Backups.LatestGrant)
+	}
+	if s.Database != nil {
+		// host + rds: the release's db-setup reads the master secret (this
+		// one secret, nothing broader) to create the application's role.
+		grants = append(grants, s.Database.MasterSecretGrant)
 	}
 	s.Host, err = NewHost(ctx, "host", HostArgs{
 		Config:          s.cfg.Host,
@@ -210,8 +216,9 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 	for service, name := range s.Logs.GroupNames {
 		logGroups[service] = name
 	}
+	// With RDS (host + rds) no db service runs: no archiver settings.
 	var dbEnv map[string]pulumi.StringInput
-	if s.Backups != nil {
+	if s.Backups != nil && s.Database == nil {
 		dbEnv = s.Backups.DBEnvironment()
 	}
 	s.Release, err = NewRelease(ctx, "release", ReleaseArgs{
@@ -231,6 +238,7 @@ func (s *Stack) buildRelease(ctx *pulumi.Context) (err error) {
 		Store:                s.ReleaseStore,
 		ScriptsDir:           s.cfg.Path("infra/hostfiles"),
 		DBEnvironment:        dbEnv,
+		RDS:                  s.Database,
 	}, s.regional)
 	return err
 }

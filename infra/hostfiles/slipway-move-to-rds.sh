@@ -4,7 +4,9 @@
 # Run it on the host, as root, through Session Manager (docs/scaling.md, "Moving the data"):
 #
 #   aws ssm start-session --target <instanceId>
-#   sudo slipway-move-to-rds            # the stack's values come from the environment below
+#   sudo -i
+#   /var/lib/slipway/releases/current/bin/slipway-move-to-rds   # it travels with every release;
+#                                       # the stack's values come from the environment below
 #
 # What it does, in order, stopping at the first problem:
 #   1. checks both servers answer and the target database holds no tables yet;
@@ -16,7 +18,11 @@
 #      application's role, so every restored object is owned by it;
 #   5. verifies every table: row count and an order-independent checksum of its rows, on both sides,
 #      and every sequence's value; any difference fails the move;
-#   6. says what to run next. The writers stay stopped after a successful move (a write to the old
+#   6. fences the host's database (new sessions are read-only: a release rolled back onto it
+#      cannot take writes that RDS would never see) and marks the data directory as moved to this
+#      RDS address (SLIPWAY_MOVED_MARKER), which a host + rds release's db-setup requires before
+#      it serves from RDS (slipway-db-setup.py);
+#   7. says what to run next. The writers stay stopped after a successful move (a write to the old
 #      database now would be lost); after a failed one they are started again, and the host keeps
 #      serving from its own database, which this script never changes.
 #
@@ -29,7 +35,9 @@
 #   DST_SSLMODE        sslmode for RDS (default require: rds.force_ssl refuses plain connections)
 #   SRC_SSLMODE        default disable (the host's own container)
 #   SLIPWAY_STOP_WRITERS / SLIPWAY_START_WRITERS   shell commands; default: docker stop / start of the
-#                      compose project's api and worker containers
+#                      compose project's running worker and API slot containers (api-blue, api-green)
+#   SLIPWAY_MOVED_MARKER  the marker written after a verified move (default
+#                      /srv/slipway/data/postgres/MOVED-TO-RDS, in the db container's data directory)
 #   SLIPWAY_PG_BIN     directory of psql, pg_dump and pg_restore (default: from PATH). The client must
 #                      be at least the servers' major version.
 #   SLIPWAY_PG_IMAGE   on the host, which has no Postgres client: run the tools from this image (the
@@ -51,8 +59,20 @@ for v in DST_DB DST_APP_USER SRC_DB; do
 done
 
 bin="${SLIPWAY_PG_BIN:+${SLIPWAY_PG_BIN%/}/}"
-stop_writers="${SLIPWAY_STOP_WRITERS:-docker stop --time 45 slipway-worker-1 slipway-api-1}"
-start_writers="${SLIPWAY_START_WRITERS:-docker start slipway-api-1 slipway-worker-1}"
+# The writers: the running containers of the worker and the API slots (compose labels; which slot
+# serves changes with every release), the worker first so the job in hand finishes.
+if [[ -z "${SLIPWAY_STOP_WRITERS:-}" || -z "${SLIPWAY_START_WRITERS:-}" ]]; then
+  writers=""
+  for service in worker api-blue api-green; do
+    writers+=" $(docker ps --quiet --filter label=com.docker.compose.project=slipway \
+      --filter "label=com.docker.compose.service=$service" | tr '\n' ' ')"
+  done
+  writers="$(echo "$writers" | xargs)"
+  [[ -n "$writers" ]] || die "no worker or API container of the compose project slipway is running"
+fi
+stop_writers="${SLIPWAY_STOP_WRITERS:-docker stop --time 45 ${writers:-}}"
+start_writers="${SLIPWAY_START_WRITERS:-docker start ${writers:-}}"
+marker="${SLIPWAY_MOVED_MARKER:-/srv/slipway/data/postgres/MOVED-TO-RDS}"
 work="${SLIPWAY_WORK_DIR:-}"
 if [[ -z "$work" ]]; then
   work="$(mktemp -d)"
@@ -97,8 +117,16 @@ fi
 
 # 2. Maintenance window: writers stop; from here on a failure starts them again.
 writers_stopped=0
+marked=0
+fenced=0
 on_failure() {
   local rc=$?
+  # Undone before the writers start again: they write to the host's database, which is the data.
+  if (( marked )); then rm -f "$marker" || say "could not remove $marker: remove it before any release"; fi
+  if (( fenced )); then
+    src_sql -d "${src_conn/dbname=$SRC_DB/dbname=postgres}" -c "ALTER DATABASE \"$SRC_DB\" RESET default_transaction_read_only" ||
+      say "could not make $SRC_DB writable again: ALTER DATABASE \"$SRC_DB\" RESET default_transaction_read_only"
+  fi
   if (( writers_stopped )); then
     say "FAILED (exit $rc): starting the writers again; the host keeps serving from its own database"
     bash -c "$start_writers" || say "could not start the writers: run: $start_writers"
@@ -174,19 +202,40 @@ for s in "${sequences[@]}"; do
   fi
 done
 (( mismatches == 0 )) || { say "$mismatches tables or sequences differ: the move is not complete"; false; }
-
-trap - ERR
 say "verified ${#tables[@]} tables and ${#sequences[@]} sequences: the RDS copy matches the host"
+
+# 6. Fence the host's database and mark the move. From now on RDS holds the data: a release rolled
+# back onto the host's database gets read-only sessions (its writes fail instead of forking the data),
+# and a host + rds release serves from RDS only with this marker (slipway-db-setup.py).
+{
+  echo "$DST_HOST"
+  echo "moved $SRC_DB to $DST_HOST:$DST_PORT/$DST_DB at $(date -u +%Y-%m-%dT%H:%M:%SZ) by slipway-move-to-rds"
+} >"$marker.tmp"
+chmod 0644 "$marker.tmp"
+mv -f "$marker.tmp" "$marker"
+marked=1
+fenced=1
+src_sql -c "ALTER DATABASE \"$SRC_DB\" SET default_transaction_read_only = on"
+trap - ERR
+say "the host's database is read-only for new sessions; marked as moved: $marker"
 cat <<EOF
 
-Next:
-  1. Point the application at RDS and deploy, from your workstation:
-       pulumi config set slipway:compute ecs      # ECS on Fargate (needs slipway:database rds)
+Next, from your workstation (the stack has slipway:database rds since step 1 of docs/scaling.md):
+  1. Point the application at RDS and deploy:
+       pulumi up                                  # compute host: this host's release now serves from RDS
+     or move the compute too:
+       pulumi config set slipway:compute ecs      # ECS on Fargate
        pulumi up
-     The writers on this host stay stopped: a write to the host's database now would not reach RDS.
-     In prod the data volume is protected, so that 'pulumi up' stops until you let go of it:
+     The writers on this host stay stopped until that release runs: a write to the host's database
+     now would not reach RDS. With compute host the data volume stays attached and keeps the old
+     data. With compute ecs, in prod the data volume is protected, so that 'pulumi up' stops until
+     you let go of it:
        pulumi state unprotect 'urn:pulumi:prod::slipway::slipway:data:DataVolume\$aws:ebs/volume:Volume::data'
      It is retained in AWS (retainOnDelete) when the stack drops it: the way back stays.
-  2. Check the site; delete the old volume (and its snapshots) only once you no longer need it.
-  To go back instead: run '$start_writers' here; the host's database is unchanged.
+  2. Check the site; delete the old data (and its snapshots) only once you no longer need it.
+  To go back instead, before any release serves from RDS:
+       rm $marker
+       ALTER DATABASE "$SRC_DB" RESET default_transaction_read_only;   -- as $SRC_USER, in the database postgres
+       $start_writers
+     and set slipway:database back to container; the host's data is otherwise unchanged.
 EOF

@@ -110,6 +110,10 @@ func TestWhatEachChangeRestarts(t *testing.T) {
 		"datadog-on":     {"api-blue", "api-green", "datadog-agent", "docker-socket-proxy", "worker"},
 		"postgres-image": {"db"},
 		"backups-on":     {"db"},
+		// host + rds: the Postgres container goes (the cutover removes it as an orphan; its data
+		// stays on the data volume), the API and the worker point at RDS; nginx keeps running,
+		// and db-setup, under a profile no release enables, is no service compose brings up.
+		"host-rds": {"api-blue", "api-green", "db", "worker"},
 	}
 	entries, err := os.ReadDir(bundles)
 	if err != nil {

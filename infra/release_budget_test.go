@@ -190,3 +190,25 @@ func TestReleaseRollbackBudgetCoversTheWorstCase(t *testing.T) {
 		}
 	}
 }
+
+// A host + rds cutover runs db-setup first (hostfiles/slipway-db-setup.py).
+// The budget gives it no term of its own: it fits in the one `up --wait`
+// of CutoverUps that no run of the cutover reaches. Its own timeout, the
+// script's default, is what the document's budget assumes.
+func TestReleaseBudgetCoversDBSetup(t *testing.T) {
+	script, err := os.ReadFile("hostfiles/slipway-db-setup.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`"SLIPWAY_DB_SETUP_TIMEOUT", "(\d+)"`).FindStringSubmatch(string(script))
+	if m == nil {
+		t.Fatal("slipway-db-setup.py has no default SLIPWAY_DB_SETUP_TIMEOUT")
+	}
+	run, _ := strconv.Atoi(m[1])
+	if run+30 != foundation.DBSetupWait {
+		t.Errorf("db-setup's run is bounded at %d s; foundation.DBSetupWait (%d) assumes %d", run, foundation.DBSetupWait, foundation.DBSetupWait-30)
+	}
+	if foundation.DBSetupWait > foundation.UpWait {
+		t.Errorf("DBSetupWait %d s no longer fits in one UpWait (%d s): give it a term in CutoverWait", foundation.DBSetupWait, foundation.UpWait)
+	}
+}

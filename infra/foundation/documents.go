@@ -114,6 +114,13 @@ const (
 	// largest slipway:workerTimeoutSeconds (900) plus its margin (15).
 	APIStopGrace       = 30
 	WorkerStopGraceMax = 900 + 15
+	// DBSetupWait bounds a host + rds release's db-setup before its
+	// cutover (hostfiles/slipway-db-setup.py: its run, 90 s, plus the master
+	// secret's read). It has no term of its own in CutoverWait: no run of
+	// the cutover reaches all CutoverUps of its `up --wait` calls (the
+	// success path runs five, a failure at most five), so the sixth's UpWait
+	// covers it (release_budget_test.go holds DBSetupWait <= UpWait).
+	DBSetupWait = 90 + 30
 	// CutoverWait is one cutover's worst case.
 	CutoverWait = CutoverUps*UpWait + MigrateTimeout + SettleSeconds + APIStopGrace + WorkerStopGraceMax
 	// RolloutWork is one rollout's worst case: pull, the release's cutover,

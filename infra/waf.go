@@ -132,7 +132,9 @@ func NewApiFirewall(ctx *pulumi.Context, name string, args ApiFirewallArgs, opts
 	// during a maintenance window leaves the window open.
 	set, err := wafv2.NewRegexPatternSet(ctx, name+"-maintenance", &wafv2.RegexPatternSetArgs{
 		Scope:       pulumi.String(wafScope),
-		Description: pulumi.String("Slipway " + args.Stack + " maintenance mode: ^$ off, ^/ on (slipway maintenance on|off)"),
+		// WAF descriptions take letters, digits, spaces and +=:#@/-,._
+		// only.
+		Description: pulumi.String("Slipway " + args.Stack + " maintenance mode switch, set by slipway maintenance on/off"),
 		RegularExpressions: wafv2.RegexPatternSetRegularExpressionArray{
 			wafv2.RegexPatternSetRegularExpressionArgs{RegexString: pulumi.String(maintenanceOff)},
 		},
@@ -291,7 +293,7 @@ func NewApiFirewall(ctx *pulumi.Context, name string, args ApiFirewallArgs, opts
 
 	acl, err := wafv2.NewWebAcl(ctx, name, &wafv2.WebAclArgs{
 		Scope:         pulumi.String(wafScope),
-		Description:   pulumi.String("Slipway " + args.Stack + " API: maintenance mode and per-viewer write limits (nginx's on the host)"),
+		Description:   pulumi.String("Slipway " + args.Stack + " API: maintenance mode and per-viewer write limits, as nginx on the host"),
 		DefaultAction: &wafv2.WebAclDefaultActionArgs{Allow: &wafv2.WebAclDefaultActionAllowArgs{}},
 		CustomResponseBodies: wafv2.WebAclCustomResponseBodyArray{
 			wafv2.WebAclCustomResponseBodyArgs{Key: pulumi.String("maintenance"), ContentType: pulumi.String("APPLICATION_JSON"), Content: pulumi.String(maintenanceBody)},

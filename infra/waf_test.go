@@ -90,6 +90,13 @@ func TestFirewallIsTheLoadBalancersInECSModeOnly(t *testing.T) {
 		if !slices.Equal(names, []string{"maintenance", "writes-per-viewer", "writes-per-connection"}) {
 			t.Errorf("%s: rules %v", stack, names)
 		}
+		// WAF's pattern for descriptions (API reference, CreateWebACL).
+		description := regexp.MustCompile(`^[\w+=:#@/\-,\.][\w+=:#@/\-,\.\s]+[\w+=:#@/\-,\.]$`)
+		for _, r := range []mockcloud.Resource{acl, one(t, res, patternSetType)} {
+			if d := r.Str("description"); !description.MatchString(d) || len(d) > 256 {
+				t.Errorf("%s: %s description %q: WAF refuses it", stack, r.Type, d)
+			}
+		}
 		for _, r := range []mockcloud.Resource{acl, one(t, res, patternSetType), assoc} {
 			if !strings.HasSuffix(r.Parent, "slipway:firewall:ApiFirewall::firewall") {
 				t.Errorf("%s: %s %s is parented to %s, not the firewall", stack, r.Type, r.Name, r.Parent)

@@ -131,7 +131,7 @@ func NewApiFirewall(ctx *pulumi.Context, name string, args ApiFirewallArgs, opts
 	// `slipway maintenance` from then on (ignoreChanges), so an `up`
 	// during a maintenance window leaves the window open.
 	set, err := wafv2.NewRegexPatternSet(ctx, name+"-maintenance", &wafv2.RegexPatternSetArgs{
-		Scope:       pulumi.String(wafScope),
+		Scope: pulumi.String(wafScope),
 		// WAF descriptions take letters, digits, spaces and +=:#@/-,._
 		// only.
 		Description: pulumi.String("Slipway " + args.Stack + " maintenance mode switch, set by slipway maintenance on/off"),

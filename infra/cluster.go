@@ -589,6 +589,15 @@ func (s *Stack) buildPlatform(ctx *pulumi.Context) (err error) {
 	}, s.regional); err != nil {
 		return err
 	}
+	// What nginx adds on the host in front of the API: maintenance mode
+	// and the per-viewer write limit.
+	if s.Firewall, err = NewApiFirewall(ctx, "firewall", ApiFirewallArgs{
+		LoadBalancerARN: s.LoadBalancer.ARN,
+		MetricPrefix:    s.cfg.Project + "-" + s.cfg.Stack,
+		Stack:           s.cfg.Stack,
+	}, s.regional); err != nil {
+		return err
+	}
 	// The database's only client, the tasks' security group, is the
 	// cluster's: it adds the database's ingress rule for it.
 	if s.Database, err = NewDatabase(ctx, "database", s.databaseArgs(nil, alarmActions), s.regional); err != nil {
@@ -675,6 +684,15 @@ func (s *Stack) computeOutputs(out pulumi.Map) {
 		// makes a rolled-back deploy fail `pulumi up` (verifyDeployed).
 		out["apiTaskDefinition"] = s.Cluster.Deployed["api"]
 		out["workerTaskDefinition"] = s.Cluster.Deployed["worker"]
+		out["apiService"] = s.Cluster.Services["api"].Name
+		out["workerService"] = s.Cluster.Services["worker"].Name
+		// `slipway maintenance on|off` flips this pattern set's
+		// expression (waf.go).
+		out["maintenance"] = pulumi.Map{
+			"patternSetName": s.Firewall.PatternSetName,
+			"patternSetId":   s.Firewall.PatternSetID,
+			"scope":          pulumi.String(wafScope),
+		}
 		out["ecsExecCommand"] = pulumi.Sprintf("aws ecs execute-command --cluster %s --task <task-id> --container api --interactive --command /bin/sh --region %s",
 			s.Cluster.Name, s.cfg.Region)
 		return

@@ -36,6 +36,9 @@ type Stack struct {
 	LoadBalancer *LoadBalancer
 	Cluster      *Cluster
 	Autoscaling  *Autoscaling
+	// Firewall is the api load balancer's web ACL (waf.go), ecs mode
+	// only: nginx's maintenance mode and write limits.
+	Firewall *ApiFirewall
 
 	// boundaryARN is the permissions boundary every role carries: the
 	// class's, created by the foundation (boundary.go).

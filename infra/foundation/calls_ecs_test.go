@@ -1,6 +1,7 @@
 package foundation_test
 
 import (
+	"encoding/json"
 	"strings"
 )
 
@@ -34,6 +35,16 @@ import (
 //     ManageMasterUserPassword RDS calls them in the caller's name
 //     (RDS User Guide, "Permissions required for Secrets Manager
 //     integration"), tagging the secret aws:rds:primaryDBInstanceArn.
+//   - AWS WAF V2: CreateWebACL and UpdateWebACL (webacl*, and the
+//     regexpatternset a rule references; aws:RequestTag on create, with
+//     wafv2:TagResource for the tags), Get/DeleteWebACL (webacl*),
+//     CreateRegexPatternSet (regexpatternset*; aws:RequestTag, TagResource),
+//     Get/Update/DeleteRegexPatternSet (regexpatternset*), AssociateWebACL
+//     (webacl*, loadbalancer/app; with elasticloadbalancing:SetWebAcl and,
+//     per the reference's API-operations table,
+//     elasticloadbalancing:CreateWebACLAssociation), DisassociateWebACL
+//     (loadbalancer/app; SetWebAcl), GetWebACLForResource (webacl*,
+//     loadbalancer/app). ARNs are <scope>/webacl/<name>/<id>.
 // Target-tracking alarms are made by Application Auto Scaling's
 // service-linked role, not the caller.
 
@@ -221,6 +232,49 @@ var ecsResourceCalls = map[string]func(l *lifecycle){
 				one("rds:DeleteDBInstanceAutomatedBackup", l.arn("rds", "auto-backup:ab-1"), l.own()))
 		}
 	},
+	"aws:wafv2/regexPatternSet:RegexPatternSet": func(l *lifecycle) {
+		arn := l.str("arn")
+		l.add(l.creating(), arn, "wafv2:CreateRegexPatternSet", "wafv2:TagResource")
+		// Its expressions are `slipway maintenance`'s (ignoreChanges): the
+		// provider still updates the set when its description changes.
+		l.add(l.own(), arn, "wafv2:GetRegexPatternSet", "wafv2:UpdateRegexPatternSet", "wafv2:ListTagsForResource",
+			"wafv2:UntagResource", "wafv2:DeleteRegexPatternSet")
+	},
+	"aws:wafv2/webAcl:WebAcl": func(l *lifecycle) {
+		arn := l.str("arn")
+		sets := []string{}
+		for _, s := range l.res.ByType("aws:wafv2/regexPatternSet:RegexPatternSet") {
+			if strings.Contains(mustJSONString(l.r.In("rules")), s.Out("arn").(string)) {
+				sets = append(sets, s.Out("arn").(string))
+			}
+		}
+		if len(sets) == 0 {
+			l.t.Fatalf("%s: web ACL %s references no pattern set", l.res.Stack, l.r.Name)
+		}
+		l.add(l.creating(), arn, "wafv2:CreateWebACL", "wafv2:TagResource")
+		for _, set := range sets {
+			l.add(merge(l.creating(), l.own()), set, "wafv2:CreateWebACL")
+			l.add(l.own(), set, "wafv2:UpdateWebACL")
+		}
+		l.add(l.own(), arn, "wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:ListTagsForResource", "wafv2:UntagResource",
+			"wafv2:DeleteWebACL")
+	},
+	"aws:wafv2/webAclAssociation:WebAclAssociation": func(l *lifecycle) {
+		acl, lb := l.str("webAclArn"), l.str("resourceArn")
+		associate := request{What: "wafv2:AssociateWebACL", Calls: []iamCall{
+			{Action: "wafv2:AssociateWebACL", ARN: acl, Context: l.own()},
+			{Action: "wafv2:AssociateWebACL", ARN: lb, Context: l.own()},
+			{Action: "elasticloadbalancing:SetWebAcl", ARN: lb, Context: l.own()},
+			{Action: "elasticloadbalancing:CreateWebACLAssociation", ARN: lb, Context: l.own()},
+		}}
+		disassociate := request{What: "wafv2:DisassociateWebACL", Calls: []iamCall{
+			{Action: "wafv2:DisassociateWebACL", ARN: lb, Context: l.own()},
+			{Action: "elasticloadbalancing:SetWebAcl", ARN: lb, Context: l.own()},
+		}}
+		l.requests = append(l.requests, associate, disassociate)
+		l.add(l.own(), acl, "wafv2:GetWebACLForResource")
+		l.add(l.own(), lb, "wafv2:GetWebACLForResource")
+	},
 	"aws:rds/subnetGroup:SubnetGroup": func(l *lifecycle) {
 		arn := l.arn("rds", "subgrp:"+l.str("name"))
 		l.add(l.creating(), arn, "rds:CreateDBSubnetGroup", "rds:AddTagsToResource")
@@ -234,3 +288,5 @@ var ecsResourceCalls = map[string]func(l *lifecycle){
 			"rds:ListTagsForResource", "rds:DeleteDBParameterGroup")
 	},
 }
+
+func mustJSONString(v any) string { b, _ := json.Marshal(v); return string(b) }

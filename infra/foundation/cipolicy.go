@@ -395,7 +395,7 @@ func deployStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStatemen
 					acct.arn("dlm", "policy/*")}, nil))
 	}
 	return map[string][]iam.GetPolicyDocumentStatementArgs{
-		"ec2": ec2, "services": services, "edge": edge, "monitoring": monitoring, "backup": backup,
+		"ec2": ec2, "services": services, "edge": append(edge, firewallStatements(x)...), "monitoring": monitoring, "backup": backup,
 		"identity": identity, "state": stateStatements(a),
 		"compute": computeStatements(a, x), "database": databaseStatements(a, x),
 	}

@@ -104,6 +104,34 @@ func computeStatements(a ciPolicyArgs, x arns) []iam.GetPolicyDocumentStatementA
 	return out
 }
 
+// firewallStatements are the deploy roles' rights on the api load
+// balancer's web ACL and its maintenance pattern set (infra's waf.go, ecs
+// mode): by name, created tagged as the class's. They sit in the edge
+// part (what fronts the API), which has the room: the compute part would
+// pass 90 % of IAM's 6,144 characters with them. CreateWebACL and
+// UpdateWebACL are also checked on the pattern set a rule references
+// (the class's own). `slipway maintenance` (UpdateRegexPatternSet) is an
+// operator's act under the operator's own credentials; the deploy role
+// may update the set because it manages it (description, tags), and
+// Pulumi ignores its expressions.
+func firewallStatements(x arns) []iam.GetPolicyDocumentStatementArgs {
+	waf := join(x.names("wafv2", "regional/webacl/"), x.names("wafv2", "regional/regexpatternset/"))
+	lbs := x.names("elasticloadbalancing", "loadbalancer/app/")
+	return []iam.GetPolicyDocumentStatementArgs{
+		allow("WafCreate", []string{"wafv2:CreateWebACL", "wafv2:CreateRegexPatternSet", "wafv2:TagResource"}, waf, x.newTagged()),
+		allow("WafOwn", []string{"wafv2:GetWebACL", "wafv2:UpdateWebACL", "wafv2:DeleteWebACL", "wafv2:GetRegexPatternSet",
+			"wafv2:UpdateRegexPatternSet", "wafv2:DeleteRegexPatternSet", "wafv2:ListTagsForResource", "wafv2:TagResource",
+			"wafv2:UntagResource", "wafv2:AssociateWebACL", "wafv2:GetWebACLForResource"}, waf, x.ownKeepingTag()),
+		// Associating names the load balancer in WAF's calls (by name:
+		// WAF does not evaluate the load balancer's tags) and in ELB's
+		// own SetWebAcl (by its tag too).
+		allow("WafOnLoadBalancer", []string{"wafv2:AssociateWebACL", "wafv2:DisassociateWebACL", "wafv2:GetWebACLForResource"},
+			lbs, nil),
+		allow("ElbSetWebAcl", []string{"elasticloadbalancing:SetWebAcl", "elasticloadbalancing:CreateWebACLAssociation"},
+			lbs, x.own()),
+	}
+}
+
 // ServiceLinkedRoleServices are the services whose linked roles the
 // profile's first deploy in an account creates.
 var ServiceLinkedRoleServices = []string{
@@ -202,6 +230,9 @@ func previewComputeStatements(a ciPolicyArgs, x arns) []iam.GetPolicyDocumentSta
 			join(x.names("ecs", "cluster/"), x.names("ecs", "service/"), x.names("ecs", "task-definition/")), nil),
 		allow("ReadAutoscalingTags", []string{"application-autoscaling:ListTagsForResource"},
 			pulumi.StringArray{acct.arn("application-autoscaling", "scalable-target/*")}, x.own()),
+		allow("ReadWaf", []string{"wafv2:GetWebACL", "wafv2:GetRegexPatternSet", "wafv2:ListTagsForResource", "wafv2:GetWebACLForResource"},
+			join(x.names("wafv2", "regional/webacl/"), x.names("wafv2", "regional/regexpatternset/")), nil),
+		allow("ReadWafOfLoadBalancer", []string{"wafv2:GetWebACLForResource"}, x.names("elasticloadbalancing", "loadbalancer/app/"), nil),
 		allow("ReadRds", []string{"rds:DescribeDBInstances", "rds:DescribeDBSubnetGroups", "rds:DescribeDBParameterGroups",
 			"rds:DescribeDBParameters", "rds:ListTagsForResource"},
 			join(x.names("rds", "db:"), x.names("rds", "subgrp:"), x.names("rds", "pg:")), nil),

@@ -164,7 +164,7 @@ func onECS(stack string) func(*stacks.Files) {
 
 var ecsTypes = []string{"aws:ecs/cluster:Cluster", "aws:ecs/service:Service", "aws:ecs/taskDefinition:TaskDefinition",
 	"aws:lb/loadBalancer:LoadBalancer", "aws:lb/listenerRule:ListenerRule", "aws:appautoscaling/policy:Policy",
-	"aws:rds/instance:Instance"}
+	"aws:rds/instance:Instance", "aws:wafv2/webAcl:WebAcl", "aws:wafv2/webAclAssociation:WebAclAssociation"}
 
 // appVariants: the host profile of dev, pr-7 and prod (prod also in
 // eu-west-1, where the CloudFront pieces are in another region than the
@@ -283,7 +283,7 @@ func TestPreviewRoleReadsDevAndChangesNothing(t *testing.T) {
 	profileReads := 0
 	for _, r := range ecsRes.Resources {
 		if !slices.Contains(ecsTypes, r.Type) && !strings.HasPrefix(r.Type, "aws:lb/") && !strings.HasPrefix(r.Type, "aws:rds/") &&
-			!strings.HasPrefix(r.Type, "aws:appautoscaling/") && !strings.HasPrefix(r.Type, "aws:ecs/") {
+			!strings.HasPrefix(r.Type, "aws:appautoscaling/") && !strings.HasPrefix(r.Type, "aws:ecs/") && !strings.HasPrefix(r.Type, "aws:wafv2/") {
 			continue
 		}
 		l := &lifecycle{t: t, res: ecsRes, r: r}
@@ -357,6 +357,7 @@ func ecsServiceReads(res *mockcloud.Result) []request {
 // (computepolicy.go) in the deploy roles' policies.
 var profileStatements = []string{"ComputeUnscopable", "EcsRegisterTaskDefinitions", "EcsReadTaskDefinitions", "EcsCreate",
 	"EcsOwn", "ElbCreate", "ElbOwn", "AutoscalingCreate", "AutoscalingOwn", "IamPassTaskRoles", "IamServiceLinkedRoles",
+	"WafCreate", "WafOwn", "WafOnLoadBalancer", "ElbSetWebAcl",
 	"RdsCreate", "RdsDefaultOptionGroup", "RdsOwn", "RdsMasterSecret", "RdsNewMasterSecret", "RdsDefaultKeys", "RdsLogGroups"}
 
 // checkProfileRightsUsed: every action the profile's statements allow a

@@ -141,6 +141,7 @@ func ecsEscalations() []escalation {
 	ecs := func(res string) string { return "arn:aws:ecs:" + region + ":" + acct + ":" + res }
 	elb := func(res string) string { return "arn:aws:elasticloadbalancing:" + region + ":" + acct + ":" + res }
 	rds := func(res string) string { return "arn:aws:rds:" + region + ":" + acct + ":" + res }
+	waf := func(res string) string { return "arn:aws:wafv2:" + region + ":" + acct + ":regional/" + res }
 	secret := "arn:aws:secretsmanager:" + region + ":" + acct + ":secret:rds!db-1a2b3c-AbCdEf"
 	prodSecret := map[string][]string{"aws:ResourceTag/aws:rds:primaryDBInstanceArn": {rds("db:slipway-prod-db")}}
 	passTo := func(svc string) map[string][]string { return map[string][]string{"iam:PassedToService": {svc}} }
@@ -159,6 +160,23 @@ func ecsEscalations() []escalation {
 			elb("listener/app/slipway-prod-alb/50dc6c495c0c9188/f2f7dc8efc522ab2"), tagged("prod")), false},
 		{"15 dev -> prod listener rule (drop the origin check)", dev, one("elasticloadbalancing:ModifyRule",
 			elb("listener-rule/app/slipway-prod-alb/50dc6c495c0c9188/f2f7dc8efc522ab2/9683b2d02a6cabee"), tagged("prod")), false},
+		// The firewall (waf.go): dev's identity could otherwise put prod
+		// into maintenance, drop its write limits or unhook its web ACL.
+		{"15 dev -> prod's maintenance switch", dev, one("wafv2:UpdateRegexPatternSet",
+			waf("regexpatternset/slipway-prod-firewall-maintenance-1/1a2b3c4d-0000-1111-2222-333344445555"), tagged("prod")), false},
+		{"15 dev -> prod's web ACL (drop the write limits)", dev, one("wafv2:UpdateWebACL",
+			waf("webacl/slipway-prod-firewall-1/5a6b7c8d-0000-1111-2222-333344445555"), tagged("prod")), false},
+		{"15 dev -> prod load balancer's web ACL (disassociate)", dev, one("wafv2:DisassociateWebACL",
+			elb("loadbalancer/app/slipway-prod-alb/50dc6c495c0c9188"), tagged("prod")), false},
+		{"15 dev -> dev's web ACL on prod's load balancer", dev, request{What: "associate", Calls: []iamCall{
+			{Action: "wafv2:AssociateWebACL", ARN: waf("webacl/slipway-dev-firewall-1/5a6b7c8d-0000-1111-2222-333344445555"), Context: tagged("dev")},
+			{Action: "wafv2:AssociateWebACL", ARN: elb("loadbalancer/app/slipway-prod-alb/50dc6c495c0c9188"), Context: tagged("prod")},
+			{Action: "elasticloadbalancing:SetWebAcl", ARN: elb("loadbalancer/app/slipway-prod-alb/50dc6c495c0c9188"), Context: tagged("prod")},
+		}}, false},
+		{"15 review -> dev's web ACL (delete)", review, one("wafv2:DeleteWebACL",
+			waf("webacl/slipway-dev-firewall-1/5a6b7c8d-0000-1111-2222-333344445555"), tagged("dev")), false},
+		{"15 preview -> dev's maintenance switch", preview, one("wafv2:UpdateRegexPatternSet",
+			waf("regexpatternset/slipway-dev-firewall-maintenance-1/1a2b3c4d-0000-1111-2222-333344445555"), tagged("dev")), false},
 		{"15 dev -> prod target group", dev, one("elasticloadbalancing:ModifyTargetGroup",
 			elb("targetgroup/slipway-prod-api/73e2d6bc24d8a067"), tagged("prod")), false},
 		{"15 dev -> prod's autoscaling", dev, one("application-autoscaling:DeregisterScalableTarget",
@@ -270,6 +288,7 @@ func TestEscalationsAreRefusedInOneAccount(t *testing.T) {
 		{foundation.DevDeployRole, one("iam:PassRole", roleARN("slipway-dev-cluster-api-task-1"),
 			map[string][]string{"iam:PassedToService": {"ecs-tasks.amazonaws.com"}})},
 		{foundation.ProdDeployRole, one("rds:ModifyDBInstance", "arn:aws:rds:"+region+":"+acct+":db:slipway-prod-db", tagged("prod"))},
+		{foundation.ProdDeployRole, one("wafv2:UpdateWebACL", "arn:aws:wafv2:"+region+":"+acct+":regional/webacl/slipway-prod-firewall-1/5a6b", tagged("prod"))},
 		{foundation.ProdDeployRole, one("iam:PassRole", roleARN("slipway-prod-host-1"), map[string][]string{"iam:PassedToService": {"ec2.amazonaws.com"}})},
 		{foundation.ReviewRole, one("rds:DeleteDBInstance", "arn:aws:rds:"+region+":"+acct+":db:slipway-pr-7-db", tagged("pr-7"))},
 		{boundaryOf + "prod", one("secretsmanager:GetSecretValue", "arn:aws:secretsmanager:"+region+":"+acct+":secret:rds!db-1a2b3c-AbCdEf",

@@ -11,7 +11,7 @@ import (
 // issue gives them (2025), like the rest of the table written down
 // offline, not fetched. Sources: aws.amazon.com/fargate/pricing,
 // /elasticloadbalancing/pricing, /rds/postgresql/pricing,
-// /vpc/pricing, /secrets-manager/pricing.
+// /vpc/pricing, /secrets-manager/pricing, /waf/pricing.
 const (
 	PlatformPricedAsOf = "2025 (us-east-1 list prices)"
 
@@ -23,6 +23,9 @@ const (
 	rdsBackupGBMonth   = 0.095   // backup storage beyond the database's size
 	endpointGB         = 0.01    // interface endpoint data processed
 	natGatewayGB       = 0.045   // NAT gateway data processed
+	wafWebACLMonth     = 5.00    // AWS WAF per web ACL-month
+	wafRuleMonth       = 1.00    // AWS WAF per rule-month (in a web ACL)
+	wafMillionRequests = 0.60    // AWS WAF per million requests inspected
 )
 
 // rdsHourly are the single-AZ prices of the classes the table knows
@@ -75,10 +78,25 @@ func (e *estimator) pricePlatform(r mockcloud.Resource) bool {
 		// 14 days of PITR on a small, mostly idle database, assume none
 		// beyond it at idle.
 		e.add(r, Usage, "backup storage beyond the database's size: ~0 GB", 0, fmt.Sprintf("$%.3f per GB-month beyond it", rdsBackupGBMonth))
+	case "aws:wafv2/webAcl:WebAcl":
+		// The api firewall (infra's waf.go): nginx's maintenance mode and
+		// write limits, on the load balancer.
+		rules := float64(len(list(r.In("rules"))))
+		e.add(r, Fixed, "web ACL", wafWebACLMonth, "")
+		e.add(r, Fixed, fmt.Sprintf("%.0f rules", rules), rules*wafRuleMonth, fmt.Sprintf("$%.2f per rule-month", wafRuleMonth))
+		req := e.traffic.CloudFrontRequests
+		e.add(r, Usage, fmt.Sprintf("%.1fM requests inspected", req/1e6), req/1e6*wafMillionRequests,
+			"upper bound: every CloudFront request counted as one the API's load balancer receives")
 	default:
 		return false
 	}
 	return true
+}
+
+// WAFMonthly is a web ACL's month with rules rules and millions million
+// requests inspected.
+func WAFMonthly(rules int, millions float64) float64 {
+	return wafWebACLMonth + float64(rules)*wafRuleMonth + millions*wafMillionRequests
 }
 
 // FargateSize is a task definition's vCPU and GB.

@@ -26,10 +26,15 @@ func TestPlatformPricesArePinned(t *testing.T) {
 		{"public IPv4 per task month", NetworkOptionMonthly("public-ip", 1, 0, 0, 0), 3.65},
 		{"NAT gateway month + 10 GB", NetworkOptionMonthly("nat", 0, 10, 0, 0), 33.3},
 		{"7 interface endpoints × 2 zones + 10 GB", NetworkOptionMonthly("endpoints", 0, 10, 7, 2), 102.3},
+		{"WAF web ACL, 3 rules, 2 M requests", WAFMonthly(3, 2), 9.2},
+		{"WAF web ACL, 3 rules, 100 M requests", WAFMonthly(3, 100), 68},
 	} {
 		if !near(round(c.got), c.want) {
 			t.Errorf("%s: %v, want %v", c.name, round(c.got), c.want)
 		}
+	}
+	if wafWebACLMonth != 5 || wafRuleMonth != 1 || wafMillionRequests != 0.6 {
+		t.Error("a WAF price changed")
 	}
 	if rdsGP3GBMonth != 0.115 || rdsBackupGBMonth != 0.095 || albLCUHour != 0.008 || endpointAZHour != 0.01 || natGatewayHour != 0.045 || publicIPv4Hour != 0.005 {
 		t.Error("a price of the issue's table changed")
@@ -86,6 +91,9 @@ func TestECSProfileIsPriced(t *testing.T) {
 		"database/db.t4g.micro":          23.36,
 		"database/gp3 storage 20 GB":     4.6,
 		"database/managed master secret": 0.4,
+		"firewall/web ACL":               5,
+		"firewall/3 rules":               3,
+		"firewall/2.0M requests":         1.2,
 	}
 	for key, v := range want {
 		name, item, _ := strings.Cut(key, "/")

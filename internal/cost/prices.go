@@ -32,6 +32,7 @@ var Sources = []string{
 	"https://aws.amazon.com/systems-manager/pricing/ (Parameter Store)",
 	"https://aws.amazon.com/kms/pricing/",
 	"https://aws.amazon.com/backup/pricing/ (EBS backups, warm storage)",
+	"https://aws.amazon.com/waf/pricing/ (web ACLs, rules, requests)",
 }
 
 // instanceHourly is the Linux on-demand price per hour of the sizes that

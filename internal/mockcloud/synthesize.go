@@ -283,6 +283,20 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 	case "aws:rds/parameterGroup:ParameterGroup", "aws:rds/subnetGroup:SubnetGroup":
 		set("name", phys)
 		id = phys
+	case "aws:wafv2/webAcl:WebAcl", "aws:wafv2/regexPatternSet:RegexPatternSet":
+		// wafv2 ARNs: <scope>/<kind>/<name>/<id>; the id is a UUID.
+		kind := map[string]string{"aws:wafv2/webAcl:WebAcl": "webacl", "aws:wafv2/regexPatternSet:RegexPatternSet": "regexpatternset"}[typ]
+		scope := "regional"
+		if str("scope") == "CLOUDFRONT" {
+			scope = "global"
+		}
+		h := hash(seed, 32)
+		id = h[:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:]
+		set("name", phys)
+		set("arn", arn("wafv2", scope+"/"+kind+"/"+phys+"/"+id))
+		set("lockToken", hash(seed+"lock", 8)+"-"+hash(seed+"lock", 36)[8:12])
+	case "aws:wafv2/webAclAssociation:WebAclAssociation":
+		id = str("webAclArn") + "," + str("resourceArn")
 	case "aws:rds/instance:Instance":
 		ident := str("identifier")
 		set("address", ident+"."+hash(seed, 12)+"."+region+".rds.amazonaws.com")
@@ -294,7 +308,7 @@ func synthesize(typ, name string, n naming, in resource.PropertyMap, region stri
 		}})
 		id = ident
 	}
-	if _, ok := out["arn"]; !ok && typ != "" && strings.HasPrefix(typ, "aws:") {
+	if _, ok := out["arn"]; !ok && typ != "" && strings.HasPrefix(typ, "aws:") && typ != "aws:wafv2/webAclAssociation:WebAclAssociation" {
 		set("arn", arn(serviceOf(typ), id))
 	}
 	set("id", id)

@@ -374,7 +374,9 @@ func verifyDeployed(ctx *pulumi.Context, svc string, cluster *ecs.Cluster, s *ec
 			return "", fmt.Errorf("ECS rolled the %s service back: it runs %s, not %s from this deploy "+
 				"(the deployment circuit breaker stopped the new tasks; the previous version keeps serving). "+
 				"See why: aws ecs describe-services --cluster <cluster> --services <service> "+
-				"(events), and the %s log group (db-setup/migrate/%s streams)", svc, got, want, svc, svc)
+				"(events), and the %s log group (db-setup/migrate/%s streams). "+
+				"If an operator ran `slipway rollback` since the last update, this is that rollback: "+
+				"`pulumi up --refresh` deploys this stack's task definition again", svc, got, want, svc, svc)
 		}
 		return got, nil
 	}).(pulumi.StringOutput)

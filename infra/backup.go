@@ -220,36 +220,13 @@ func archiveBucket(ctx *pulumi.Context, name string, args BackupsArgs, b *Backup
 		return err
 	}
 	b.BucketName, b.BucketARN = bucket.Bucket, bucket.Arn
-	// ACLs off: objects belong to the bucket owner, access is IAM alone.
-	if _, err := s3.NewBucketOwnershipControls(ctx, name, &s3.BucketOwnershipControlsArgs{
-		Bucket: bucket.ID(),
-		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
-	}, parent); err != nil {
-		return err
-	}
-	pab, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
-		Bucket:                bucket.ID(),
-		BlockPublicAcls:       pulumi.Bool(true),
-		BlockPublicPolicy:     pulumi.Bool(true),
-		IgnorePublicAcls:      pulumi.Bool(true),
-		RestrictPublicBuckets: pulumi.Bool(true),
-	}, parent)
-	if err != nil {
-		return err
-	}
 	// SSE-S3 rather than a customer KMS key: a key is one more thing that
 	// could destroy every locked backup at once (a scheduled key deletion
 	// makes them unreadable, and Object Lock cannot stop that), a restore
 	// onto a new host would need kms:Decrypt, and each WAL segment every
 	// minute would be a KMS request. S3-managed keys have none of that.
-	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
-		Bucket: bucket.ID(),
-		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
-			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
-				SseAlgorithm: pulumi.String("AES256"),
-			},
-		}},
-	}, parent); err != nil {
+	pab, err := lockDown(ctx, name, bucket, parent)
+	if err != nil {
 		return err
 	}
 	// Object Lock needs versioning (and an Object Lock bucket can never

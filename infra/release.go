@@ -815,32 +815,9 @@ func NewReleaseStore(ctx *pulumi.Context, name string, args ReleaseStoreArgs, op
 	}
 	st.bucket = bucket
 	st.BucketName, st.BucketARN = bucket.Bucket, bucket.Arn
-	// ACLs off: objects belong to the bucket owner, access is IAM alone.
-	if _, err := s3.NewBucketOwnershipControls(ctx, name, &s3.BucketOwnershipControlsArgs{
-		Bucket: bucket.ID(),
-		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
-	}, parent); err != nil {
-		return nil, err
-	}
-	pab, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
-		Bucket:                bucket.ID(),
-		BlockPublicAcls:       pulumi.Bool(true),
-		BlockPublicPolicy:     pulumi.Bool(true),
-		IgnorePublicAcls:      pulumi.Bool(true),
-		RestrictPublicBuckets: pulumi.Bool(true),
-	}, parent)
-	if err != nil {
-		return nil, err
-	}
 	// SSE-S3: the bundle holds no secret, and the host needs no KMS grant.
-	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
-		Bucket: bucket.ID(),
-		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
-			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
-				SseAlgorithm: pulumi.String("AES256"),
-			},
-		}},
-	}, parent); err != nil {
+	pab, err := lockDown(ctx, name, bucket, parent)
+	if err != nil {
 		return nil, err
 	}
 	// Versioned: what was rolled out stays readable for a while after the

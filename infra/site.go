@@ -189,35 +189,10 @@ func siteBucket(ctx *pulumi.Context, name string, args SiteArgs, s *Site) (bucke
 	if err != nil {
 		return bucketFamily{}, err
 	}
-	// Objects belong to the bucket owner and ACLs are disabled: access is
-	// the bucket policy alone.
-	if _, err := s3.NewBucketOwnershipControls(ctx, name, &s3.BucketOwnershipControlsArgs{
-		Bucket: bucket.ID(),
-		Rule:   &s3.BucketOwnershipControlsRuleArgs{ObjectOwnership: pulumi.String("BucketOwnerEnforced")},
-	}, parent); err != nil {
-		return bucketFamily{}, err
-	}
-	// No public ACL or policy can ever be added: CloudFront reads through
-	// OAC, which is not public access.
-	pab, err := s3.NewBucketPublicAccessBlock(ctx, name, &s3.BucketPublicAccessBlockArgs{
-		Bucket:                bucket.ID(),
-		BlockPublicAcls:       pulumi.Bool(true),
-		BlockPublicPolicy:     pulumi.Bool(true),
-		IgnorePublicAcls:      pulumi.Bool(true),
-		RestrictPublicBuckets: pulumi.Bool(true),
-	}, parent)
-	if err != nil {
-		return bucketFamily{}, err
-	}
+	// Private: CloudFront reads through OAC, which is not public access.
 	// SSE-S3: OAC reads it without a KMS key policy for CloudFront.
-	if _, err := s3.NewBucketServerSideEncryptionConfigurationV2(ctx, name, &s3.BucketServerSideEncryptionConfigurationV2Args{
-		Bucket: bucket.ID(),
-		Rules: s3.BucketServerSideEncryptionConfigurationV2RuleArray{&s3.BucketServerSideEncryptionConfigurationV2RuleArgs{
-			ApplyServerSideEncryptionByDefault: &s3.BucketServerSideEncryptionConfigurationV2RuleApplyServerSideEncryptionByDefaultArgs{
-				SseAlgorithm: pulumi.String("AES256"),
-			},
-		}},
-	}, parent); err != nil {
+	pab, err := lockDown(ctx, name, bucket, parent)
+	if err != nil {
 		return bucketFamily{}, err
 	}
 	// Versioning keeps what a deploy overwrote or deleted (the previous

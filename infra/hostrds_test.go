@@ -584,25 +584,7 @@ func composeCommand(t *testing.T, compose, service string) []string {
 // that role over TLS (PGSSLMODE=no-verify against a TLS-only server), and
 // the worker's settings reach the same database.
 func TestHostRDSStepsRunAgainstPostgres(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat("../app/api/node_modules/pg"); err != nil {
-		t.Skip("app/api/node_modules missing: run npm ci in app/api (scripts/test.sh does)")
-	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
-	base, err := os.MkdirTemp("", "slipway-hostrds-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	_ = os.Chmod(base, 0o755)
-	rds := startPostgres(t, base, "rds", true)
-	rds.psql(t, "postgres", "postgres-super-pw", "postgres", "require",
-		"CREATE ROLE slipway_admin LOGIN CREATEROLE CREATEDB PASSWORD 'rds-master-pw'")
+	node, rds := rdsLikeServer(t, "slipway-hostrds-")
 
 	bundle := bundleOf(t, deploy(t, "pr-7", onHostRDS))
 	environ := func(file, password string, master bool) []string {

@@ -329,25 +329,7 @@ func TestMoveToRDSScriptIsClean(t *testing.T) {
 // RDS's master): db-setup creates the application's role and database,
 // twice without harm; migrate applies the app's migrations as that role.
 func TestECSDatabaseStepsRunAgainstPostgres(t *testing.T) {
-	node, err := exec.LookPath("node")
-	if err != nil {
-		t.Skip("node not installed")
-	}
-	if _, err := os.Stat("../app/api/node_modules/pg"); err != nil {
-		t.Skip("app/api/node_modules missing: run npm ci in app/api (scripts/test.sh does)")
-	}
-	if _, err := exec.LookPath("openssl"); err != nil {
-		t.Skip("openssl not installed")
-	}
-	base, err := os.MkdirTemp("", "slipway-dbsetup-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(base) })
-	_ = os.Chmod(base, 0o755)
-	rds := startPostgres(t, base, "rds", true)
-	rds.psql(t, "postgres", "postgres-super-pw", "postgres", "require",
-		"CREATE ROLE slipway_admin LOGIN CREATEROLE CREATEDB PASSWORD 'rds-master-pw'")
+	node, rds := rdsLikeServer(t, "slipway-dbsetup-")
 
 	res := deploy(t, "pr-7", onECSFor("pr-7"))
 	cs := containersOf(t, mustFind(t, res, "aws:ecs/taskDefinition:TaskDefinition", "cluster-api"))
@@ -425,4 +407,33 @@ func TestMoveToRDSReusesTheApplicationRole(t *testing.T) {
 	if got := f.dst.psql(t, "app", "rds-app-pw-0123456789", "app", "require", "SELECT count(*) FROM jobs"); got != "2500" {
 		t.Errorf("jobs %s", got)
 	}
+}
+
+// rdsLikeServer starts a TLS-only Postgres whose admin, slipway_admin
+// (password rds-master-pw), may create roles and databases but is no
+// superuser, as RDS's master user: for the steps that run as that master
+// (db-setup) and as the role it creates (migrate). It returns node's path
+// too; without node, app/api's node_modules or openssl the test is skipped.
+func rdsLikeServer(t *testing.T, prefix string) (string, pgServer) {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		t.Skip("node not installed")
+	}
+	if _, err := os.Stat("../app/api/node_modules/pg"); err != nil {
+		t.Skip("app/api/node_modules missing: run npm ci in app/api (scripts/test.sh does)")
+	}
+	if _, err := exec.LookPath("openssl"); err != nil {
+		t.Skip("openssl not installed")
+	}
+	base, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	_ = os.Chmod(base, 0o755)
+	rds := startPostgres(t, base, "rds", true)
+	rds.psql(t, "postgres", "postgres-super-pw", "postgres", "require",
+		"CREATE ROLE slipway_admin LOGIN CREATEROLE CREATEDB PASSWORD 'rds-master-pw'")
+	return node, rds
 }

@@ -519,12 +519,16 @@ func previewStatements(a ciPolicyArgs) map[string][]iam.GetPolicyDocumentStateme
 			each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
 				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/release/*")
 			}), nil),
-		// The rollout receipts the program reads back (infra's
-		// release.go): a release's health, never a secret.
+		// The rollout receipts the program reads back, and the release's
+		// parameters it reads for the attempt the last rollout began
+		// (infra's release.go): a release's id, bucket, attempt and health,
+		// never a secret (those live under secrets/, not below release).
 		allow("ReadReceipts", []string{"ssm:GetParametersByPath"},
-			each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
+			append(each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
 				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/receipts")
-			}), nil),
+			}), each(a.Scope.Stacks, func(st string) pulumi.StringOutput {
+				return acct.arn("ssm", "parameter/"+AppProject+"/"+st+"/release")
+			})...), nil),
 	}
 	own := []iam.GetPolicyDocumentStatementArgs{
 		allow("ReadNamed", []string{"ecr:DescribeRepositories", "ecr:ListTagsForResource", "ecr:GetLifecyclePolicy",

@@ -78,8 +78,13 @@ func invokeCalls(t *testing.T, res *mockcloud.Result, class stacks.Profile) map[
 		// cluster.go: each ECS service read back after its deploy (ecs
 		// mode only), to fail when the circuit breaker rolled it back.
 		"ecs.LookupServiceOutput": ecsServiceReads(res),
-		// release.go: the host's receipts, read before and after the rollout.
-		"ssm.GetParametersByPathOutput": {one("ssm:GetParametersByPath", "arn:aws:ssm:"+region+":"+acct+":parameter/slipway/"+res.Stack+"/receipts", nil)},
+		// release.go: the host's receipts, read before and after the
+		// rollout, and the release's parameters (the attempt the last
+		// rollout began), read before it.
+		"ssm.GetParametersByPathOutput": {
+			one("ssm:GetParametersByPath", "arn:aws:ssm:"+region+":"+acct+":parameter/slipway/"+res.Stack+"/receipts", nil),
+			one("ssm:GetParametersByPath", "arn:aws:ssm:"+region+":"+acct+":parameter/slipway/"+res.Stack+"/release", nil),
+		},
 		// network.go: the zones that offer the host's instance type.
 		"ec2.GetInstanceTypeOfferingsOutput": star("ec2:DescribeInstanceTypeOfferings"),
 		"docker.LookupRegistryImageOutput": {

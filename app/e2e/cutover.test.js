@@ -104,18 +104,19 @@ test('a new nginx template is a graceful reload: same master, no 5xx, no timeout
   const rel = host.release(imageA, { template });
   const { result: r, load } = await underLoad(() => host.cutover(rel, releaseB));
   assert.equal(r.code, 0, r.output);
-  // No 5xx, no timeout, no request lost in flight. What a reload cannot avoid: nginx closes the
-  // idle client keep-alive connections of its old workers, and a client that sent its next
-  // request on one at that instant sees a reset before any byte of response. nginx never read
-  // such a request: every write that got no answer is absent from the database below, so a
-  // client may send it again (HTTP clients retry a request on a reused connection that failed
-  // before any response). Any other failure fails the test.
-  const excused = /^(ECONNRESET|EPIPE) \(reused idle keep-alive connection\)$/;
+  // No 5xx, no timeout, no response cut short. What a reload cannot avoid: a few connections are
+  // reset before any byte of response. nginx closes its old workers' idle keep-alive connections
+  // at once, so a client that sends its next request on one at that instant is reset; and some
+  // requests on new connections opened during the reload are reset too (seen with a bare
+  // `return 200` server and Debian's nginx 1.22 as well; nginx logs nothing for them). A request
+  // reset that way got no answer, and every write among them must be absent from the database
+  // below: nginx never passed it on, so a client may send it again. Any other failure fails the
+  // test, and so does a write that was applied but never answered.
+  const excused = /^(ECONNRESET|EPIPE) \((reused idle keep-alive connection|new connection)\)$/;
   const other = Object.entries(load.failures).filter(([k]) => !excused.test(k));
   assert.deepEqual(other, [], JSON.stringify(load));
-  // At most one per client: each client holds one connection, each old worker closes it once,
-  // and the client's next connection reaches a new worker (the old ones closed their listeners).
-  assert.ok(load.failed <= load.clients, JSON.stringify(load));
+  // At most two per client: one on the connection it held, one on the one it opened instead.
+  assert.ok(load.failed <= 2 * load.clients, JSON.stringify(load));
   const db = h.superuserClient(host.pg, host.db.database);
   await db.connect();
   try {

@@ -33,6 +33,8 @@ const agent = new http.Agent({ keepAlive: true, maxSockets: clients });
 const latencies = [];
 const failures = {};
 const unanswered = [];
+const socketUses = new WeakMap();
+const USES = Symbol('uses');
 // Names unique to this run, so a check in the database cannot match an earlier run's writes.
 const run = `${process.pid}-${Date.now()}`;
 let sent = 0;
@@ -65,6 +67,13 @@ function once(method, path, body, expected) {
       });
       res.on('error', (err) => done(err.code || 'response error'));
     });
+    // Whether the request went out on a connection an earlier request used: Node sets
+    // req.reusedSocket only when the request takes a free socket, not when a socket that just
+    // finished a response is handed to a queued request, so count the requests per socket.
+    req.on('socket', (socket) => {
+      req[USES] = (socketUses.get(socket) || 0) + 1;
+      socketUses.set(socket, req[USES]);
+    });
     req.on('timeout', () => req.destroy(Object.assign(new Error('timeout'), { code: 'timeout' })));
     // A connection error is named by when it happened. "reused idle keep-alive connection": the
     // request went out on a connection the server had just closed as idle (a reload does that)
@@ -72,7 +81,8 @@ function once(method, path, body, expected) {
     // response" are failures with no such excuse. Writes that got no answer are listed by name
     // (unanswered), so a test can check in the database that none was applied.
     req.on('error', (err) => {
-      const kind = answered ? 'during the response' : req.reusedSocket ? 'reused idle keep-alive connection' : 'new connection';
+      const reused = req.reusedSocket || req[USES] > 1;
+      const kind = answered ? 'during the response' : reused ? 'reused idle keep-alive connection' : 'new connection';
       if (!answered && method === 'POST' && unanswered.length < 1000) unanswered.push(body.name);
       if (process.env.LOADGEN_DEBUG) console.error('loadgen:', JSON.stringify({ code: err.code, message: err.message, method, path, kind, ms: Number(process.hrtime.bigint() - t0) / 1e6 }));
       done(`${err.code || err.message} (${kind})`);

@@ -65,16 +65,12 @@ var releaseScripts = map[string]string{
 }
 
 // rdsScripts are the host scripts a host + rds release carries besides
-// releaseScripts. Its bin/slipway-cutover is slipway-rds-cutover.sh: it
-// runs bin/slipway-db-setup (the application's role on RDS, as the master
-// user, before anything migrates) and then the cutover itself, which
-// travels as bin/slipway-compose-cutover. A wrapper because the release
-// script runs bin/slipway-cutover and nothing else (docs/scaling.md); a
-// container release carries neither file, so its bundle is unchanged.
+// releaseScripts: bin/slipway-db-setup (the application's role on RDS, as
+// the master user), which the cutover runs first when it finds it beside
+// itself (slipway-cutover.sh, step 0). A container release does not carry
+// it, so its bundle is unchanged.
 var rdsScripts = map[string]string{
-	"bin/slipway-cutover":         "slipway-rds-cutover.sh",
-	"bin/slipway-compose-cutover": "slipway-cutover.sh",
-	"bin/slipway-db-setup":        "slipway-db-setup.py",
+	"bin/slipway-db-setup": "slipway-db-setup.py",
 }
 
 // The db-setup service of a host + rds release (dbSetupService).

@@ -198,8 +198,7 @@ func TestHostRDSReleasePointsAtRDS(t *testing.T) {
 			t.Errorf("%s: the move script's default marker is not in %s, where db-setup looks", stack, settings["containerDataDir"])
 		}
 		// The cutover of this release runs db-setup first.
-		for path, file := range map[string]string{"bin/slipway-cutover": "slipway-rds-cutover.sh",
-			"bin/slipway-compose-cutover": "slipway-cutover.sh", "bin/slipway-db-setup": "slipway-db-setup.py"} {
+		for path, file := range map[string]string{"bin/slipway-cutover": "slipway-cutover.sh", "bin/slipway-db-setup": "slipway-db-setup.py"} {
 			b, err := os.ReadFile(filepath.Join("hostfiles", file))
 			if err != nil {
 				t.Fatal(err)
@@ -223,7 +222,7 @@ func TestContainerReleaseIsUnchangedByHostRDS(t *testing.T) {
 		if _, ok := loadCompose(t, bundle).Services["db"]; !ok {
 			t.Errorf("%s: no db service with the container database", stack)
 		}
-		for _, absent := range []string{"database.json", "bin/slipway-db-setup", "bin/slipway-compose-cutover"} {
+		for _, absent := range []string{"database.json", "bin/slipway-db-setup"} {
 			if _, ok := bundle[absent]; ok {
 				t.Errorf("%s: %s in a container release", stack, absent)
 			}
@@ -480,10 +479,13 @@ func TestDBSetupRunsOnceAndOnlyAfterTheMove(t *testing.T) {
 	}
 }
 
-// The rds release's bin/slipway-cutover runs db-setup on the release, then
-// the cutover with the same arguments; a failed db-setup stops it before
-// the cutover, with db-setup's reason on the last line.
-func TestRDSCutoverRunsDBSetupFirst(t *testing.T) {
+// The cutover of an rds release (bin/slipway-db-setup beside it) runs
+// db-setup on the project directory before anything else: a failed
+// db-setup stops it before any docker call, with db-setup's reason on the
+// last line; a successful one lets the cutover go on to compose. A
+// cutover without db-setup beside it (a container release) goes straight
+// to compose.
+func TestCutoverRunsDBSetupFirst(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "log")
 	stub := func(name, body string) string {
@@ -495,36 +497,43 @@ func TestRDSCutoverRunsDBSetupFirst(t *testing.T) {
 	}
 	setup := stub("db-setup", `echo "db-setup $*" >>"`+log+`"; echo "slipway-db-setup: checked" >&2
 [ -z "${FAIL:-}" ] || { echo "slipway-db-setup: db-setup failed: RDS said no" >&2; exit 1; }`)
-	cutover := stub("cutover", `echo "cutover $* ${SLIPWAY_WAIT_TIMEOUT:-}" >>"`+log+`"`)
+	bin := filepath.Join(dir, "bin")
+	if err := os.Mkdir(bin, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	// A docker that records the call and fails: the cutover stops at its
+	// first compose call, which is all this test needs to see.
+	if err := os.WriteFile(filepath.Join(bin, "docker"), []byte("#!/bin/bash\necho \"docker $*\" >>\""+log+"\"\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	project := filepath.Join(dir, "project")
 	if err := os.Mkdir(project, 0o755); err != nil {
 		t.Fatal(err)
 	}
+	if err := os.WriteFile(filepath.Join(project, "compose.yaml"), []byte("name: slipway\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	run := func(extra ...string) (string, error) {
-		cmd := exec.Command("bash", "hostfiles/slipway-rds-cutover.sh", project, "/releases/old")
-		cmd.Env = append(os.Environ(), append([]string{"SLIPWAY_DB_SETUP=" + setup, "SLIPWAY_COMPOSE_CUTOVER=" + cutover,
-			"SLIPWAY_WAIT_TIMEOUT=240"}, extra...)...)
+		_ = os.Remove(log)
+		cmd := exec.Command("bash", "hostfiles/slipway-cutover.sh", project, "none")
+		cmd.Env = append(os.Environ(), append([]string{"PATH=" + bin + ":" + os.Getenv("PATH"),
+			"SLIPWAY_CUTOVER_STATE=" + filepath.Join(dir, "state"), "SLIPWAY_PROXY_STATE=" + filepath.Join(dir, "proxy")}, extra...)...)
 		out, err := cmd.CombinedOutput()
 		return string(out), err
 	}
-	if out, err := run(); err != nil {
-		t.Fatalf("%v\n%s", err, out)
+	ran := func() string { b, _ := os.ReadFile(log); return string(b) }
+	if out, err := run("SLIPWAY_DB_SETUP=" + setup); err == nil || !strings.HasPrefix(ran(), "db-setup "+project+"\ndocker compose ") {
+		t.Errorf("db-setup first, then compose: %v\n%s\nran:\n%s", err, out, ran())
 	}
-	if b, _ := os.ReadFile(log); string(b) != "db-setup "+project+"\ncutover "+project+" /releases/old 240\n" {
-		t.Errorf("ran:\n%s", b)
-	}
-	_ = os.Remove(log)
-	out, err := run("FAIL=1")
+	out, err := run("SLIPWAY_DB_SETUP="+setup, "FAIL=1")
 	if err == nil || !strings.Contains(lastLine(out), "db-setup on RDS failed: db-setup failed: RDS said no; nothing was changed") {
 		t.Errorf("failing db-setup: %v\n%s", err, out)
 	}
-	if b, _ := os.ReadFile(log); string(b) != "db-setup "+project+"\n" {
-		t.Errorf("after a failed db-setup it ran:\n%s", b)
+	if got := ran(); got != "db-setup "+project+"\n" {
+		t.Errorf("after a failed db-setup it ran:\n%s", got)
 	}
-	if shellcheck, err := exec.LookPath("shellcheck"); err == nil {
-		if out, err := exec.Command(shellcheck, "hostfiles/slipway-rds-cutover.sh").CombinedOutput(); err != nil {
-			t.Errorf("shellcheck: %v\n%s", err, out)
-		}
+	if _, err := run(); !strings.HasPrefix(ran(), "docker compose ") {
+		t.Errorf("without db-setup beside it: %v, ran:\n%s", err, ran())
 	}
 }
 

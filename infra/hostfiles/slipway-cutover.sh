@@ -11,6 +11,9 @@
 #
 # The API runs in two slots, compose services api-blue and api-green, each on its own fixed
 # address. One slot serves; a release:
+#   0. a host + rds release only (its bundle carries bin/slipway-db-setup beside this script):
+#      creates or updates the application's own role on RDS with this release's password, as
+#      the RDS master user (slipway-db-setup.py); a failure changes nothing;
 #   1. starts the services that are not the application (db, and the optional Datadog pair) with
 #      `up --wait`: compose leaves an unchanged one alone; Postgres keeps running;
 #   2. migrates: a one-off run of the new image, `compose run --rm api-<new> node src/migrate.js`,
@@ -37,6 +40,7 @@
 #   SLIPWAY_IMDS           /usr/local/sbin/slipway-imds
 #   SLIPWAY_WAIT_TIMEOUT   240  seconds for each `up --wait`
 #   SLIPWAY_MIGRATE_TIMEOUT 240 seconds for the migration run
+#   SLIPWAY_DB_SETUP       bin/slipway-db-setup beside this script (absent: no step 0)
 set -euo pipefail
 umask 077
 
@@ -65,6 +69,21 @@ if [ -n "$prev" ] && [ ! -f "$prev/compose.yaml" ]; then prev=""; fi
 release=""
 if [ -f "$dir/id" ]; then release="$(tr -d '[:space:]' <"$dir/id")"; fi
 if [ -z "$release" ]; then release="$(basename "$dir")"; fi
+
+# 0. The application's role on RDS (a host + rds release), before anything touches a container:
+# the migration below runs as that role. The reason is db-setup's last line.
+db_setup="${SLIPWAY_DB_SETUP:-$(dirname "$(readlink -f "$0")")/slipway-db-setup}"
+if [ -x "$db_setup" ]; then
+	setup_out="$(mktemp)"
+	if ! "$db_setup" "$dir" 2>"$setup_out"; then
+		cat "$setup_out" >&2
+		reason="$(sed -n 's/^slipway-db-setup: //p' "$setup_out" | tail -n 1)"
+		rm -f "$setup_out"
+		die "release $release: db-setup on RDS failed: ${reason:-see the output above}; nothing was changed, the previous release keeps serving"
+	fi
+	cat "$setup_out" >&2
+	rm -f "$setup_out"
+fi
 
 compose() {
 	local d="$1"

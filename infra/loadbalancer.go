@@ -7,7 +7,6 @@ import (
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/ec2"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/lb"
 	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/s3"
-	"github.com/pulumi/pulumi-aws/sdk/v6/go/aws/vpc"
 	"github.com/pulumi/pulumi/sdk/v3/go/pulumi"
 
 	"slipway/stacks"
@@ -100,17 +99,7 @@ func NewLoadBalancer(ctx *pulumi.Context, name string, args LoadBalancerArgs, op
 	if err != nil {
 		return nil, err
 	}
-	cloudFront := ec2.LookupManagedPrefixListOutput(ctx, ec2.LookupManagedPrefixListOutputArgs{
-		Name: pulumi.String(cloudFrontOriginPrefixList),
-	}, parent)
-	if _, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-http-from-cloudfront", &vpc.SecurityGroupIngressRuleArgs{
-		SecurityGroupId: sg.ID(),
-		Description:     pulumi.String("HTTP from CloudFront origin-facing servers"),
-		IpProtocol:      pulumi.String("tcp"),
-		FromPort:        pulumi.Int(80),
-		ToPort:          pulumi.Int(80),
-		PrefixListId:    cloudFront.Id(),
-	}, parent); err != nil {
+	if err := httpFromCloudFrontOnly(ctx, name, sg, parent, parent); err != nil {
 		return nil, err
 	}
 	l.SecurityGroupID = sg.ID()

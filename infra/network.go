@@ -262,17 +262,7 @@ func hostFirewall(ctx *pulumi.Context, name string, vpcID pulumi.IDOutput, paren
 	if err != nil {
 		return pulumi.IDOutput{}, err
 	}
-	cloudFront := ec2.LookupManagedPrefixListOutput(ctx, ec2.LookupManagedPrefixListOutputArgs{
-		Name: pulumi.String(cloudFrontOriginPrefixList),
-	}, invoke)
-	if _, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-http-from-cloudfront", &vpc.SecurityGroupIngressRuleArgs{
-		SecurityGroupId: sg.ID(),
-		Description:     pulumi.String("HTTP from CloudFront origin-facing servers"),
-		IpProtocol:      pulumi.String("tcp"),
-		FromPort:        pulumi.Int(80),
-		ToPort:          pulumi.Int(80),
-		PrefixListId:    cloudFront.Id(),
-	}, parent); err != nil {
+	if err := httpFromCloudFrontOnly(ctx, name, sg, parent, invoke); err != nil {
 		return pulumi.IDOutput{}, err
 	}
 	for _, port := range []struct {
@@ -294,6 +284,25 @@ func hostFirewall(ctx *pulumi.Context, name string, vpcID pulumi.IDOutput, paren
 		}
 	}
 	return sg.ID(), nil
+}
+
+// httpFromCloudFrontOnly is the one way in of whatever serves CloudFront's
+// origin (the host, or the load balancer on ECS): HTTP on port 80 from
+// CloudFront's origin-facing prefix list, nothing else. The rule is named
+// <name>-http-from-cloudfront.
+func httpFromCloudFrontOnly(ctx *pulumi.Context, name string, sg *ec2.SecurityGroup, parent, invoke pulumi.ResourceOrInvokeOption) error {
+	cloudFront := ec2.LookupManagedPrefixListOutput(ctx, ec2.LookupManagedPrefixListOutputArgs{
+		Name: pulumi.String(cloudFrontOriginPrefixList),
+	}, invoke)
+	_, err := vpc.NewSecurityGroupIngressRule(ctx, name+"-http-from-cloudfront", &vpc.SecurityGroupIngressRuleArgs{
+		SecurityGroupId: sg.ID(),
+		Description:     pulumi.String("HTTP from CloudFront origin-facing servers"),
+		IpProtocol:      pulumi.String("tcp"),
+		FromPort:        pulumi.Int(80),
+		ToPort:          pulumi.Int(80),
+		PrefixListId:    cloudFront.Id(),
+	}, parent)
+	return err
 }
 
 // flowLogs sends every accepted and rejected flow to CloudWatch Logs.

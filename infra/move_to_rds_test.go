@@ -229,15 +229,7 @@ func TestMoveToRDSCopiesAndVerifies(t *testing.T) {
 	if got := app(`SELECT body FROM notes WHERE id = 1`); got != "line one\nline two\ttab" {
 		t.Errorf("notes body %q", got)
 	}
-	if got := app("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"); got != "app" {
-		t.Errorf("tables owned by %q, want app", got)
-	}
-	if got := app("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"); got != "f|f|f" {
-		t.Errorf("app role super/createdb/createrole = %s", got)
-	}
-	if got := app("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'"); got != "app" {
-		t.Errorf("database owner %s", got)
-	}
+	assertAppRoleNarrow(t, app)
 	if got := app("SELECT nextval('jobs_id_seq')"); got != "2501" {
 		t.Errorf("sequence continues at %s, want 2501", got)
 	}
@@ -368,15 +360,7 @@ func TestECSDatabaseStepsRunAgainstPostgres(t *testing.T) {
 	if got := app("SELECT count(*) > 0 FROM schema_migrations"); got != "t" {
 		t.Errorf("no migrations recorded: %s", got)
 	}
-	if got := app("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"); got != "f|f|f" {
-		t.Errorf("app role super/createdb/createrole = %s", got)
-	}
-	if got := app("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"); got != "app" {
-		t.Errorf("tables owned by %q", got)
-	}
-	if got := app("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'"); got != "app" {
-		t.Errorf("database owner %s", got)
-	}
+	assertAppRoleNarrow(t, app)
 	// The first password no longer works: the second run updated it.
 	old := exec.Command(rds.bin+"/psql", "-X", "-d", "host=127.0.0.1 port="+rds.port+" dbname=app user=app sslmode=require", "-c", "SELECT 1")
 	old.Env = append(os.Environ(), "PGPASSWORD=first-app-password-123")
@@ -436,4 +420,22 @@ func rdsLikeServer(t *testing.T, prefix string) (string, pgServer) {
 	rds.psql(t, "postgres", "postgres-super-pw", "postgres", "require",
 		"CREATE ROLE slipway_admin LOGIN CREATEROLE CREATEDB PASSWORD 'rds-master-pw'")
 	return node, rds
+}
+
+// assertAppRoleNarrow checks, over the application's own connection (app
+// runs SQL as the role "app" on its database "app"), that the role is no
+// superuser and may create neither roles nor databases, and that it owns
+// its database and every table in public: the application never needs the
+// master user.
+func assertAppRoleNarrow(t *testing.T, app func(sql string) string) {
+	t.Helper()
+	if got := app("SELECT rolsuper, rolcreatedb, rolcreaterole FROM pg_roles WHERE rolname = current_user"); got != "f|f|f" {
+		t.Errorf("app role super/createdb/createrole = %s", got)
+	}
+	if got := app("SELECT string_agg(DISTINCT tableowner, ',') FROM pg_tables WHERE schemaname = 'public'"); got != "app" {
+		t.Errorf("tables owned by %q, want app", got)
+	}
+	if got := app("SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'app'"); got != "app" {
+		t.Errorf("database owner %s, want app", got)
+	}
 }

@@ -10,9 +10,9 @@ import (
 // The offline ECR holds two kinds of images: those a test says an earlier
 // `pulumi up` pushed (Cloud.Image; none by default, so every tag is new),
 // and those this run pushes (a recorded docker Image whose skipPush is not
-// true). It answers the registry's two lookups as ECR does: getRepository
-// with the tags of the most recently pushed image, getImage with a tag's
-// digest, or ImageNotFoundException when the repository does not hold it.
+// true). It answers the registry's lookup as ECR does: getImage with a
+// tag's digest, or ImageNotFoundException when the repository does not
+// hold it.
 
 // heldImage is one image in a repository, by the repository's logical name.
 type heldImage struct{ repository, tag, digest string }
@@ -26,7 +26,7 @@ func (c *Cloud) Image(repository, tag, digest string) {
 	c.images = append(c.images, heldImage{repository, tag, digest})
 }
 
-// ecrInvoke answers the ECR image lookups; ok is false for other tokens.
+// ecrInvoke answers the ECR image lookup; ok is false for other tokens.
 func (c *Cloud) ecrInvoke(token string, args resource.PropertyMap) (out resource.PropertyMap, ok bool, err error) {
 	str := func(k string) string {
 		if v, ok := args[resource.PropertyKey(k)]; ok && v.IsString() {
@@ -35,21 +35,6 @@ func (c *Cloud) ecrInvoke(token string, args resource.PropertyMap) (out resource
 		return ""
 	}
 	switch token {
-	case "aws:ecr/getRepository:getRepository":
-		repo, found := c.repository(str("name"))
-		if !found {
-			return nil, true, fmt.Errorf("RepositoryNotFoundException: The repository with name '%s' does not exist in the registry with id '%s'", str("name"), Account)
-		}
-		images := c.held(repo)
-		recent := []any{}
-		if len(images) > 0 {
-			recent = []any{images[len(images)-1].tag}
-		}
-		return props(map[string]any{
-			"id": repo.Out("name"), "name": repo.Out("name"), "arn": repo.Out("arn"),
-			"registryId": Account, "repositoryUrl": repo.Out("repositoryUrl"),
-			"imageTagMutability": repo.In("imageTagMutability"), "mostRecentImageTags": recent,
-		}), true, nil
 	case "aws:ecr/getImage:getImage":
 		tag := str("imageTag")
 		if tag == "" {

@@ -263,7 +263,9 @@ func ecsTestDeps(t *testing.T) (opsDeps, *fakeaws.Server) {
 		f.AddTaskDefinition(fam, 1, "ACTIVE", map[string]string{"api": "r/slipway-api@sha256:0001"})
 		f.AddTaskDefinition(fam, 2, "ACTIVE", map[string]string{"api": "r/slipway-api@sha256:0002"})
 	}
-	for svc, fam := range map[string]string{"cluster-api-1": "slipway-dev-api", "cluster-worker-1": "slipway-dev-worker"} {
+	// In this order: the tests name the api service as f.ECSServices[0].
+	for _, s := range [][2]string{{"cluster-api-1", "slipway-dev-api"}, {"cluster-worker-1", "slipway-dev-worker"}} {
+		svc, fam := s[0], s[1]
 		f.ECSServices = append(f.ECSServices, &fakeaws.ECSService{Cluster: "cluster-4f3e2d1", Name: svc, Status: "ACTIVE",
 			TaskDefinition: td + fam + ":2", Desired: 1, StableAfter: 1,
 			Deployments: []map[string]any{fakeaws.Deployment("PRIMARY", td+fam+":2", "COMPLETED", 1, 1)}})
